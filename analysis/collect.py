@@ -1,0 +1,133 @@
+"""Run records -> one tidy table: a row per training run (task x backbone x method x seed).
+
+Each record is results/<preset>/runs/<task>/<backbone>/<method>/seed<seed>.json, written by
+earlyexit.experiment and described by workflow/schemas/result.schema.yaml. Scores are percent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from earlyexit.io_utils import atomic_path, read_json
+
+RESULT_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "result.schema.yaml"
+
+RUN_COLUMNS = [
+    "preset", "task", "paper_task", "backbone", "paper_backbone", "num_layers", "method", "seed", "metric",
+    "dev_score", "test_score", "best_on_test_score", "flops_speedup", "elue_speedup", "mean_exit_layer",
+    "train_seconds", "eval_seconds", "device", "path",
+]
+TEXT_COLUMNS = ["preset", "task", "paper_task", "backbone", "paper_backbone", "method", "metric", "device", "path"]
+INT_COLUMNS = ["num_layers", "seed"]
+FLOAT_COLUMNS = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS and c not in INT_COLUMNS]
+SORT_KEY = ["preset", "task", "backbone", "method", "seed", "path"]
+RUN_ID = ["preset", "task", "backbone", "method", "seed"]
+
+
+@functools.lru_cache(maxsize=4)
+def _validator(schema_path: str) -> Draft202012Validator:
+    return Draft202012Validator(yaml.safe_load(Path(schema_path).read_text(encoding="utf-8")))
+
+
+def _schema_error(record, schema_path) -> str | None:
+    error = best_match(_validator(str(schema_path)).iter_errors(record))
+    if error is None:
+        return None
+    where = ".".join(map(str, error.absolute_path))
+    return f"{where}: {error.message}" if where else error.message
+
+
+def _float(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SCHEMA) -> dict:
+    """One run record as a flat row (RUN_COLUMNS); ValueError "<file>: <message>" if it is not valid."""
+    try:
+        record = read_json(path)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read run record ({error.strerror})") from None
+    problem = _schema_error(record, schema_path)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    try:
+        return {
+            **{k: record[k] for k in ("preset", "task", "paper_task", "backbone", "paper_backbone", "method", "metric", "device")},
+            "num_layers": int(record["num_layers"]),
+            "seed": int(record["seed"]),
+            "dev_score": _float(record["dev"]["score"]),
+            "test_score": _float(record["test"]["score"]),
+            "best_on_test_score": _float((record.get("best_on_test") or {}).get("score")),
+            "flops_speedup": _float(record["speedup"]["flops"]),
+            "elue_speedup": _float(record["speedup"]["elue"]),
+            "mean_exit_layer": _float(record["mean_exit_layer"]),
+            "train_seconds": _float(record["train_seconds"]),
+            "eval_seconds": _float(record["eval_seconds"]),
+            "path": Path(path).as_posix(),
+        }
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.reindex(columns=RUN_COLUMNS)
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].astype(str)
+    for column in INT_COLUMNS:
+        frame[column] = frame[column].astype("int64")
+    for column in FLOAT_COLUMNS:
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+def collect_runs(paths: list[str], schema_path: str | os.PathLike = RESULT_SCHEMA) -> pd.DataFrame:
+    """One row per run record (columns RUN_COLUMNS), sorted by preset, task, backbone, method, seed, path.
+
+    Every record is validated against the result schema; an invalid or unreadable one, or two records
+    for the same preset/task/backbone/method/seed, raise ValueError naming the file."""
+    rows = [read_run(p, schema_path) for p in paths]
+    frame = _typed(pd.DataFrame.from_records(rows, columns=RUN_COLUMNS))
+    frame = frame.sort_values(SORT_KEY, kind="mergesort").reset_index(drop=True)
+    twins = frame[frame.duplicated(RUN_ID, keep=False)]
+    if len(twins):
+        first = twins.iloc[0]
+        same = twins[(twins[RUN_ID] == first[RUN_ID]).all(axis=1)]["path"].tolist()
+        raise ValueError(f"{same[1]}: same run ({', '.join(f'{k}={first[k]}' for k in RUN_ID)}) as {same[0]}")
+    return frame
+
+
+def write_runs_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write the runs table (RUN_COLUMNS, in that order) atomically."""
+    missing = [c for c in RUN_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: runs table lacks column(s) {', '.join(missing)}")
+    with atomic_path(path) as tmp:
+        df[RUN_COLUMNS].to_csv(tmp, index=False, lineterminator="\n")
+
+
+def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """The runs table written by write_runs_csv, with its column types; ValueError naming the file if
+    it lacks a column."""
+    try:
+        frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
+                            na_values={c: ["", "nan", "NaN"] for c in FLOAT_COLUMNS})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"{path}: cannot read runs table ({str(error).strip().splitlines()[0]})") from None
+    missing = [c for c in RUN_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: line 1: runs table lacks column(s) {', '.join(missing)}")
+    try:
+        return _typed(frame)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None

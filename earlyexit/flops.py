@@ -1,0 +1,113 @@
+"""FLOPs of one instance (no padding) for the full backbone and for token-level early exiting.
+
+Two accountings, both reported (hashee-spec 6.2-6.3):
+
+- `hashee_flops`: the exact matrix-multiply FLOPs (2 per multiply-add) of what our forward runs.
+  At layer l with M active query tokens out of n real tokens:
+    Q and attention-output projections 2*M*H^2 each, K and V 2*n*H^2 each (exited tokens are still
+    keys/values, projected by every layer), scores and context 2*M*n*H each, FFN 4*M*H*I;
+  plus the pooler (2*H^2, [CLS] only) and the classifier (2*H*C). Embedding look-ups, LayerNorm,
+  softmax and activations are left out, exactly as torch's FlopCounterMode leaves them out, so the
+  two can be compared (tests/test_flops.py).
+- `elue_protocol_flops`: what ELUE's server computes from a `seq_len<TAB>num_layers` line: the
+  ElasticBERT counter's MACs of a `depth`-layer model on `n` tokens (LayerNorm and softmax terms
+  included), times 2. HashEE's depth for this protocol is the mean exit layer over the instance's
+  tokens (a sentence-level approximation that ignores the K/V cost of exited tokens).
+Speed-up = summed FLOPs of the full backbone over the evaluation set / summed FLOPs of the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    hidden: int
+    heads: int
+    intermediate: int
+    num_layers: int
+    num_labels: int
+    pooler: bool = True
+
+    @classmethod
+    def from_hf_config(cls, config) -> "ModelDims":
+        return cls(hidden=config.hidden_size, heads=config.num_attention_heads,
+                   intermediate=config.intermediate_size, num_layers=config.num_hidden_layers,
+                   num_labels=config.num_labels, pooler=getattr(config, "model_type", "bert") != "roberta")
+
+
+def layer_flops(n_tokens: int | np.ndarray, n_active: int | np.ndarray, d: ModelDims):
+    """Matmul FLOPs of one layer with `n_active` queries attending over `n_tokens` keys."""
+    h, i = d.hidden, d.intermediate
+    projections = 2 * n_active * h * h * 2 + 2 * n_tokens * h * h * 2   # Q, O ; K, V
+    attention = 2 * n_active * n_tokens * h * 2                          # scores, context
+    ffn = 2 * n_active * h * i * 2
+    return projections + attention + ffn
+
+
+def head_flops(d: ModelDims) -> float:
+    # RoBERTa's head has its own dense+tanh on <s>: the same cost as BERT's pooler.
+    return 2 * d.hidden * d.hidden + 2 * d.hidden * d.num_labels
+
+
+def hashee_flops(exit_layers: np.ndarray, d: ModelDims) -> float:
+    """FLOPs of one instance whose real tokens exit at `exit_layers` (values 1..L)."""
+    exit_layers = np.asarray(exit_layers)
+    n = len(exit_layers)
+    active = (exit_layers[None, :] >= np.arange(1, d.num_layers + 1)[:, None]).sum(1)
+    return float(layer_flops(n, active, d).sum() + head_flops(d))
+
+
+def full_flops(n_tokens: int, d: ModelDims) -> float:
+    return hashee_flops(np.full(n_tokens, d.num_layers), d)
+
+
+def elue_layer_macs(n: int, d: ModelDims) -> float:
+    """ElasticBERT counter, one layer on n tokens: attention (with softmax and scaling terms),
+    output projection, two LayerNorms, FFN (hashee-spec 6.1, FFN width generalised to I)."""
+    h, heads, i = d.hidden, d.heads, d.intermediate
+    attention = 3 * n * h * h + heads * (n * n + (h // heads) * n * n + n * n + (h // heads) * n * n)
+    return attention + n * h * h + 4 * n * h + 2 * n * h * i
+
+
+def elue_protocol_flops(n_tokens: int, depth: float, d: ModelDims) -> float:
+    """2 x MACs of a `depth`-layer ElasticBERT on n tokens, as ELUE scores a tmp.txt line."""
+    macs = 2 * n_tokens * d.hidden + depth * elue_layer_macs(n_tokens, d) + d.hidden * d.hidden + d.hidden * d.num_labels
+    return 2.0 * macs
+
+
+@dataclass
+class SpeedupReport:
+    full_flops_per_instance: float
+    method_flops_per_instance: float
+    flops_speedup: float
+    elue_speedup: float
+    mean_exit_layer: float
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def speedup_report(instances_exit_layers: Iterable[np.ndarray], d: ModelDims) -> SpeedupReport:
+    """Both speed-ups over an evaluation set; each item holds the exit layers of one instance's real tokens."""
+    full = method = elue_full = elue_method = 0.0
+    depths = []
+    count = 0
+    for layers in instances_exit_layers:
+        layers = np.asarray(layers)
+        n = len(layers)
+        depth = float(layers.mean())
+        full += full_flops(n, d)
+        method += hashee_flops(layers, d)
+        elue_full += elue_protocol_flops(n, d.num_layers, d)
+        elue_method += elue_protocol_flops(n, depth, d)
+        depths.append(depth)
+        count += 1
+    if count == 0:
+        raise ValueError("speed-up of an empty evaluation set")
+    return SpeedupReport(full / count, method / count, full / method, elue_full / elue_method,
+                         float(np.mean(depths)))

@@ -1,0 +1,95 @@
+"""HashEE: token-level early exiting that skips the work of exited tokens.
+
+Wraps a HF BERT-family *ForSequenceClassification model and drives its own modules (embeddings,
+each layer's Q/K/V, output, FFN, pooler and classifier) with the pretrained weights.
+
+At layer l (1-based), with tokens reordered by `ExitSchedule` so active ones form a prefix:
+- queries, the attention output projection, both LayerNorms and the FFN run only on the tokens
+  still active (the prefix of `active_counts[l-1]` positions, packed to exactly the active ones
+  when rows differ); only the attention product itself uses the [B, prefix] layout;
+- keys and values come from every real token, exited ones with their frozen states (each layer
+  projects them with its own W_K, W_V); padding keys are masked, so padding never changes a result;
+- a token whose exit layer is l is updated by layer l and then frozen.
+With every token at the last layer this is exactly the plain backbone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from earlyexit.models.schedule import ExitSchedule
+
+
+class HashEEForSequenceClassification(nn.Module):
+    def __init__(self, hf_model: nn.Module):
+        super().__init__()
+        self.hf = hf_model
+        self.base = hf_model.base_model
+        self.layers = self.base.encoder.layer
+        self.num_layers = len(self.layers)
+        self.num_labels = hf_model.config.num_labels
+        # BERT-style heads read the pooler output; RoBERTa's head reads the sequence itself.
+        self.uses_pooler = getattr(self.base, "pooler", None) is not None and hasattr(hf_model, "dropout")
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+                schedule: ExitSchedule, output_hidden_states: bool = False):
+        """Logits [B, C]; with output_hidden_states also the per-layer states in original order."""
+        embeddings = self.base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # [B, T, H]
+        h = embeddings if schedule.identity else _gather_rows(embeddings, schedule.permutation)
+        states = [h] if output_hidden_states else None
+        for index, layer in enumerate(self.layers):
+            h = self._layer(layer, h, index + 1, schedule)
+            if states is not None:
+                states.append(h)
+        logits = self._head(h)
+        if states is None:
+            return logits
+        if not schedule.identity:
+            inverse = torch.argsort(schedule.permutation, dim=1)
+            states = [_gather_rows(s, inverse) for s in states]
+        return logits, states
+
+    def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule) -> torch.Tensor:
+        width = schedule.active_counts[layer_number - 1]
+        batch, seq_len, hidden = h.shape
+        if width == 0:
+            return h
+        attention = layer.attention.self
+        heads, head_dim = attention.num_attention_heads, attention.attention_head_size
+        queries_in = h[:, :width]                                                      # [B, A, H]
+        index = schedule.active_index[layer_number - 1]
+        if index is None:   # every row has exactly `width` active tokens
+            active_in = queries_in
+            q = attention.query(queries_in)
+        else:               # pack the active tokens: token-wise work only where it is needed
+            flat_in = queries_in.reshape(batch * width, hidden)
+            active_in = flat_in.index_select(0, index)                                 # [N, H]
+            q = torch.zeros_like(flat_in).index_copy(0, index, attention.query(active_in))
+        q = q.view(batch, width, heads, head_dim).transpose(1, 2)
+        k = attention.key(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)    # [B, h, T, d]
+        v = attention.value(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)
+        context = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=schedule.key_mask,
+            dropout_p=attention.dropout.p if self.training else 0.0)                  # [B, h, A, d]
+        context = context.transpose(1, 2).reshape(batch, width, hidden)
+        if index is not None:
+            context = context.reshape(batch * width, hidden).index_select(0, index)
+        attended = layer.attention.output(context, active_in)                          # dense, dropout, LN
+        updated = layer.output(layer.intermediate(attended), attended)                 # FFN, LN
+        if index is not None:  # exited and padding positions keep their states
+            updated = flat_in.index_copy(0, index, updated).view(batch, width, hidden)
+        if width == seq_len:
+            return updated
+        return torch.cat([updated, h[:, width:]], dim=1)
+
+    def _head(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        if self.uses_pooler:
+            return self.hf.classifier(self.hf.dropout(self.base.pooler(sequence_output)))
+        return self.hf.classifier(sequence_output)
+
+
+def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x[b, index[b, t]] for every b, t; x is [B, T, H]."""
+    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))

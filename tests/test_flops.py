@@ -1,0 +1,70 @@
+"""FLOPs accounting: the analytic count equals torch's FlopCounterMode on the real forward."""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from earlyexit.flops import (ModelDims, elue_protocol_flops, full_flops, hashee_flops, speedup_report)
+from earlyexit.models.hashee import HashEEForSequenceClassification
+from earlyexit.models.schedule import build_exit_schedule
+from tests.conftest import tiny_classifier
+
+aten = torch.ops.aten
+
+
+def _cpu_sdpa_flops(query, key, value, *args, out_val=None, **kwargs):
+    # FlopCounterMode has no entry for the CPU flash kernel; count it with torch's own sdpa formula.
+    return sdpa_flop_count(query, key, value)  # shapes are passed in
+
+
+COUNTER_MAPPING = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_analytic_flops_match_flop_counter_on_the_forward(seed):
+    torch.manual_seed(seed)
+    hf = tiny_classifier("bert", num_layers=6, num_labels=2)
+    model = HashEEForSequenceClassification(hf).eval()
+    n = 23
+    ids = torch.randint(5, 120, (1, n))
+    exits = torch.randint(1, 7, (1, n))
+    exits[0, 0] = 6
+    with FlopCounterMode(display=False, custom_mapping=COUNTER_MAPPING) as counter:
+        model(ids, None, build_exit_schedule(exits, 6))
+    analytic = hashee_flops(exits[0].numpy(), ModelDims.from_hf_config(hf.config))
+    assert counter.get_total_flops() == pytest.approx(analytic, rel=0.02)
+
+
+def test_full_model_flops_known_value():
+    d = ModelDims(hidden=768, heads=12, intermediate=3072, num_layers=12, num_labels=2)
+    n = 128
+    per_layer = 2 * (4 * n * 768 * 768 + 2 * n * n * 768 + 2 * n * 768 * 3072)
+    assert full_flops(n, d) == 12 * per_layer + 2 * 768 * 768 + 2 * 768 * 2
+
+
+def test_elue_counter_matches_spec_sanity_anchor():
+    # hashee-spec 6.1: 12 layers at L = 128 is about 11.2 GMACs
+    d = ModelDims(hidden=768, heads=12, intermediate=3072, num_layers=12, num_labels=2)
+    assert elue_protocol_flops(128, 12, d) / 2 / 1e9 == pytest.approx(11.18, abs=0.01)
+
+
+def test_exited_tokens_still_pay_keys_and_values():
+    d = ModelDims(hidden=8, heads=2, intermediate=16, num_layers=2, num_labels=2)
+    all_exit_1 = hashee_flops(np.array([2, 1, 1, 1]), d)  # [CLS] at layer 2, others exit after layer 1
+    layer1 = 2 * (2 * 4 * 64 + 2 * 4 * 64) + 2 * 4 * 4 * 8 * 2 + 2 * 4 * 8 * 16 * 2
+    layer2 = 2 * (2 * 1 * 64 + 2 * 4 * 64) + 2 * 1 * 4 * 8 * 2 + 2 * 1 * 8 * 16 * 2
+    assert all_exit_1 == layer1 + layer2 + 2 * 64 + 2 * 8 * 2
+
+
+def test_speedup_report():
+    d = ModelDims(hidden=64, heads=4, intermediate=128, num_layers=6, num_labels=2)
+    full = [np.full(10, 6), np.full(20, 6)]
+    r = speedup_report(full, d)
+    assert r.flops_speedup == pytest.approx(1.0) and r.elue_speedup == pytest.approx(1.0)
+    early = [np.array([6] + [1] * 9), np.array([6] + [2] * 19)]
+    r = speedup_report(early, d)
+    assert r.flops_speedup > 1.5 and r.elue_speedup > 1.5
+    assert r.mean_exit_layer == pytest.approx(np.mean([(6 + 9) / 10, (6 + 38) / 20]))
+    with pytest.raises(ValueError):
+        speedup_report([], d)

@@ -1,0 +1,122 @@
+"""The suite's normalized split format: exact round trip, and validation errors with file:line."""
+
+import numpy as np
+import pytest
+
+from earlyexit.data.examples import DataFormatError, Example, read_examples, write_examples
+from earlyexit.data.tasks import get_task
+
+SST2, SNLI, STSB = get_task("SST-2"), get_task("SNLI"), get_task("STS-B")
+
+
+def test_round_trip_single_pair_and_regression(tmp_path):
+    cases = [
+        (SST2, [Example("a fine film", None, 1), Example("ünïcode — ok", None, 0)]),
+        (SNLI, [Example("a man sleeps", "a man rests", 0), Example("p", "", 2)]),
+        (STSB, [Example("a plane", "an air plane", 4.8), Example("x", "y", 0.1 + 0.2), Example("u", "v", 5.0)]),
+    ]
+    for task, examples in cases:
+        path = tmp_path / f"{task.name}.tsv"
+        write_examples(path, examples)
+        assert read_examples(path, task) == examples
+    assert (tmp_path / "SST-2.tsv").read_text(encoding="utf-8").splitlines()[:2] == ["text_a\ttext_b\tlabel",
+                                                                                  "a fine film\t\t1"]
+
+
+def test_tabs_and_newlines_in_text_become_spaces(tmp_path):
+    path = tmp_path / "train.tsv"
+    write_examples(path, [Example("one\ttwo\nthree\r\nfour", "five\tsix", 1)])
+    assert read_examples(path, SNLI) == [Example("one two three  four", "five six", 1)]
+
+
+def test_numpy_labels_are_written_as_plain_numbers(tmp_path):
+    path = tmp_path / "train.tsv"
+    write_examples(path, [Example("a", None, np.int64(1)), Example("b", None, np.int32(0))])
+    assert path.read_text().splitlines()[1:] == ["a\t\t1", "b\t\t0"]
+    write_examples(path, [Example("a", "b", np.float32(2.5))])
+    assert read_examples(path, STSB) == [Example("a", "b", 2.5)]
+
+
+def test_unlabelled_example_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="labelled splits only"):
+        write_examples(tmp_path / "x.tsv", [Example("a", None, None)])
+    assert not (tmp_path / "x.tsv").exists()
+
+
+@pytest.mark.parametrize("task, text, line, what", [
+    (SST2, "text_a\tlabel\na\t1\n", 1, "header is 'text_a\\tlabel', expected 'text_a\\ttext_b\\tlabel'"),
+    (SST2, "text_a\ttext_b\tlabel\na\t\t1\nb\t0\n", 3, "expected 3 tab-separated columns, found 2"),
+    (SST2, "text_a\ttext_b\tlabel\na\t\t1.0\n", 2, "label '1.0' is not an integer class index"),
+    (SST2, "text_a\ttext_b\tlabel\na\t\t1\nb\t\t3\n", 3, "label 3 is outside 0..1 for SST-2"),
+    (SST2, "text_a\ttext_b\tlabel\na\tb\t1\n", 2, "text_b is set but SST-2 is a single-sentence task"),
+    (SNLI, "text_a\ttext_b\tlabel\na\tb\t\n", 2, "label '' is not an integer class index"),
+    (STSB, "text_a\ttext_b\tlabel\na\tb\tnan\n", 2, "label nan is outside [0, 5] for STS-B"),
+    (STSB, "text_a\ttext_b\tlabel\na\tb\thigh\n", 2, "label 'high' is not a number (STS-B is a regression task)"),
+])
+def test_validation_errors(tmp_path, task, text, line, what):
+    path = tmp_path / "dev.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataFormatError) as error:
+        read_examples(path, task)
+    assert str(error.value) == f"{path}:{line}: {what}"
+
+
+@pytest.mark.parametrize("text, what", [("", "empty file"), ("text_a\ttext_b\tlabel\n", "no examples after the header")])
+def test_whole_file_errors(tmp_path, text, what):
+    path = tmp_path / "dev.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataFormatError) as error:
+        read_examples(path, SST2)
+    assert str(error.value) == f"{path}: {what}"
+
+
+def test_prepare_synthetic_writes_normalized_splits_and_summary(tmp_path):
+    from earlyexit.data.prepare import prepare_task
+    from earlyexit.data.synthetic import make_synthetic_task
+    from earlyexit.io_utils import read_json
+
+    sizes = {"train": 30, "dev": 12, "test": 10}
+    summary = prepare_task("synth-similarity", "synthetic", tmp_path, synthetic_sizes=sizes, seed=1)
+    expected = make_synthetic_task("synth-similarity", sizes, seed=1)
+    task = get_task("synth-similarity")
+    for split in sizes:
+        assert read_examples(tmp_path / f"{split}.tsv", task) == expected[split]
+        labels = [e.label for e in expected[split]]
+        assert summary["splits"][split]["count"] == sizes[split]
+        assert summary["splits"][split]["label_mean"] == pytest.approx(np.mean(labels))
+        assert summary["splits"][split]["label_std"] == pytest.approx(np.std(labels))
+    assert read_json(tmp_path / "summary.json") == summary
+    assert summary["source"] == "synthetic" and summary["synthetic"]["seed"] == 1
+
+    summary = prepare_task("synth-sentiment", "synthetic", tmp_path / "s", synthetic_sizes={"train": 20, "dev": 10, "test": 10})
+    assert summary["splits"]["train"]["label_counts"] == {"0": 10, "1": 10}
+
+
+@pytest.mark.parametrize("task, source, kwargs, message", [
+    ("SST-2", "synthetic", {}, "task SST-2 is real data"),
+    ("synth-nli", "dir", {"data_dir": "x"}, "task synth-nli is generated by the suite"),
+    ("SST-2", "dir", {}, "data.data_dir is not set"),
+    ("SST-2", "ftp", {}, "unknown data source 'ftp'"),
+    ("SST-3", "dir", {}, "unknown task 'SST-3'"),
+])
+def test_prepare_refuses_bad_requests(tmp_path, task, source, kwargs, message):
+    from earlyexit.data.prepare import prepare_task
+
+    with pytest.raises(ValueError, match=message):
+        prepare_task(task, source, tmp_path, **kwargs)
+    assert not any(tmp_path.iterdir())
+
+
+def test_prepare_cli_one_line_error(tmp_path, capsys, monkeypatch):
+    from earlyexit.data import prepare
+
+    monkeypatch.setattr(prepare, "setup_logging", lambda *a, **k: None)   # keep pytest's logging setup
+    bad = tmp_path / "elue" / "SST-2"
+    bad.mkdir(parents=True)
+    for name in ("train.tsv", "dev.tsv", "test_full.tsv"):
+        (bad / name).write_text("sentence\tlabel\nfine .\t1\n")
+    (bad / "dev.tsv").write_text("sentence\tlabel\nfine .\t1\nbroken .\t7\n")
+    code = prepare.main(["--task", "SST-2", "--source", "dir", "--data-dir", str(tmp_path / "elue"), "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {bad / 'dev.tsv'}:3: label 7 is outside 0..1 for SST-2"
+    assert not (tmp_path / "out").exists()

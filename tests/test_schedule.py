@@ -1,0 +1,39 @@
+"""ExitSchedule: active tokens form a prefix; counts are host-side Python ints."""
+
+import pytest
+import torch
+
+from earlyexit.models.schedule import build_exit_schedule
+
+
+def test_sorted_prefix_and_counts():
+    exits = torch.tensor([[3, 1, 2, 3, 0], [3, 3, 3, 0, 0]])
+    s = build_exit_schedule(exits, 3)
+    assert s.permutation.tolist() == [[0, 3, 2, 1, 4], [0, 1, 2, 3, 4]]
+    assert s.exit_layers.tolist() == [[3, 3, 2, 1, 0], [3, 3, 3, 0, 0]]
+    assert s.active_counts == [4, 3, 3]
+    assert all(isinstance(c, int) for c in s.active_counts)
+    # per-row active counts: layer 1 (4, 3), layer 2 (3, 3), layer 3 (2, 3)
+    assert s.prefix_exact == [False, True, False]
+    # flat positions (row * width + column) of the tokens really active at each inexact layer
+    assert s.active_index[0].tolist() == [0, 1, 2, 3, 4, 5, 6]
+    assert s.active_index[1] is None
+    assert s.active_index[2].tolist() == [0, 1, 3, 4, 5]
+    assert s.key_mask[:, 0, 0].tolist() == [[True] * 4 + [False], [True] * 3 + [False] * 2]
+    assert not s.identity
+
+
+def test_full_model_schedule_is_identity_and_exact():
+    s = build_exit_schedule(torch.full((2, 6), 4), 4)
+    assert s.identity and s.active_counts == [6] * 4 and all(s.prefix_exact)
+
+
+def test_cls_stays_first_when_pinned_to_last_layer():
+    exits = torch.tensor([[4, 4, 1, 4, 2]])
+    s = build_exit_schedule(exits, 4)
+    assert s.permutation[0, 0] == 0
+
+
+def test_out_of_range_layers_rejected():
+    with pytest.raises(ValueError, match="0..3"):
+        build_exit_schedule(torch.tensor([[4, 1]]), 3)

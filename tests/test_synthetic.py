@@ -1,0 +1,96 @@
+"""Synthetic demo tasks: deterministic, sized, balanced, disjoint, labels in range, and built as designed."""
+
+import time
+from collections import Counter
+
+import pytest
+
+from earlyexit.data.synthetic import make_synthetic_task
+
+SIZES = {"train": 600, "dev": 150, "test": 150}
+CLASSES = {"synth-sentiment": 2, "synth-nli": 3}
+
+
+@pytest.mark.parametrize("name", ["synth-sentiment", "synth-nli", "synth-similarity"])
+def test_deterministic_and_seed_dependent(name):
+    first = make_synthetic_task(name, SIZES, seed=3)
+    assert make_synthetic_task(name, SIZES, seed=3) == first
+    assert make_synthetic_task(name, dict(reversed(list(SIZES.items()))), seed=3) == first
+    other = make_synthetic_task(name, SIZES, seed=4)
+    assert sum(a == b for a, b in zip(first["train"], other["train"])) < 10
+
+
+@pytest.mark.parametrize("name", ["synth-sentiment", "synth-nli", "synth-similarity"])
+def test_sizes_and_disjoint_splits(name):
+    splits = make_synthetic_task(name, SIZES, seed=0)
+    assert {s: len(v) for s, v in splits.items()} == SIZES
+    keys = {s: {(e.text_a, e.text_b) for e in v} for s, v in splits.items()}
+    assert len(keys["train"]) == SIZES["train"]
+    assert not keys["train"] & keys["dev"] and not keys["train"] & keys["test"] and not keys["dev"] & keys["test"]
+
+
+@pytest.mark.parametrize("name", ["synth-sentiment", "synth-nli"])
+def test_classification_labels_balanced_and_in_range(name):
+    n = CLASSES[name]
+    for split, examples in make_synthetic_task(name, SIZES, seed=0).items():
+        counts = Counter(e.label for e in examples)
+        assert set(counts) == set(range(n))
+        assert max(counts.values()) - min(counts.values()) <= 1
+        assert all(type(e.label) is int for e in examples)
+
+
+def test_sentiment_shape():
+    examples = make_synthetic_task("synth-sentiment", {"train": 1000}, seed=0)["train"]
+    lengths = [len(e.text_a.split()) for e in examples]
+    assert min(lengths) >= 6 and max(lengths) <= 20 and len(set(lengths)) == 15
+    assert all(e.text_b is None for e in examples)
+    negated = [e for e in examples if {"not", "never", "hardly"} & set(e.text_a.split())]
+    assert 0.1 < len(negated) / len(examples) < 0.6      # a hard part exists, but most are plain
+    # Zipf-like: the most frequent filler word is far more frequent than the median word.
+    counts = sorted(Counter(w for e in examples for w in e.text_a.split()).values(), reverse=True)
+    assert counts[0] > 20 * counts[len(counts) // 2]
+
+
+def test_nli_construction():
+    examples = make_synthetic_task("synth-nli", {"train": 900}, seed=0)["train"]
+    assert all(6 <= len(e.text_a.split()) <= 14 for e in examples)
+    for e in examples:
+        premise, hypothesis = set(e.text_a.split()), e.text_b.split()
+        if e.label == 2 and "not" in hypothesis:
+            assert "not" not in premise
+        elif e.label in (0, 1):
+            assert "not" not in hypothesis
+    # Entailment adds no new content word beyond hypernyms/synonyms; neutral always adds something.
+    hypernyms = {"person", "child", "animal", "bicycle", "vehicle", "instrument", "food", "container", "an", "a"}
+    for e in examples:
+        new = set(e.text_b.split()) - set(e.text_a.split()) - hypernyms
+        if e.label == 0:
+            assert not new, e
+        if e.label == 1:
+            assert new, e
+
+
+def test_similarity_scores():
+    examples = make_synthetic_task("synth-similarity", {"train": 1000}, seed=0)["train"]
+    scores = [e.label for e in examples]
+    assert all(isinstance(s, float) and 0.0 <= s <= 5.0 and round(s, 2) == s for s in scores)
+    assert sum(s < 1.5 for s in scores) > 100 and sum(s > 3.5 for s in scores) > 100   # spread over the range
+    e = next(x for x in examples if x.label == 5.0)
+    assert set(e.text_a.split()) == set(e.text_b.split())
+    for e in examples[:200]:
+        a, b = set(e.text_a.split()), set(e.text_b.split())
+        assert e.label == round(5 * len(a & b) / len(a | b), 2)
+
+
+def test_generation_is_fast():
+    start = time.perf_counter()
+    for name in ("synth-sentiment", "synth-nli", "synth-similarity"):
+        make_synthetic_task(name, {"train": 2000}, seed=1)
+    assert (time.perf_counter() - start) / 3 < 0.5
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown synthetic task 'SST-2'"):
+        make_synthetic_task("SST-2", SIZES, seed=0)
+    with pytest.raises(ValueError, match="split 'dev' must be a non-negative integer"):
+        make_synthetic_task("synth-nli", {"train": 10, "dev": -1}, seed=0)

@@ -1,0 +1,102 @@
+"""The Snakemake DAG: paper dry run, lint, config errors, and a small demo run end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(*args, cwd=REPO, timeout=900):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_paper_preset_dry_run_lists_the_full_grid():
+    result = snakemake("-n", "--cores", "8", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = {}
+    for line in (result.stdout + result.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    runs = len(config["tasks"]) * len(config["backbones"]) * len(config["methods"]) * len(config["seeds"])
+    assert counts["train_eval"] == runs == 6 * 4 * 6 * 3
+    # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
+    assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
+    assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24
+    assert counts["hash_table"] == counts["plot_score_vs_speedup"] == 1
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert "Lints for" not in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+
+
+def test_bad_config_stops_with_one_line_naming_the_key(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
+    config["training"]["lr"] = "fast"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--cores", "1", "--configfile", str(path))
+    assert result.returncode != 0
+    lines = [l for l in result.stderr.splitlines() if "config error" in l]
+    assert lines == ["config error: config key 'training.lr': 'fast' is not of type 'number'"]
+
+
+@pytest.mark.slow
+def test_demo_dag_end_to_end(tmp_path):
+    """A cut-down demo (one task, one backbone, three methods, two seeds, a small difficulty study)
+    through every rule: HashEE grid, hash table and figure, difficulty datasets, tables and figures."""
+    config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
+    config.update(preset="e2e", tasks=["synth-nli"], methods=["full", "frequency", "rand-incons"], seeds=[1, 2])
+    config["backbones"] = {"tiny-4L": {**config["backbones"]["tiny-6L"], "num_layers": 4}}
+    config["hash"]["num_buckets"] = 4
+    config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
+    config["training"]["epochs"] = 2
+    diff = config["difficulty"]
+    diff["human"].update(size=600, test_per_class=20, predictors=["majority", "bert"])
+    diff["sentence"].update(predictors=["majority", "linear-m", "linear-b"], n_train=150,
+                            train_data={**diff["sentence"]["train_data"], "size": 300},
+                            label_data={**diff["sentence"]["label_data"], "size": 200})
+    diff["token"].update(predictors=["linear-b", "bilstm"],
+                         train_data={**diff["token"]["train_data"], "size": 200},
+                         label_data={**diff["token"]["label_data"], "size": 120})
+    path = tmp_path / "e2e.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "2", "--configfile", str(path), "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    runs = pd.read_csv(tmp_path / "results/e2e/tables/runs.csv")
+    assert len(runs) == 6 and set(runs.method) == {"full", "frequency", "rand-incons"}
+    assert (runs.loc[runs.method == "full", "flops_speedup"] == 1.0).all()
+    assert (runs.loc[runs.method != "full", "flops_speedup"] > 1.0).all()
+    record = json.loads((tmp_path / "results/e2e/runs/synth-nli/tiny-4L/frequency/seed1.json").read_text())
+    assert record["paper_task"] == "SNLI" and record["config"]["training"]["epochs"] == 2
+    table = (tmp_path / "results/e2e/tables/hash_functions.md").read_text()
+    assert "published" in table.lower() and "85.5" in table   # Frequency, ElasticBERT-6L, SST-2 (published)
+    figures = ["score_vs_speedup", "difficulty_human_accuracy", "difficulty_layer_labels"]
+    for name, ext in [(name, ext) for name in figures for ext in ("png", "pdf")]:
+        assert (tmp_path / "figures/e2e" / f"{name}.{ext}").stat().st_size > 1000
+    difficulty = pd.read_csv(tmp_path / "results/e2e/difficulty/difficulty_table.csv")
+    ran = difficulty[difficulty.seeds > 0]
+    assert len(ran) == 5 and ran.f1_mean.between(0, 100).all()   # 3 sentence- + 2 token-level predictors
+    assert ran.published_f1.notna().all()                       # every ran row has its published twin
+    human = pd.read_csv(tmp_path / "results/e2e/difficulty/human_difficulty.csv")
+    assert len(human) >= 2
+
+    logs = list((tmp_path / "logs/e2e").rglob("*.log"))
+    hashee_jobs = 1 + 1 + 2 + 6 + 3   # prepare, tokenize, hashes, runs, analysis (collect, table, figure)
+    seeds = len(diff["seeds"])
+    difficulty_jobs = 3 + 3 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))
+    assert len(logs) == hashee_jobs + difficulty_jobs   # datasets + tables/figures + one per predictor x seed
+

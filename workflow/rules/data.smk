@@ -1,0 +1,43 @@
+# Task splits in the suite's normalized TSV (text_a, text_b, label), then tokenised per backbone.
+
+
+rule prepare_task:
+    input:
+        elue_files,
+    output:
+        train=layout.split_file(PRESET, W["task"], "train"),
+        dev=layout.split_file(PRESET, W["task"], "dev"),
+        test=layout.split_file(PRESET, W["task"], "test"),
+        summary=layout.data_summary(PRESET, W["task"]),
+    params:
+        source=config["data"]["source"],
+        data_dir=config["data"].get("data_dir"),
+        hub_cache=config["data"].get("hub_cache"),
+        hub_revision=config["data"].get("hub_revision"),
+        synthetic_sizes=config["data"].get("synthetic_sizes"),
+        seed=config["data"].get("seed", 0),
+    log:
+        layout.log_file(PRESET, "prepare_task", W["task"]),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/prepare_task.py"
+
+
+rule tokenize_task:
+    input:
+        train=rules.prepare_task.output.train,
+        dev=rules.prepare_task.output.dev,
+        test=rules.prepare_task.output.test,
+    output:
+        npz=layout.tokenized(PRESET, W["task"], W["backbone"], "npz"),
+        meta=layout.tokenized(PRESET, W["task"], W["backbone"], "json"),
+    params:
+        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        max_seq_len=lambda wildcards: max_seq_len(wildcards.task),
+    log:
+        layout.log_file(PRESET, "tokenize_task", W["task"], W["backbone"]),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/tokenize_task.py"

@@ -1,0 +1,177 @@
+# Part A of HashEE: can instance difficulty be learned? (code in difficulty/, docs/difficulty.md)
+# Datasets (human-defined, model-defined sentence- and token-level) -> one run per
+# dataset x predictor x seed -> the difficulty table, the human-difficulty table and two figures.
+# Reads only config["difficulty"] (+ config["backbones"] for a backbone named there); the helpers
+# live in difficulty.settings / difficulty.paths.
+
+import os
+from functools import partial
+
+from difficulty import paths as dpaths
+from difficulty import settings as dsettings
+
+DIFF = dsettings.section(config)
+DIFF_BACKBONES = config.get("backbones", {})
+DIFF_LEVELS = dsettings.levels(DIFF)
+# Absolute, so `snakemake --directory elsewhere` still finds the one file of published numbers.
+DIFF_PUBLISHED = os.path.join(workflow.basedir, "data", "published", "hashee_published.csv")
+
+# The study's final artifacts, for `rule all` (none when the config has no `difficulty:` section).
+difficulty_targets = partial(dpaths.targets, PRESET, DIFF["enabled"])
+
+
+rule difficulty_human_data:
+    input:
+        dsettings.source_files(DIFF, "human"),
+    output:
+        train=dpaths.data_file(PRESET, "human", "train.tsv"),
+        test=dpaths.data_file(PRESET, "human", "test.tsv"),
+        counts=dpaths.data_file(PRESET, "human", "counts.json"),
+    params:
+        data=dsettings.data_params(DIFF, "human"),
+    log:
+        dpaths.log_file(PRESET, "difficulty_human_data"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_human_data.py"
+
+
+rule difficulty_sentence_data:
+    input:
+        dsettings.source_files(DIFF, "sentence"),
+    output:
+        train=dpaths.data_file(PRESET, "sentence", "train.tsv"),
+        test=dpaths.data_file(PRESET, "sentence", "test.tsv"),
+        counts=dpaths.data_file(PRESET, "sentence", "counts.json"),
+    params:
+        data=dsettings.data_params(DIFF, "sentence"),
+        backbone=dsettings.annotator_backbone(DIFF, DIFF_BACKBONES, "sentence"),
+        annotator=dsettings.annotator_settings(DIFF, "sentence"),
+        val_fraction=dsettings.annotator_val_fraction(DIFF, "sentence"),
+        device=DIFF["device"],
+    log:
+        dpaths.log_file(PRESET, "difficulty_sentence_data"),
+    threads: 1
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_sentence_data.py"
+
+
+rule difficulty_token_data:
+    input:
+        dsettings.source_files(DIFF, "token"),
+    output:
+        train=dpaths.data_file(PRESET, "token", "train.tsv"),
+        test=dpaths.data_file(PRESET, "token", "test.tsv"),
+        counts=dpaths.data_file(PRESET, "token", "counts.json"),
+    params:
+        data=dsettings.data_params(DIFF, "token"),
+        backbone=dsettings.annotator_backbone(DIFF, DIFF_BACKBONES, "token"),
+        annotator=dsettings.annotator_settings(DIFF, "token"),
+        val_fraction=dsettings.annotator_val_fraction(DIFF, "token"),
+        device=DIFF["device"],
+    log:
+        dpaths.log_file(PRESET, "difficulty_token_data"),
+    threads: 1
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_token_data.py"
+
+
+rule difficulty_predict:
+    input:
+        train=dpaths.data_file(PRESET, "{dlevel}", "train.tsv"),
+        test=dpaths.data_file(PRESET, "{dlevel}", "test.tsv"),
+    output:
+        dpaths.run_record(PRESET, "{dlevel}", "{predictor}", "{seed}"),
+    wildcard_constraints:
+        dlevel="sentence|token",
+        predictor="majority|linear-m|linear-b|bilstm|bert",
+    params:
+        backbone=lambda w: dsettings.predictor_backbone(DIFF, DIFF_BACKBONES, w.dlevel, w.predictor),
+        training=lambda w: dsettings.training_settings(DIFF, w.dlevel, w.predictor),
+        options=lambda w: dsettings.run_options(DIFF, w.dlevel),
+    log:
+        dpaths.log_file(PRESET, "difficulty_predict", "{dlevel}", "{predictor}", "seed{seed}"),
+    threads: 1
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_predict.py"
+
+
+rule difficulty_human_predict:
+    input:
+        train=rules.difficulty_human_data.output.train,
+        test=rules.difficulty_human_data.output.test,
+    output:
+        dpaths.run_record(PRESET, "human", "{predictor}", "{seed}"),
+    wildcard_constraints:
+        predictor="majority|linear-m|bilstm|bert",
+    params:
+        backbone=lambda w: dsettings.predictor_backbone(DIFF, DIFF_BACKBONES, "human", w.predictor),
+        training=lambda w: dsettings.training_settings(DIFF, "human", w.predictor),
+        options=dsettings.run_options(DIFF, "human"),
+    log:
+        dpaths.log_file(PRESET, "difficulty_human_predict", "{predictor}", "seed{seed}"),
+    threads: 1
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_human_predict.py"
+
+
+rule difficulty_table:
+    input:
+        runs=[run for level in DIFF_LEVELS for run in dpaths.run_records(PRESET, level, DIFF[level]["predictors"], DIFF["seeds"])],
+        published=DIFF_PUBLISHED,
+    output:
+        csv=report(dpaths.table(PRESET, "difficulty_table.csv"), caption="../report/difficulty_table.rst", category="Difficulty"),
+        md=report(dpaths.table(PRESET, "difficulty_table.md"), caption="../report/difficulty_table.rst", category="Difficulty"),
+        tex=report(dpaths.table(PRESET, "difficulty_table.tex"), caption="../report/difficulty_table.rst", category="Difficulty"),
+    params:
+        preset=PRESET,
+    log:
+        dpaths.log_file(PRESET, "difficulty_table"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_table.py"
+
+
+rule difficulty_human_table:
+    input:
+        runs=dpaths.run_records(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
+    output:
+        csv=report(dpaths.table(PRESET, "human_difficulty.csv"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        md=report(dpaths.table(PRESET, "human_difficulty.md"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        tex=report(dpaths.table(PRESET, "human_difficulty.tex"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        png=report(dpaths.figure(PRESET, "human_accuracy.png"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
+        pdf=report(dpaths.figure(PRESET, "human_accuracy.pdf"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
+    params:
+        preset=PRESET,
+    log:
+        dpaths.log_file(PRESET, "difficulty_human_table"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_human_table.py"
+
+
+rule difficulty_label_figure:
+    input:
+        **{f"{level}_{split}": dpaths.data_file(PRESET, level, f"{split}.tsv") for level in DIFF_LEVELS for split in ("train", "test")},
+    output:
+        png=report(dpaths.figure(PRESET, "layer_labels.png"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
+        pdf=report(dpaths.figure(PRESET, "layer_labels.pdf"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
+    params:
+        levels=DIFF_LEVELS,
+    log:
+        dpaths.log_file(PRESET, "difficulty_label_figure"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/difficulty_label_figure.py"

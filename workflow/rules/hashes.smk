@@ -1,0 +1,20 @@
+# One artifact per hash function, fitted on the training split only and reused by every run.
+
+
+rule fit_hash:
+    input:
+        npz=rules.tokenize_task.output.npz,
+        meta=rules.tokenize_task.output.meta,
+    output:
+        npz=layout.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["variant"], "npz"),
+        summary=layout.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["variant"], "json"),
+    params:
+        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        hash_config=config["hash"],
+        seed=lambda wildcards: int(wildcards.variant[4:]) if wildcards.variant.startswith("seed") else 0,
+    log:
+        layout.log_file(PRESET, "fit_hash", W["task"], W["backbone"], W["hash"], W["variant"]),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/fit_hash.py"

@@ -1,0 +1,13 @@
+"""Snakemake wrapper: build the human-defined difficulty dataset (simple vs difficult SNLI pairs)."""
+
+from difficulty.steps import build_human_dataset
+from earlyexit.logging_utils import run_step
+
+run_step(
+    snakemake.log[0],
+    build_human_dataset,
+    data=snakemake.params.data,
+    out_train=snakemake.output.train,
+    out_test=snakemake.output.test,
+    out_counts=snakemake.output.counts,
+)

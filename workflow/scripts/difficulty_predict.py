@@ -1,0 +1,19 @@
+"""Snakemake wrapper: fit one difficulty predictor on one model-defined dataset for one seed."""
+
+from difficulty.steps import run_difficulty_predictor
+from earlyexit.logging_utils import run_step
+
+run_step(
+    snakemake.log[0],
+    run_difficulty_predictor,
+    level=snakemake.wildcards.dlevel,
+    predictor=snakemake.wildcards.predictor,
+    seed=int(snakemake.wildcards.seed),
+    backbone=snakemake.params.backbone,
+    training=snakemake.params.training,
+    options=snakemake.params.options,
+    train_path=snakemake.input.train,
+    test_path=snakemake.input.test,
+    out_json=snakemake.output[0],
+    threads=snakemake.threads,
+)

@@ -1,0 +1,18 @@
+"""Snakemake wrapper: build the model-defined sentence-level dataset (annotate, or the released files)."""
+
+from difficulty.steps import build_sentence_dataset
+from earlyexit.logging_utils import run_step
+
+run_step(
+    snakemake.log[0],
+    build_sentence_dataset,
+    data=snakemake.params.data,
+    backbone=snakemake.params.backbone,
+    annotator=snakemake.params.annotator,
+    val_fraction=snakemake.params.val_fraction,
+    device=snakemake.params.device,
+    out_train=snakemake.output.train,
+    out_test=snakemake.output.test,
+    out_counts=snakemake.output.counts,
+    threads=snakemake.threads,
+)

@@ -1,0 +1,18 @@
+"""Snakemake wrapper: build the model-defined token-level dataset with a multi-exit tagger."""
+
+from difficulty.steps import build_token_dataset
+from earlyexit.logging_utils import run_step
+
+run_step(
+    snakemake.log[0],
+    build_token_dataset,
+    data=snakemake.params.data,
+    backbone=snakemake.params.backbone,
+    annotator=snakemake.params.annotator,
+    val_fraction=snakemake.params.val_fraction,
+    device=snakemake.params.device,
+    out_train=snakemake.output.train,
+    out_test=snakemake.output.test,
+    out_counts=snakemake.output.counts,
+    threads=snakemake.threads,
+)

@@ -1,0 +1,16 @@
+"""Snakemake wrapper: test score against FLOPs speed-up per task, published points hollow (PNG + PDF)."""
+
+from analysis.collect import read_runs_csv
+from analysis.figures import plot_score_vs_speedup
+from analysis.published import load_published
+from earlyexit.logging_utils import run_step
+
+
+def plot(runs_csv, published_csv, out_png, out_pdf, preset):
+    return plot_score_vs_speedup(read_runs_csv(runs_csv), out_png, out_pdf,
+                                 published_df=load_published(published_csv), preset=preset)
+
+
+# run_step: logging to the rule's log; a ValueError ends in one line, exit 1.
+run_step(snakemake.log[0], plot, runs_csv=snakemake.input.runs, published_csv=snakemake.input.published,
+         out_png=snakemake.output.png, out_pdf=snakemake.output.pdf, preset=snakemake.params.preset)

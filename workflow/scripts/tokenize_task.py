@@ -1,0 +1,18 @@
+"""Snakemake wrapper: tokenise one task's splits for one backbone."""
+
+from pathlib import Path
+
+from earlyexit.backbones import BackboneSpec
+from earlyexit.experiment import tokenize_task
+from earlyexit.logging_utils import run_step
+
+run_step(
+    snakemake.log[0],
+    tokenize_task,
+    task_name=snakemake.wildcards.task,
+    split_dir=Path(snakemake.input.train).parent,
+    backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, snakemake.params.backbone),
+    max_seq_len=snakemake.params.max_seq_len,
+    out_npz=snakemake.output.npz,
+    out_meta=snakemake.output.meta,
+)

@@ -1,0 +1,27 @@
+"""Snakemake wrapper: fine-tune and evaluate one task x backbone x method x seed."""
+
+import torch
+
+from earlyexit.backbones import BackboneSpec
+from earlyexit.experiment import run_experiment
+from earlyexit.logging_utils import run_step
+from earlyexit.training import TrainConfig
+
+torch.set_num_threads(snakemake.threads)
+run_step(
+    snakemake.log[0],
+    run_experiment,
+    preset=snakemake.params.preset,
+    task_name=snakemake.wildcards.task,
+    tokenized=snakemake.input.npz,
+    tokenized_meta=snakemake.input.meta,
+    backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, snakemake.params.backbone),
+    method=snakemake.wildcards.method,
+    hash_path=snakemake.input.get("hash"),
+    train_config=TrainConfig.from_config(snakemake.params.training),
+    seed=int(snakemake.wildcards.seed),
+    out_json=snakemake.output[0],
+    checkpoint=snakemake.params.checkpoint or None,
+    device=snakemake.params.device,
+    progress=True,
+)
