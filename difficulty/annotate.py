@@ -22,7 +22,8 @@ from difficulty.formats import PairSet, TokenSet
 from difficulty.models import MultiExit
 from difficulty.predictors import load_backbone
 from difficulty.sources import GOLD_LABELS
-from difficulty.trainer import FitConfig, fit, resolve_device
+from difficulty.trainer import FitConfig, fit
+from earlyexit.torch_setup import pick_device
 
 log = logging.getLogger("difficulty.annotate")
 
@@ -72,7 +73,7 @@ def train_annotator(rows, *, spec, token_level: bool, settings: dict, val_fracti
                     device: str = "auto", tag_ids: dict | None = None):
     """Fit the multi-exit model on `rows`; returns (model, tokenizer, report)."""
     cfg = FitConfig.from_dict(settings)
-    dev = resolve_device(device)
+    dev = pick_device(device)
     base, tokenizer = load_backbone(spec, seed)
     n_classes = len(tag_ids) if token_level else len(GOLD_LABELS)
     model = MultiExit(base, n_classes, token_level).to(dev)
@@ -105,7 +106,7 @@ def train_annotator(rows, *, spec, token_level: bool, settings: dict, val_fracti
 
 def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto") -> PairSet:
     cfg = FitConfig.from_dict(settings)
-    dev = resolve_device(device)
+    dev = pick_device(device)
     task = _Task(rows, tokenizer, False, cfg.max_seq_len, None)
     bits = np.concatenate(layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size))
     return PairSet([r[0] for r in rows], [r[1] for r in rows], bits)
@@ -113,7 +114,7 @@ def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto") ->
 
 def label_tokens(model, tokenizer, rows, settings: dict, tag_ids: dict, device: str = "auto") -> TokenSet:
     cfg = FitConfig.from_dict(settings)
-    dev = resolve_device(device)
+    dev = pick_device(device)
     task = _Task(rows, tokenizer, True, cfg.max_seq_len, tag_ids)
     bits = layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size)
     keep = [i for i, p in enumerate(task.pieces) if len(p)]  # a sentence with no pieces has no cells

@@ -11,7 +11,7 @@ import numpy as np
 
 from difficulty.baseline import carve_validation
 from difficulty.predictors import Objective, build_model, encode, fit_settings, load_backbone, train_network
-from difficulty.trainer import resolve_device
+from earlyexit.torch_setup import pick_device
 
 
 def accuracy_score(pred, gold) -> dict:
@@ -27,7 +27,7 @@ def run_human(predictor: str, train, test, *, spec, settings: dict, val_fraction
     cfg = fit_settings(settings)
     record = {"backbone": spec.name, "training": cfg.as_dict(),
               "rows": {"train": len(train_idx), "validation": len(val_idx), "test": len(test)}}
-    dev = resolve_device(device)
+    dev = pick_device(device)
     base, tokenizer = load_backbone(spec, seed)
     enc_train, enc_test = encode(train, tokenizer, cfg.max_seq_len), encode(test, tokenizer, cfg.max_seq_len)
     objective = Objective("multilabel", 1)

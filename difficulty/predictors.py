@@ -26,7 +26,8 @@ from difficulty.baseline import carve_validation, cells_of, with_select
 from difficulty.encoding import Encoded, batches, encode_pairs, encode_pieces, pad_batch
 from difficulty.formats import PairSet, TokenSet
 from difficulty.metrics import difficulty_metrics
-from difficulty.trainer import FitConfig, fit, resolve_device
+from difficulty.trainer import FitConfig, fit
+from earlyexit.torch_setup import pick_device
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def run_predictor(predictor: str, train, test, *, spec, settings: dict, target: 
     def score(pred, gold):
         return with_select(difficulty_metrics(pred, gold), select_on)
 
-    dev = resolve_device(device)
+    dev = pick_device(device)
     cfg = fit_settings(settings)
     record = {"backbone": spec.name, "training": cfg.as_dict(),
               "model_settings": {k: settings[k] for k in MODEL_SETTINGS if k in settings},

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from difficulty.encoding import batches
+from earlyexit.torch_setup import linear_warmup_decay, set_seed
 
 log = logging.getLogger("difficulty.trainer")
 
@@ -40,20 +40,6 @@ class FitConfig:
         return asdict(self)
 
 
-def set_seed(seed: int) -> None:
-    # Same as earlyexit.training.set_seed, without importing the HashEE training stack.
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def fit(model, n_train: int, loss_fn, evaluate, cfg: FitConfig, seed: int) -> dict:
     """Train `model` on indices 0..n_train-1.
 
@@ -67,9 +53,7 @@ def fit(model, n_train: int, loss_fn, evaluate, cfg: FitConfig, seed: int) -> di
     optimizer = optimizer_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = -(-n_train // cfg.batch_size)
     total = max(1, steps_per_epoch * cfg.epochs)
-    warmup = int(cfg.warmup_ratio * total)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    scheduler = linear_warmup_decay(optimizer, total, cfg.warmup_ratio)
 
     history, best, best_state = [], None, None
     started = time.perf_counter()

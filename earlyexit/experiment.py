@@ -22,7 +22,8 @@ from earlyexit.flops import ModelDims, speedup_report
 from earlyexit.hashing import TokenExitHash
 from earlyexit.io_utils import atomic_path, atomic_write_json, read_json
 from earlyexit.models.hashee import HashEEForSequenceClassification
-from earlyexit.training import TrainConfig, fine_tune, set_seed
+from earlyexit.torch_setup import pick_device, set_seed
+from earlyexit.training import TrainConfig, fine_tune
 
 log = logging.getLogger("earlyexit.experiment")
 SPLITS = ("train", "dev", "test")
@@ -55,12 +56,6 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
     save_encoded(out_npz, encoded)
     atomic_write_json(out_meta, meta)
     return meta
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    if requested and requested != "auto":
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokenized_meta: str | Path, backbone: BackboneSpec, method: str,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass
 
@@ -16,6 +15,7 @@ from tqdm.auto import tqdm
 
 from earlyexit.batching import EncodedSplit, evaluation_batches, iterate, training_batches
 from earlyexit.metrics import compute_metrics
+from earlyexit.torch_setup import linear_warmup_decay, set_seed
 
 log = logging.getLogger("earlyexit.training")
 
@@ -40,13 +40,6 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
 
 
 def _autocast(device: torch.device, bf16: bool):
@@ -93,9 +86,7 @@ def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit,
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, eps=1e-8, fused=True)
     epochs = [training_batches(train, cfg.batch_size, rng) for _ in range(cfg.epochs)]
     total_steps = sum(len(e) for e in epochs)
-    warmup = int(cfg.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+    scheduler = linear_warmup_decay(optimizer, total_steps, cfg.warmup_ratio)
 
     best = {"dev": None, "state": None, "step": 0}
     best_on_test = None

@@ -202,7 +202,7 @@ def test_hub_loaders_map_fields_without_the_network(monkeypatch):
     assert ner == [(["John", "runs"], ["4", "0"])] and calls[-1] == ("json", "validation", {"validation": "hf://x/valid.json"})
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/presets/demo.yaml"])
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/presets/demo.yaml", "config/presets/elue-minilm.yaml"])
 def test_shipped_presets_have_a_usable_difficulty_section(name):
     import yaml
 

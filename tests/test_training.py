@@ -1,6 +1,7 @@
 """Training loop: same seed -> same numbers on CPU; it learns; dev selection is honoured."""
 
 import numpy as np
+import pytest
 import torch
 
 from earlyexit.batching import attach_exit_layers
@@ -59,3 +60,17 @@ def test_hashee_training_runs_with_a_fitted_hash():
     token_hash = frequency_hash(train.input_ids, 120, [0, 2, 3], LAYERS, 3)
     result = run(seed=1, token_hash=token_hash)
     assert 0.0 <= result["test"]["score"] <= 100.0 and result["train_seconds"] > 0
+
+
+def test_linear_warmup_decay_known_factors():
+    from earlyexit.torch_setup import linear_warmup_decay
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = linear_warmup_decay(optimizer, total_steps=8, warmup_ratio=0.25)
+    seen = []
+    for _ in range(8):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen == pytest.approx([0.5, 1.0, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
