@@ -33,6 +33,7 @@ from earlyexit.flops import ModelDims, speedup_report
 from earlyexit.hashing import fit_hash
 from earlyexit.io_utils import atomic_write_json
 from earlyexit.models.hashee import HashEEForSequenceClassification
+from earlyexit.torch_setup import pick_device
 
 
 def load_texts(args):
@@ -85,8 +86,7 @@ def main(argv=None):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = pick_device(args.device)
     if args.backbone == "minilm":
         spec = BackboneSpec("minilm", "minilm", num_layers=args.num_layers)
     elif args.backbone == "tiny":

@@ -17,7 +17,7 @@ def set_seed(seed: int) -> None:
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """"auto" or None: CUDA when present, else CPU; anything else is taken as a torch device name."""
+    """CUDA when present for "auto" or None, else CPU; any other value is a torch device name."""
     if requested and requested != "auto":
         return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

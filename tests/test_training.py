@@ -8,6 +8,7 @@ from earlyexit.batching import attach_exit_layers
 from earlyexit.encoded import EncodedSplit
 from earlyexit.hashing import frequency_hash
 from earlyexit.models.hashee import HashEEForSequenceClassification
+from earlyexit.torch_setup import linear_warmup_decay
 from earlyexit.training import TrainConfig, fine_tune
 from tests.conftest import tiny_classifier
 
@@ -63,8 +64,6 @@ def test_hashee_training_runs_with_a_fitted_hash():
 
 
 def test_linear_warmup_decay_known_factors():
-    from earlyexit.torch_setup import linear_warmup_decay
-
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=1.0)
     scheduler = linear_warmup_decay(optimizer, total_steps=8, warmup_ratio=0.25)
