@@ -23,7 +23,8 @@ from earlyexit.hashing import TokenExitHash
 from earlyexit.io_utils import atomic_path, atomic_write_json, read_json
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.torch_setup import pick_device, set_seed
-from earlyexit.training import TrainConfig, fine_tune
+from earlyexit.fine_tuning import fine_tune
+from earlyexit.training import TrainConfig
 
 log = logging.getLogger("earlyexit.experiment")
 SPLITS = ("train", "dev", "test")

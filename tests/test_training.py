@@ -9,7 +9,8 @@ from earlyexit.encoded import EncodedSplit
 from earlyexit.hashing import frequency_hash
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.torch_setup import linear_warmup_decay
-from earlyexit.training import TrainConfig, fine_tune
+from earlyexit.fine_tuning import fine_tune
+from earlyexit.training import TrainConfig
 from tests.conftest import tiny_classifier
 
 LAYERS = 3
@@ -34,7 +35,8 @@ def run(seed, token_hash=None, epochs=3):
     for i, split in enumerate(splits.values()):
         attach_exit_layers(split, token_hash, LAYERS, np.random.default_rng([seed, i]))
     model = HashEEForSequenceClassification(tiny_classifier("bert", LAYERS, num_labels=2, seed=seed))
-    cfg = TrainConfig(lr=2e-3, batch_size=16, eval_batch_size=32, epochs=epochs, evals_per_epoch=2, bf16=False)
+    cfg = TrainConfig(lr=2e-3, batch_size=16, eval_batch_size=32, epochs=epochs, evals_per_epoch=2, warmup_ratio=0.1,
+                      weight_decay=0.0, grad_clip=1.0, max_seq_len=64, track_best_on_test=True)
     return fine_tune(model, splits["train"], splits["dev"], splits["test"], metric="accuracy", regression=False,
                      cfg=cfg, seed=seed, pad_id=0, device=torch.device("cpu"), progress=False)
 

@@ -1,0 +1,91 @@
+"""Fine-tuning of a single-head sequence classifier (the full model and HashEE) on the one loop.
+
+Hooks for `training.train_loop`: cross-entropy (MSE for regression) on the head's logits, dev-set
+selection, and the authors' best-on-test number kept aside (reported, never used to select).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from earlyexit.batching import EncodedSplit, collate, evaluation_batches, iterate, training_batches
+from earlyexit.metrics import compute_metrics
+from earlyexit.training import TrainConfig, TrainHooks, train_loop
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on CUDA when asked; a no-op context elsewhere (CPU runs stay fp32)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda")
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
+    logits = logits.float()
+    if regression:
+        return F.mse_loss(logits.squeeze(-1), labels.float())
+    return F.cross_entropy(logits, labels)
+
+
+@torch.no_grad()
+def predict(model, split: EncodedSplit, cfg: TrainConfig, pad_id: int, device: torch.device,
+            regression: bool) -> np.ndarray:
+    """Predicted class (or score) per instance, in the split's order."""
+    model.eval()
+    out = np.zeros(len(split), dtype=np.float64 if regression else np.int64)
+    for batch in iterate(split, evaluation_batches(split, cfg.eval_batch_size), pad_id, model.num_layers):
+        batch = batch.to(device)
+        with autocast(device, cfg.bf16):
+            logits = model(batch.input_ids, batch.token_type_ids, batch.schedule).float()
+        out[batch.indices] = (logits.squeeze(-1) if regression else logits.argmax(-1)).cpu().numpy()
+    return out
+
+
+def evaluate(model, split, metric, cfg, pad_id, device, regression) -> dict:
+    return compute_metrics(metric, predict(model, split, cfg, pad_id, device, regression), split.labels)
+
+
+def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit, *, metric: str,
+              regression: bool, cfg: TrainConfig, seed: int, pad_id: int, device: torch.device,
+              progress: bool = True) -> dict:
+    """Train, select the checkpoint with the best dev score, evaluate it on test.
+
+    Returns dev/test metrics of the selected checkpoint, the best test score seen at any evaluation
+    point (the authors' test-set selection, reported separately), the evaluation history and timings.
+    """
+    model.to(device)
+
+    def loss(indices):
+        batch = collate(train, indices, pad_id, model.num_layers).to(device)
+        with autocast(device, cfg.bf16):
+            logits = model(batch.input_ids, batch.token_type_ids, batch.schedule)
+        return classification_loss(logits, batch.labels, regression)
+
+    def evaluate_point():
+        point = {"dev": evaluate(model, dev, metric, cfg, pad_id, device, regression)}
+        if cfg.track_best_on_test:
+            point["test"] = evaluate(model, test, metric, cfg, pad_id, device, regression)
+        point["select"] = point["dev"]["score"]
+        return point
+
+    hooks = TrainHooks(epoch_batches=lambda rng: training_batches(train, cfg.batch_size, rng),
+                       loss=loss, evaluate=evaluate_point)
+    result = train_loop(model, hooks, cfg, seed, progress=progress)
+    tested = [p for p in result["history"] if "test" in p]
+    best_on_test = max(tested, key=lambda p: p["test"]["score"], default=None)
+
+    started = time.perf_counter()
+    test_metrics = evaluate(model, test, metric, cfg, pad_id, device, regression)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return {
+        "dev": result["selected"]["dev"],
+        "test": test_metrics,
+        "selected_step": result["selected"]["step"],
+        "best_on_test": None if best_on_test is None else {**best_on_test["test"], "step": best_on_test["step"]},
+        "history": [{k: v for k, v in p.items() if k != "select"} for p in result["history"]],
+        "train_seconds": result["train_seconds"],
+        "eval_seconds": time.perf_counter() - started,
+    }
