@@ -1,7 +1,9 @@
 """Run records -> one tidy table: a row per training run (task x backbone x method x seed).
 
-Each record is results/<preset>/runs/<task>/<backbone>/<method>/seed<seed>.json, written by
+Each record is results/<preset>/runs/<task>/<backbone>/<method>/<variant>/seed<seed>.json, written by
 earlyexit.experiment and described by workflow/schemas/result.schema.yaml. Scores are percent.
+Speed-ups: `flops_speedup` / `elue_speedup` against the backbone family's reference depth
+(`reference_layers`, the paper's convention); `*_vs_own_full` against the run's own full model.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from earlyexit.io_utils import atomic_path, read_json
 RESULT_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "result.schema.yaml"
 
 RUN_COLUMNS = [
-    "preset", "task", "paper_task", "backbone", "paper_backbone", "num_layers", "method", "seed", "metric",
-    "dev_score", "test_score", "best_on_test_score", "flops_speedup", "elue_speedup", "mean_exit_layer",
+    "preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone", "num_layers", "method", "variant",
+    "label", "family", "seed", "metric", "dev_score", "test_score", "best_on_test_score", "reference_layers",
+    "flops_speedup", "elue_speedup", "flops_speedup_vs_own_full", "elue_speedup_vs_own_full", "mean_exit_layer",
     "train_seconds", "eval_seconds", "device", "path",
 ]
-TEXT_COLUMNS = ["preset", "task", "paper_task", "backbone", "paper_backbone", "method", "metric", "device", "path"]
-INT_COLUMNS = ["num_layers", "seed"]
-FLOAT_COLUMNS = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS and c not in INT_COLUMNS]
-SORT_KEY = ["preset", "task", "backbone", "method", "seed", "path"]
-RUN_ID = ["preset", "task", "backbone", "method", "seed"]
+TEXT_COLUMNS = ["preset", "task", "paper_task", "backbone", "paper_backbone", "method", "variant", "label", "family",
+                "metric", "device", "path"]
+INT_COLUMNS = ["num_layers", "seed", "reference_layers"]
+BOOL_COLUMNS = ["synthetic"]
+FLOAT_COLUMNS = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS]
+SORT_KEY = ["preset", "task", "backbone", "method", "variant", "seed", "path"]
+RUN_ID = ["preset", "task", "backbone", "method", "variant", "seed"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -63,15 +68,20 @@ def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SC
         raise ValueError(f"{path}: {problem}")
     try:
         return {
-            **{k: record[k] for k in ("preset", "task", "paper_task", "backbone", "paper_backbone", "method", "metric", "device")},
+            **{k: record[k] for k in ("preset", "task", "paper_task", "backbone", "paper_backbone", "method",
+                                      "variant", "label", "family", "metric", "device")},
+            "synthetic": bool(record["synthetic"]),
             "num_layers": int(record["num_layers"]),
             "seed": int(record["seed"]),
+            "reference_layers": int(record["speedup"]["reference_layers"]),
             "dev_score": _float(record["dev"]["score"]),
             "test_score": _float(record["test"]["score"]),
             "best_on_test_score": _float((record.get("best_on_test") or {}).get("score")),
             "flops_speedup": _float(record["speedup"]["flops"]),
             "elue_speedup": _float(record["speedup"]["elue"]),
-            "mean_exit_layer": _float(record["mean_exit_layer"]),
+            "flops_speedup_vs_own_full": _float(record["speedup"]["flops_vs_own_full"]),
+            "elue_speedup_vs_own_full": _float(record["speedup"]["elue_vs_own_full"]),
+            "mean_exit_layer": _float(record.get("mean_exit_layer")),
             "train_seconds": _float(record["train_seconds"]),
             "eval_seconds": _float(record["eval_seconds"]),
             "path": Path(path).as_posix(),
@@ -88,6 +98,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         frame[column] = frame[column].astype("int64")
     for column in FLOAT_COLUMNS:
         frame[column] = frame[column].astype(float)
+    for column in BOOL_COLUMNS:   # a CSV round trip gives the strings "True"/"False"
+        frame[column] = frame[column].map(lambda v: v if isinstance(v, bool) else str(v) == "True").astype(bool)
     return frame
 
 

@@ -111,3 +111,39 @@ def speedup_report(instances_exit_layers: Iterable[np.ndarray], d: ModelDims) ->
         raise ValueError("speed-up of an empty evaluation set")
     return SpeedupReport(full / count, method / count, full / method, elue_full / elue_method,
                          float(np.mean(depths)))
+
+
+def speedup_record(tokens: np.ndarray, method_flops: np.ndarray, elue_depth: np.ndarray, d: ModelDims,
+                   reference_layers: int) -> dict:
+    """Speed-ups of a run over its test set, in both conventions, as the run record stores them.
+
+    The paper's (and ELUE's) convention divides by the FLOPs of the `reference_layers`-deep model of
+    the backbone family (12 for base-size families), so a 6-layer full model is already 2x; the
+    other divides by the run's own full-depth model. Each is given for the exact token-level count
+    and for the ELUE protocol (ratio of sums over the test set, spec 6.2-6.3).
+    """
+    tokens = np.asarray(tokens)
+    if len(tokens) == 0:
+        raise ValueError("speed-up of an empty evaluation set")
+    reference = ModelDims(d.hidden, d.heads, d.intermediate, reference_layers, d.num_labels, d.pooler)
+    method = float(np.sum(method_flops))
+    elue_method = sum(elue_protocol_flops(n, depth, d) for n, depth in zip(tokens, elue_depth))
+    own_full = sum(full_flops(n, d) for n in tokens)
+    ref_full = sum(full_flops(n, reference) for n in tokens)
+    elue_own = sum(elue_protocol_flops(n, d.num_layers, d) for n in tokens)
+    elue_ref = sum(elue_protocol_flops(n, reference_layers, d) for n in tokens)
+    count = len(tokens)
+    return {
+        "speedup": {
+            "convention": f"FLOPs of the {reference_layers}-layer reference model of the backbone family / "
+                          "FLOPs of this run (paper and ELUE convention); *_vs_own_full: against this "
+                          f"backbone's own {d.num_layers}-layer full model",
+            "reference_layers": reference_layers,
+            "flops": ref_full / method,
+            "elue": elue_ref / elue_method,
+            "flops_vs_own_full": own_full / method,
+            "elue_vs_own_full": elue_own / elue_method,
+        },
+        "flops": {"reference_per_instance": ref_full / count, "full_per_instance": own_full / count,
+                  "method_per_instance": method / count},
+    }

@@ -23,6 +23,8 @@ import numpy as np
 from earlyexit.io_utils import atomic_path, atomic_write_json
 
 HASH_NAMES = ("rand-incons", "rand-cons", "frequency", "mi", "clustered")
+# Hashes whose fitted table depends on the seed (the others are fitted once per task x backbone).
+SEEDED_HASHES = ("rand-cons", "clustered")
 
 
 def bucket_layers(num_layers: int, num_buckets: int) -> np.ndarray:

@@ -3,15 +3,6 @@ snakemake-free grid runner (with concrete names) both build their paths here, so
 
 from __future__ import annotations
 
-# rand-cons and clustered depend on the seed; frequency, mi and rand-incons are fitted once per
-# task x backbone (rand-incons draws its per-occurrence layers inside each run, from the run's seed).
-SEEDED_HASHES = ("rand-cons", "clustered")
-
-
-def hash_variant(hash_name: str, seed) -> str:
-    return f"seed{seed}" if hash_name in SEEDED_HASHES else "train"
-
-
 def split_file(preset, task, split) -> str:
     return f"resources/{preset}/data/{task}/{split}.tsv"
 

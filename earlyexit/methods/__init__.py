@@ -1,0 +1,67 @@
+"""The methods registry: every module of this package (except `base` and `_`-prefixed helpers)
+defines one method as `METHOD`. The workflow's wildcards and run inputs, the experiment step and
+the tables read this registry, so adding a method means adding one module here and nothing else.
+
+Import cost stays low (the Snakefile reads the registry at parse time): method modules import torch
+and the models inside their functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome
+
+__all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "get_method", "method_variants",
+           "config_errors"]
+
+
+def _discover() -> dict[str, Method]:
+    found: dict[str, Method] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name == "base" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        method = getattr(module, "METHOD", None)
+        if not isinstance(method, Method):
+            raise ImportError(f"{module.__file__}: a methods module must define METHOD, a Method instance")
+        if method.name in found:
+            raise ImportError(f"{module.__file__}: method name {method.name!r} is already registered")
+        method.check()
+        found[method.name] = method
+    return dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
+
+
+METHODS: dict[str, Method] = _discover()
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
+
+
+def method_variants(config_methods: dict) -> list[tuple[str, str]]:
+    """(method, variant) pairs a config asks for, in registry order; a method given as null runs
+    every variant it defines."""
+    pairs = []
+    for name, method in METHODS.items():
+        if name in config_methods:
+            pairs += [(name, v) for v in (config_methods[name] or method.variants)]
+    return pairs
+
+
+def config_errors(config_methods: dict) -> list[str]:
+    """One line per unknown method or variant in the config's `methods` mapping."""
+    errors = []
+    for name, variants in config_methods.items():
+        if name not in METHODS:
+            errors.append(f"config key 'methods.{name}': unknown method (known: {', '.join(METHODS)})")
+            continue
+        for variant in variants or ():
+            if variant not in METHODS[name].variants:
+                errors.append(f"config key 'methods.{name}': unknown variant {variant!r} "
+                              f"(known: {', '.join(METHODS[name].variants)})")
+    return errors

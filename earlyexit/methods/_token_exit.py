@@ -1,0 +1,45 @@
+"""The run shared by the full model and HashEE: a BERT-family classifier driven by
+`HashEEForSequenceClassification` with an exit layer per token, fine-tuned on the one loop.
+The full model is the case where every token exits at the last layer (tested to equal the plain
+backbone); its cost is then the full model's."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from earlyexit.methods.base import RunContext, RunOutcome
+
+
+def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
+    """Fine-tune with `token_hash` (None: every token at the last layer), dev-select, test, cost."""
+    import torch
+
+    from earlyexit.backbones import load_classifier
+    from earlyexit.batching import attach_exit_layers
+    from earlyexit.fine_tuning import fine_tune
+    from earlyexit.flops import ModelDims, hashee_flops
+    from earlyexit.io_utils import atomic_path
+    from earlyexit.models.hashee import HashEEForSequenceClassification
+
+    model = HashEEForSequenceClassification(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed))
+    for index, name in enumerate(("train", "dev", "test")):
+        # Per-split rng: rand-incons draws are fixed per (seed, split), like the authors' preprocessing.
+        attach_exit_layers(ctx.splits[name], token_hash, model.num_layers, np.random.default_rng([ctx.seed, index]))
+    result = fine_tune(model, ctx.splits["train"], ctx.splits["dev"], ctx.splits["test"], metric=ctx.task.metric,
+                       regression=ctx.task.is_regression, cfg=ctx.train_config, seed=ctx.seed,
+                       pad_id=ctx.meta["pad_id"], device=ctx.device, progress=ctx.progress)
+    if ctx.checkpoint:
+        with atomic_path(ctx.checkpoint) as tmp:
+            torch.save(model.hf.state_dict(), tmp)
+    dims = ModelDims.from_hf_config(model.hf.config)
+    exits = ctx.splits["test"].exit_layers
+    return RunOutcome(
+        dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
+        selected_step=result["selected_step"], history=result["history"],
+        train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
+        method_flops=np.array([hashee_flops(e, dims) for e in exits]),
+        elue_depth=np.array([float(np.mean(e)) for e in exits]),   # spec 6.3: mean exit layer
+        tokens=np.array([len(e) for e in exits]),
+        dims=dims,
+        extra={"mean_exit_layer": float(np.mean([np.mean(e) for e in exits]))},
+    )

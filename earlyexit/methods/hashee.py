@@ -1,0 +1,46 @@
+"""HashEE (Sun et al., 2022): every token exits at the layer a hash function gives its id; no
+internal classifiers, no extra parameters. The variant is the hash function (earlyexit/hashing.py),
+fitted on the training split by the workflow's `fit_hash` rule before the run."""
+
+from __future__ import annotations
+
+from earlyexit.hashing import HASH_NAMES, SEEDED_HASHES
+from earlyexit.methods._token_exit import run_token_exit
+from earlyexit.methods.base import Method, RunContext, RunOutcome
+
+
+class HashEE(Method):
+    name = "hashee"
+    paper_name = "HashEE"
+    family = "token-level"
+    order = 100
+    color = "tab:red"
+    variants = HASH_NAMES
+    variant_labels = {"rand-incons": "Rand-incons", "rand-cons": "Rand-cons", "frequency": "Frequency",
+                      "mi": "MI", "clustered": "Clustered"}
+    # Colours of the hash functions where they share a figure (colour-blind-safe, fixed per hash).
+    variant_colors = {"rand-incons": "#0173b2", "rand-cons": "#de8f05", "frequency": "#029e73",
+                      "mi": "#d55e00", "clustered": "#cc78bc"}
+    tables = ("hash_functions", "elue_main")
+
+    def published_row(self, table: str, variant: str) -> str:
+        # The hash-function table's rows are the hash names; elsewhere the paper writes "HashEE".
+        return variant if table == "hash_functions" else self.paper_name
+
+    def artifacts(self, variant: str, seed: int) -> dict:
+        # rand-cons and clustered depend on the seed; the others are fitted once per task x backbone
+        # (rand-incons draws its per-occurrence layers inside each run, from the run's seed).
+        return {"hash": {"kind": "hash", "hash": variant,
+                         "fit": f"seed{seed}" if variant in SEEDED_HASHES else "train"}}
+
+    def run(self, ctx: RunContext) -> RunOutcome:
+        from earlyexit.hashing import TokenExitHash
+
+        token_hash = TokenExitHash.load(ctx.artifacts["hash"])
+        if token_hash.name != ctx.variant:
+            raise ValueError(f"{ctx.artifacts['hash']}: holds a {token_hash.name!r} hash, the run asks for "
+                             f"{ctx.variant!r}")
+        return run_token_exit(ctx, token_hash)
+
+
+METHOD = HashEE()
