@@ -20,8 +20,9 @@ REQUIRED_TEXT = ("table", "row", "task", "metric")
 OPTIONAL_NUMBERS = ("std", "speedup")
 KEY = ("table", "row", "backbone", "task", "metric")
 
-# The default location, relative to the repository root.
-PUBLISHED_CSV = Path(__file__).resolve().parents[1] / "data" / "published" / "hashee_published.csv"
+# The file as captions name it (relative to the repository root), and its default location.
+PUBLISHED_NAME = "data/published/hashee_published.csv"
+PUBLISHED_CSV = Path(__file__).resolve().parents[1] / PUBLISHED_NAME
 
 
 def _number(text: str, where: str, column: str, required: bool) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from earlyexit.io_utils import atomic_path, atomic_write_json, atomic_write_text, read_json
+from earlyexit.io_utils import atomic_write_json, atomic_write_text, read_json
 
 from difficulty import datasets, formats, settings
 
@@ -169,48 +169,52 @@ def run_human_predictor(predictor: str, seed: int, backbone: dict | None, traini
              record["chance_test"]["p_value"])
 
 
-# --- tables and figures -----------------------------------------------------------------------------
+# --- tables and figures (one name per artifact: rule table_<name> / figure_<name>, see difficulty.smk) ---
 
-def render_difficulty_table(run_paths, published_path, preset: str, out_csv, out_md, out_tex) -> None:
+def write_difficulty_model(run_paths, published_path, preset: str, out_csv, out_md, out_tex) -> None:
+    """The paper's model-defined difficulty table: ours beside the published P / R / F1."""
+    from analysis.published import load_published
+    from analysis.table_writer import write_table
     from difficulty import tables
 
-    frame = tables.difficulty_frame([read_json(p) for p in run_paths], tables.load_published(published_path))
-    with atomic_path(out_csv) as tmp:
-        frame.round(3).to_csv(tmp, index=False)
-    atomic_write_text(out_md, tables.difficulty_markdown(frame, preset))
-    atomic_write_text(out_tex, tables.difficulty_latex(frame, preset))
+    published = tables.published_cells(load_published(published_path, table="difficulty"))
+    frame = tables.difficulty_frame([read_json(p) for p in run_paths], published)
+    write_table(frame.round(3), tables.difficulty_layout(frame, preset), out_csv, out_md, out_tex,
+                source=f"difficulty/tables.py from the difficulty runs of preset {preset}")
 
 
-def render_human(run_paths, preset: str, out_csv, out_md, out_tex, out_figures) -> None:
+def write_difficulty_human(run_paths, preset: str, out_csv, out_md, out_tex) -> None:
+    """The human-defined difficulty table: test accuracy against chance."""
+    from analysis.table_writer import write_table
     from difficulty import tables
 
-    records = [read_json(p) for p in run_paths]
-    frame = tables.human_frame(records)
-    with atomic_path(out_csv) as tmp:
-        frame.round(4).to_csv(tmp, index=False)
-    atomic_write_text(out_md, tables.human_markdown(frame, preset))
-    atomic_write_text(out_tex, tables.human_latex(frame))
-    _save_figure(tables.plot_human_curves, records, out_figures)
+    frame = tables.human_frame([read_json(p) for p in run_paths])
+    write_table(frame.round(4), tables.human_layout(frame, preset), out_csv, out_md, out_tex,
+                source=f"difficulty/tables.py from the human-difficulty runs of preset {preset}")
 
 
-def plot_label_distribution(split_paths: dict, out_figures) -> None:
-    """split_paths: level -> {split: path}."""
+def plot_difficulty_human_accuracy(run_paths, out_png, out_pdf) -> None:
+    """Per-epoch train and test accuracy of the human-difficulty predictors."""
+    from difficulty import tables
+
+    _save(tables.plot_human_curves([read_json(p) for p in run_paths]), out_png, out_pdf)
+
+
+def plot_difficulty_layer_labels(split_paths: dict, out_png, out_pdf) -> None:
+    """The per-layer label distribution of the model-defined datasets; split_paths: level -> {split: path}."""
     from difficulty import tables
 
     data = {level: {split: read_dataset(level, path) for split, path in splits.items()}
             for level, splits in split_paths.items()}
-    _save_figure(tables.plot_layer_labels, data, out_figures)
+    _save(tables.plot_layer_labels(data), out_png, out_pdf)
 
 
-def _save_figure(plot, data, out_paths) -> None:
-    # Draw into temporary names (keeping the suffix matplotlib uses for the format), then rename.
-    temps = [Path(p).with_name(f".{Path(p).stem}.tmp{Path(p).suffix}") for p in out_paths]
-    for p in temps:
-        p.parent.mkdir(parents=True, exist_ok=True)
+def _save(fig, out_png, out_pdf) -> None:
+    import matplotlib.pyplot as plt
+
+    from analysis.figure_writer import save_figure
+
     try:
-        plot(data, temps)
-        for tmp, final in zip(temps, out_paths):
-            tmp.replace(final)
+        save_figure(fig, out_png, out_pdf)
     finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+        plt.close(fig)

@@ -4,11 +4,11 @@ the published numbers), the human-difficulty table, and two figures. Numbers are
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis.table_writer import Column, Layout
 from difficulty.settings import PREDICTORS
 
 DISPLAY = {"majority": "Majority", "linear-m": "Linear-M", "linear-b": "Linear-B", "bilstm": "BiLSTM", "bert": "BERT"}
@@ -16,19 +16,12 @@ METRICS = ("precision", "recall", "f1")
 LEVEL_TITLES = {"sentence": "Sentence-level", "token": "Token-level"}
 
 
-def load_published(path) -> dict:
-    """{(level, predictor key): {metric: value or nan}} from the `difficulty` table of the CSV
-    (columns table,row,backbone,task,metric,value,...; `backbone` holds the level)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: published numbers missing")
-    frame = pd.read_csv(path)
-    missing = {"table", "row", "backbone", "metric", "value"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}:1: missing column(s) {sorted(missing)}")
+def published_cells(published: pd.DataFrame) -> dict:
+    """{(level, predictor key): {metric: value}} from the `difficulty` rows of the published numbers
+    (analysis.published.load_published; `backbone` holds the level, `row` the paper's model name)."""
     keys = {v: k for k, v in DISPLAY.items()}
     out: dict = {}
-    for row in frame[frame["table"] == "difficulty"].itertuples():
+    for row in published[published["table"] == "difficulty"].itertuples():
         predictor = keys.get(str(row.row))
         if predictor is None or str(row.metric) not in METRICS:
             continue
@@ -65,34 +58,20 @@ def _pub(value) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}"
 
 
-def difficulty_markdown(frame: pd.DataFrame, preset: str) -> str:
-    header = ["Model", "P (ours)", "R (ours)", "F1 (ours)", "P (published)", "R (published)", "F1 (published)", "seeds"]
-    lines = [f"Model-defined difficulty, preset `{preset}` (%, test split; positive class = layer wrong)", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def difficulty_layout(frame: pd.DataFrame, preset: str) -> Layout:
+    """Ours (mean ± std over seeds) beside the published P / R / F1, a row group per level."""
+    columns = [*(Column(m, "ours") for m in ("P", "R", "F1")), *(Column(m, "published") for m in ("P", "R", "F1")),
+               Column("seeds")]
+    groups = []
     for level, part in frame.groupby("level", sort=False):
-        lines.append(f"| *{LEVEL_TITLES[level]}* |" + " |" * (len(header) - 1))
+        rows = []
         for r in part.itertuples():
             ours = [_cell(getattr(r, f"{m}_mean"), getattr(r, f"{m}_std")) for m in METRICS]
             pub = [_pub(getattr(r, f"published_{m}")) for m in METRICS]
-            lines.append("| " + " | ".join([r.predictor, *ours, *pub, str(r.seeds)]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def difficulty_latex(frame: pd.DataFrame, preset: str) -> str:
-    def tex(text: str) -> str:
-        return text.replace("±", r"$\pm$").replace("–", "--")
-
-    lines = [r"\begin{tabular}{lcccccc}", r"\toprule",
-             r" & \multicolumn{3}{c}{ours (" + preset.replace("_", r"\_") + r")} & \multicolumn{3}{c}{published} \\",
-             r"Model & P & R & F1 & P & R & F1 \\", r"\midrule"]
-    for level, part in frame.groupby("level", sort=False):
-        lines.append(r"\multicolumn{7}{l}{\textit{" + LEVEL_TITLES[level] + r"}} \\")
-        for r in part.itertuples():
-            ours = [tex(_cell(getattr(r, f"{m}_mean"), getattr(r, f"{m}_std"))) for m in METRICS]
-            pub = [tex(_pub(getattr(r, f"published_{m}"))) for m in METRICS]
-            lines.append(" & ".join([r.predictor, *ours, *pub]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+            rows.append([r.predictor, *ours, *pub, str(r.seeds)])
+        groups.append((LEVEL_TITLES[level], rows))
+    return Layout(name=f"difficulty_model-{preset}", stub="Model", columns=columns, groups=groups,
+                  caption=f"Model-defined difficulty, preset `{preset}` (%, test split; positive class = layer wrong)")
 
 
 def human_frame(records: list[dict]) -> pd.DataFrame:
@@ -113,30 +92,19 @@ def human_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def human_markdown(frame: pd.DataFrame, preset: str) -> str:
-    header = ["Model", "train acc", "test acc", "chance", "binomial p (per seed, one-sided)", "seeds"]
-    lines = [f"Human-defined difficulty (simple vs difficult SNLI pairs), preset `{preset}` (%)", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in frame.itertuples():
-        lines.append("| " + " | ".join([r.predictor, f"{r.train_accuracy_mean:.1f}",
-                                         _cell(r.test_accuracy_mean, r.test_accuracy_std), f"{r.chance:.1f}",
-                                         r.p_values.replace(";", ", "), str(r.seeds)]) + " |")
-    lines += ["", "Published: the paper reports that BERT barely beats chance on the test split (figure only)."]
-    return "\n".join(lines) + "\n"
+def human_layout(frame: pd.DataFrame, preset: str) -> Layout:
+    """Train and test accuracy against chance, with the per-seed binomial p-values."""
+    columns = [Column("train acc"), Column("test acc"), Column("chance"), Column("binomial p (per seed, one-sided)"),
+               Column("seeds")]
+    rows = [[r.predictor, f"{r.train_accuracy_mean:.1f}", _cell(r.test_accuracy_mean, r.test_accuracy_std),
+             f"{r.chance:.1f}", r.p_values.replace(";", ", "), str(r.seeds)] for r in frame.itertuples()]
+    return Layout(name=f"difficulty_human-{preset}", stub="Model", columns=columns, groups=[(None, rows)],
+                  caption=f"Human-defined difficulty (simple vs difficult SNLI pairs), preset `{preset}` (%). "
+                          "Published: the paper reports that BERT barely beats chance on the test split (figure only).")
 
 
-def human_latex(frame: pd.DataFrame) -> str:
-    lines = [r"\begin{tabular}{lcccc}", r"\toprule", r"Model & train acc & test acc & chance & binomial $p$ \\", r"\midrule"]
-    for r in frame.itertuples():
-        test = _cell(r.test_accuracy_mean, r.test_accuracy_std).replace("±", r"$\pm$").replace("–", "--")
-        lines.append(" & ".join([r.predictor, f"{r.train_accuracy_mean:.1f}", test, f"{r.chance:.1f}",
-                                 r.p_values.replace(";", ", ")]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def plot_human_curves(records: list[dict], out_paths) -> None:
-    """Train (dashed) and test (solid) accuracy per epoch, mean over seeds, with chance."""
+def plot_human_curves(records: list[dict]):
+    """Train (dashed) and test (solid) accuracy per epoch, mean over seeds, with chance; returns the figure."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -165,14 +133,12 @@ def plot_human_curves(records: list[dict], out_paths) -> None:
     ax.set_title("Human-defined difficulty: simple vs difficult")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    for path in out_paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
+    return fig
 
 
-def plot_layer_labels(datasets: dict, out_paths) -> None:
+def plot_layer_labels(datasets: dict):
     """Per level: fraction of cells whose layer is correct (train/test bars) and the distribution
-    of the exit layer (earliest layer from which all later layers are correct)."""
+    of the exit layer (earliest layer from which all later layers are correct); returns the figure."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -202,6 +168,4 @@ def plot_layer_labels(datasets: dict, out_paths) -> None:
         bottom.set_xlabel("layer")
         bottom.set_ylabel("fraction of cells")
     fig.tight_layout()
-    for path in out_paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
+    return fig

@@ -1,11 +1,12 @@
-"""Snakemake wrapper: the difficulty table (ours mean ± std over seeds, published side by side)."""
+"""Snakemake wrapper, rule table_difficulty_model: the model-defined difficulty table (ours mean ± std
+over seeds, published side by side)."""
 
-from difficulty.steps import render_difficulty_table
+from difficulty.steps import write_difficulty_model
 from earlyexit.logging_utils import run_step
 
 run_step(
     snakemake.log[0],
-    render_difficulty_table,
+    write_difficulty_model,
     run_paths=list(snakemake.input.runs),
     published_path=snakemake.input.published,
     preset=snakemake.params.preset,
