@@ -2,7 +2,7 @@
 
 The JSON schema (workflow/schemas/config.schema.yaml) is the single source of truth; this module
 only turns jsonschema's first error into a sentence a user can act on, and adds the checks a
-schema cannot express (bucket counts vs backbone depth).
+schema cannot express (methods and variants known to the registry, bucket counts vs backbone depth).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is not None:
         return [_sentence(error)]
-    messages = []
+    from earlyexit.methods import config_errors as method_errors
+
+    messages = method_errors(config["methods"])
     buckets = config["hash"]["num_buckets"]
     for name, backbone in config["backbones"].items():
         layers = backbone.get("num_layers")
