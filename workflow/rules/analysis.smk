@@ -51,10 +51,3 @@ rule plot_score_vs_speedup:
     script:
         "../scripts/plot_score_vs_speedup.py"
 
-
-def analysis_targets():
-    return [
-        layout.table(PRESET, "runs.csv"),
-        *[layout.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
-        *[layout.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
-    ]

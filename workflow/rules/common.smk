@@ -73,6 +73,15 @@ def training_params(wildcards):
     return {**kept, "max_seq_len": max_seq_len(wildcards.task)}
 
 
+def analysis_targets():
+    """The final tables and figures of the HashEE side (rules in analysis.smk)."""
+    return [
+        layout.table(PRESET, "runs.csv"),
+        *[layout.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
+        *[layout.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+    ]
+
+
 def elue_files(wildcards):
     """With data.source: dir, the local ELUE files are inputs, so editing them re-runs the task."""
     if config["data"]["source"] != "dir":
