@@ -13,6 +13,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from earlyexit.data.prepare import task_source
+
 
 def _key(path) -> str:
     parts = []
@@ -49,6 +51,7 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
             messages.append(f"config key 'hash.num_buckets': {buckets} buckets exceed the {layers} layers of backbone '{name}'")
         if backbone["source"] == "hub" and "hub_id" not in backbone:
             messages.append(f"config key 'backbones.{name}.hub_id': required when source is 'hub'")
-    if config["data"]["source"] == "dir" and not config["data"].get("data_dir"):
-        messages.append("config key 'data.data_dir': required when data.source is 'dir'")
+    dir_tasks = [task for task in config["tasks"] if task_source(config["data"], task) == "dir"]
+    if dir_tasks and not config["data"].get("data_dir"):
+        messages.append(f"config key 'data.data_dir': required when a task's source is 'dir' ({', '.join(dir_tasks)})")
     return messages

@@ -6,6 +6,7 @@ from snakemake.utils import min_version, validate
 
 from earlyexit.config_check import config_errors
 from earlyexit import layout
+from earlyexit.data.prepare import task_source
 from earlyexit.methods import get_method, method_variants
 from earlyexit.preflight import preflight_errors
 
@@ -83,8 +84,8 @@ def analysis_targets():
 
 
 def elue_files(wildcards):
-    """With data.source: dir, the local ELUE files are inputs, so editing them re-runs the task."""
-    if config["data"]["source"] != "dir":
+    """For a task whose source is dir, the local ELUE files are inputs, so editing them re-runs it."""
+    if task_source(config["data"], wildcards.task) != "dir":
         return []
     root = config["data"]["data_dir"]
     return [f"{root}/{wildcards.task}/{name}.tsv" for name in ("train", "dev", "test_full")]
