@@ -21,6 +21,6 @@ include: "workflow/rules/difficulty.smk"
 
 rule all:
     input:
-        final_targets(),
+        analysis_targets(),
         difficulty_targets(),
     default_target: True

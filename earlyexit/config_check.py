@@ -2,7 +2,7 @@
 
 The JSON schema (workflow/schemas/config.schema.yaml) is the single source of truth; this module
 only turns jsonschema's first error into a sentence a user can act on, and adds the checks a
-schema cannot express (bucket counts vs backbone depth).
+schema cannot express (methods and variants known to the registry, bucket counts vs backbone depth).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+
+from earlyexit.data.prepare import task_source
 
 
 def _key(path) -> str:
@@ -39,7 +41,9 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is not None:
         return [_sentence(error)]
-    messages = []
+    from earlyexit.methods import config_errors as method_errors
+
+    messages = method_errors(config["methods"])
     buckets = config["hash"]["num_buckets"]
     for name, backbone in config["backbones"].items():
         layers = backbone.get("num_layers")
@@ -47,6 +51,7 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
             messages.append(f"config key 'hash.num_buckets': {buckets} buckets exceed the {layers} layers of backbone '{name}'")
         if backbone["source"] == "hub" and "hub_id" not in backbone:
             messages.append(f"config key 'backbones.{name}.hub_id': required when source is 'hub'")
-    if config["data"]["source"] == "dir" and not config["data"].get("data_dir"):
-        messages.append("config key 'data.data_dir': required when data.source is 'dir'")
+    dir_tasks = [task for task in config["tasks"] if task_source(config["data"], task) == "dir"]
+    if dir_tasks and not config["data"].get("data_dir"):
+        messages.append(f"config key 'data.data_dir': required when a task's source is 'dir' ({', '.join(dir_tasks)})")
     return messages

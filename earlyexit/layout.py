@@ -1,5 +1,5 @@
-"""Where every artifact lives. The Snakefile (with wildcard placeholders such as "{task}") and the
-snakemake-free grid runner (with concrete names) both build their paths here, so they agree."""
+"""Where every artifact of the HashEE side of the DAG lives: the rule files build their paths here
+(with wildcard placeholders such as "{task}", or concrete names for targets)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,17 @@ def tokenized(preset, task, backbone, ext) -> str:
     return f"results/{preset}/tokenized/{task}/{backbone}.{ext}"
 
 
-def hash_artifact(preset, task, backbone, hash_name, variant, ext) -> str:
-    return f"results/{preset}/hashes/{task}/{backbone}/{hash_name}/{variant}.{ext}"
+def hash_artifact(preset, task, backbone, hash_name, fit, ext) -> str:
+    """fit: "train" (fitted once on the training split) or "seed<N>" (seed-dependent hashes)."""
+    return f"results/{preset}/hashes/{task}/{backbone}/{hash_name}/{fit}.{ext}"
 
 
-def run_record(preset, task, backbone, method, seed) -> str:
-    return f"results/{preset}/runs/{task}/{backbone}/{method}/seed{seed}.json"
+def run_record(preset, task, backbone, method, variant, seed) -> str:
+    return f"results/{preset}/runs/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
 
 
-def checkpoint(preset, task, backbone, method, seed) -> str:
-    return f"results/{preset}/checkpoints/{task}/{backbone}/{method}/seed{seed}.pt"
+def checkpoint(preset, task, backbone, method, variant, seed) -> str:
+    return f"results/{preset}/checkpoints/{task}/{backbone}/{method}/{variant}/seed{seed}.pt"
 
 
 def table(preset, name) -> str:

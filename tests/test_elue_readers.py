@@ -55,12 +55,50 @@ def test_mrpc_test_full_unquotes_csv_fields(tmp_path):
 
 
 def test_quotes_kept_outside_full_files_and_when_not_csv_quoting(tmp_path):
-    row = '"Yes" and "no"\t1\n"Wrapped ."\t0\n'
+    row = '"Yes" and "no"\t1\n"Wrapped ."\t0\n"Say ""hi"" ."\t1\n'
     plain = read_elue_split(write(tmp_path, "train.tsv", "sentence\tlabel\n" + row), SST2)
-    assert [e.text_a for e in plain] == ['"Yes" and "no"', '"Wrapped ."']
+    assert [e.text_a for e in plain] == ['"Yes" and "no"', '"Wrapped ."', '"Say ""hi"" ."']
     full = read_elue_split(write(tmp_path, "test_full.tsv", "sentence\tlabel\n" + row), SST2)
-    # `"Yes" and "no"` has undoubled inner quotes: real text, not CSV quoting.
-    assert [e.text_a for e in full] == ['"Yes" and "no"', "Wrapped ."]
+    # `"Yes" and "no"` has undoubled inner quotes, and a minimal-quoting CSV writer never wraps a
+    # text without a quote such as `Wrapped .`: both are real text.
+    assert [e.text_a for e in full] == ['"Yes" and "no"', '"Wrapped ."', 'Say "hi" .']
+
+
+STSB_HEADER = "sentence1\tsentence2\tlabel\n"
+
+
+@pytest.mark.parametrize("name", ["train.tsv", "dev.tsv"])
+def test_stsb_unquotes_every_split(tmp_path, name):
+    text = (STSB_HEADER + '"A dog in a ""superman"" shirt ."\tA dog sleeps .\t4.0\n'
+            '"""Quoted whole sentence ."""\tPlain .\t1.0\n')
+    examples = read_elue_split(write(tmp_path, name, text), STSB)
+    assert [e[:2] for e in examples] == [('A dog in a "superman" shirt .', "A dog sleeps ."),
+                                         ('"Quoted whole sentence ."', "Plain .")]
+
+
+def test_stsb_test_full_two_levels_match_test(tmp_path):
+    """test_full.tsv was CSV-written twice; decoded, its texts equal test.tsv's decoded once."""
+    once = ['"A boy in a pool that says ""no diving""."', '"""Saddam is gone."""', "Bare ."]
+    twice = ['"""A boy in a pool that says """"no diving""""."""', '"""""""Saddam is gone."""""""', "Bare ."]
+    test = write(tmp_path, "test.tsv", "index\tsentence1\tsentence2\n"
+                 + "".join(f"{i}\t{t}\tX .\n" for i, t in enumerate(once)))
+    full = write(tmp_path, "test_full.tsv", STSB_HEADER + "".join(f"{t}\tX .\t2.5\n" for t in twice))
+    expected = ['A boy in a pool that says "no diving".', '"Saddam is gone."', "Bare ."]
+    assert [e.text_a for e in read_elue_split(test, STSB, labelled=False)] == expected
+    assert [e.text_a for e in read_elue_split(full, STSB)] == expected
+
+
+def test_mrpc_real_quotes_kept_and_test_full_decoded_once(tmp_path):
+    """MRPC's `"` is often real, space-separated text: only test_full is CSV-written, and there a
+    wrapped text keeps its own quotes."""
+    real = '" I am delighted , " he said .'
+    whole = '" It was one of the few times . "'
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+    train = write(tmp_path, "train.tsv", header + f"1\t1\t2\t{real}\t{whole}\n")
+    assert read_elue_split(train, MRPC)[0][:2] == (real, whole)
+    full = write(tmp_path, "test_full.tsv", "label\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+                 '1\t-\t-\t""" I am delighted , "" he said ."\t""" It was one of the few times . """\n')
+    assert read_elue_split(full, MRPC)[0][:2] == (real, whole)
 
 
 def test_unlabelled_test_file(tmp_path):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from earlyexit.methods import method_variants
 from tests.conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -29,8 +30,8 @@ def test_paper_preset_dry_run_lists_the_full_grid():
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    runs = len(config["tasks"]) * len(config["backbones"]) * len(config["methods"]) * len(config["seeds"])
-    assert counts["train_eval"] == runs == 6 * 4 * 6 * 3
+    runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
+    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5) * 3     # full + HashEE x 5 hash functions
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
     assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
     assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24

@@ -7,6 +7,19 @@ Layouts, chosen from the header row (spec section 7):
 - MRPC (GLUE):      `Quality #1 ID #2 ID #1 String #2 String`, label = column 0, texts = columns 3, 4;
                     test_full has `label` and test.tsv `index` in column 0.
 Some files start with a UTF-8 BOM and some use CRLF line ends; both are removed.
+
+CSV quoting. Some ELUE files were written by a CSV writer with minimal quoting: a field that holds a
+quote character is wrapped in quotes and its inner quotes are doubled; a field without one is left
+bare. Which files, measured on the ELUE files (../shared/data/README.md):
+- STS-B: every split; train/dev/test.tsv carry one level, test_full.tsv two (it was written again).
+- MRPC: test_full.tsv only (one level). train/dev/test.tsv are GLUE's raw files, where `"` is real,
+  space-separated text (`" I 'm delighted ... , " he said .`), so they are never decoded.
+- SST-2, SNLI: no quoting found; their test_full.tsv is decoded like every *_full.tsv (a no-op there).
+In the files that were CSV-written we decode level after level, but only while the decoded text
+still holds a quote: a minimal-quoting writer never wraps a text without one. That rule is what
+keeps a sentence that really is in quotes (STS-B `"The petitioners are entitled ..."`, stored with
+three quotes at each end; MRPC test_full `" I am advised ... . "`, likewise) in its quotes, while
+`"A dog in a ""superman"" shirt ..."` becomes `A dog in a "superman" shirt ...`.
 """
 
 from __future__ import annotations
@@ -30,6 +43,8 @@ _MRPC_TAIL = ("#1 id", "#2 id", "#1 string", "#2 string")
 # A field is CSV-quoted when it is wrapped in quotes and every inner quote is doubled. Requiring
 # the doubling keeps a sentence such as `"Yes" and "no"` (not CSV quoting) unchanged.
 _CSV_QUOTED = re.compile(r'"((?:[^"]|"")*)"', re.DOTALL)
+# Tasks whose every split was written by a CSV writer (see the module docstring).
+_CSV_WRITTEN_TASKS = frozenset({"STS-B"})
 
 
 @dataclass(frozen=True)
@@ -64,8 +79,18 @@ def _layout(path, header: str, task: TaskSpec) -> _Layout:
 
 
 def _unquote(text: str) -> str:
-    match = _CSV_QUOTED.fullmatch(text)
-    return match.group(1).replace('""', '"') if match else text
+    """Undo minimal CSV quoting, as many levels as were applied (see the module docstring)."""
+    while (match := _CSV_QUOTED.fullmatch(text)) is not None:
+        inner = match.group(1).replace('""', '"')
+        if '"' not in inner:    # a minimal-quoting writer would not have quoted this: real quotes
+            break
+        text = inner
+    return text
+
+
+def csv_written(path: str | os.PathLike, task: TaskSpec) -> bool:
+    """Whether `path` (a split file of `task`) was written by a CSV writer and is decoded."""
+    return task.name in _CSV_WRITTEN_TASKS or Path(path).name.endswith("_full.tsv")
 
 
 def read_elue_split(path: str | os.PathLike, task: TaskSpec, labelled: bool = True, *,
@@ -75,15 +100,14 @@ def read_elue_split(path: str | os.PathLike, task: TaskSpec, labelled: bool = Tr
     labelled=True requires a label column and validates every label; labelled=False reads the texts
     of either layout (e.g. the unlabelled test.tsv) and returns label None.
 
-    unquote: strip CSV quoting from text fields (None = only in `*_full.tsv`). The *_full files were
-    written by a CSV writer that wrapped sentences containing quotes in quotes and doubled the inner
-    ones (MRPC 367 rows, STS-B 55), while their test.tsv twins hold the clean text. We unquote, so
-    the test text equals test.tsv's; the authors' pair loaders kept the literal quotes (their SST-2 and
-    IMDb loaders unquote). Other files are left alone: there a sentence that starts and ends with a
-    quote is real text.
+    unquote: decode CSV quoting in text fields (None = where `csv_written` says the file was written
+    by a CSV writer: every STS-B split and every `*_full.tsv`). After decoding, STS-B's test.tsv and
+    test_full.tsv hold the same texts, as do MRPC's. The authors' pair loaders kept the literal
+    quotes (their SST-2 and IMDb loaders unquote); we decode so that a text reads the same in
+    every split. Other files are left alone: there a quote is real text.
     """
     if unquote is None:
-        unquote = Path(path).name.endswith("_full.tsv")
+        unquote = csv_written(path, task)
     lines = iter_tsv_lines(path)
     _, header = next(lines)
     layout = _layout(path, header, task)
@@ -121,5 +145,5 @@ def load_elue_task(data_dir: str | os.PathLike, task: TaskSpec) -> dict[str, lis
                                     f"(data_dir should hold <task>/{{train,dev,test_full}}.tsv)")
         present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
         raise MissingSplitError(f"{path}: no such file; the {split} split of {task.name} is absent from "
-                                f"{folder} (it has: {present}); use data.source: hub for this task")
+                                f"{folder} (it has: {present}); use data.sources: {{{task.name}: hub}} for this task")
     return {split: read_elue_split(path, task) for split, path in paths.items()}

@@ -50,3 +50,4 @@ rule plot_score_vs_speedup:
         "../envs/hashee.yaml"
     script:
         "../scripts/plot_score_vs_speedup.py"
+

@@ -6,7 +6,8 @@ from snakemake.utils import min_version, validate
 
 from earlyexit.config_check import config_errors
 from earlyexit import layout
-from earlyexit.hashing import HASH_NAMES
+from earlyexit.data.prepare import task_source
+from earlyexit.methods import get_method, method_variants
 from earlyexit.preflight import preflight_errors
 
 min_version("9.0")
@@ -20,9 +21,14 @@ if _errors:
 validate(config, CONFIG_SCHEMA)
 
 PRESET = config["preset"]
-HASHES = [m for m in config["methods"] if m in HASH_NAMES]
+# (method, variant) pairs of the config, from the methods registry (earlyexit/methods/).
+RUNS = method_variants(config["methods"])
+# Hash functions some run needs (the `hash` artifacts its method declares), fitted by rule fit_hash.
+HASHES = sorted(
+    {spec["hash"] for method, variant in RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
+)
 # Wildcard placeholders for the path builders of earlyexit.layout.
-W = {k: f"{{{k}}}" for k in ("task", "backbone", "method", "seed", "hash", "variant")}
+W = {k: f"{{{k}}}" for k in ("task", "backbone", "method", "variant", "seed", "hash", "fit")}
 
 
 def _alternatives(values):
@@ -32,9 +38,10 @@ def _alternatives(values):
 wildcard_constraints:
     task=_alternatives(config["tasks"]),
     backbone=_alternatives(config["backbones"]),
-    method=_alternatives(config["methods"]),
+    method=_alternatives(dict.fromkeys(m for m, _ in RUNS)),
+    variant=_alternatives(dict.fromkeys(v for _, v in RUNS)),
     hash=_alternatives(HASHES),
-    variant=r"train|seed\d+",
+    fit=r"train|seed\d+",
     seed=r"\d+",
 
 
@@ -50,16 +57,25 @@ def max_seq_len(task):
 
 
 def run_results():
-    return expand(
-        layout.run_record(PRESET, W["task"], W["backbone"], W["method"], W["seed"]),
-        task=config["tasks"],
-        backbone=list(config["backbones"]),
-        method=config["methods"],
-        seed=config["seeds"],
-    )
+    """Every run record of the config: task x backbone x (method, variant) x seed."""
+    return [
+        layout.run_record(PRESET, task, backbone, method, variant, seed)
+        for task in config["tasks"]
+        for backbone in config["backbones"]
+        for method, variant in RUNS
+        for seed in config["seeds"]
+    ]
 
 
-def final_targets():
+def training_params(wildcards):
+    """The training section as TrainConfig takes it, with the task's max_seq_len."""
+    training = config["training"]
+    kept = {k: v for k, v in training.items() if k not in ("max_seq_len_per_task", "save_checkpoint")}
+    return {**kept, "max_seq_len": max_seq_len(wildcards.task)}
+
+
+def analysis_targets():
+    """The final tables and figures of the HashEE side (rules in analysis.smk)."""
     return [
         layout.table(PRESET, "runs.csv"),
         *[layout.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
@@ -68,20 +84,29 @@ def final_targets():
 
 
 def elue_files(wildcards):
-    """With data.source: dir, the local ELUE files are inputs, so editing them re-runs the task."""
-    if config["data"]["source"] != "dir":
+    """For a task whose source is dir, the local ELUE files are inputs, so editing them re-runs it."""
+    if task_source(config["data"], wildcards.task) != "dir":
         return []
     root = config["data"]["data_dir"]
     return [f"{root}/{wildcards.task}/{name}.tsv" for name in ("train", "dev", "test_full")]
 
 
+def artifact_path(wildcards, spec):
+    """The file of one artifact a method declares (earlyexit.methods.base.Method.artifacts)."""
+    if spec["kind"] == "hash":
+        return layout.hash_artifact(PRESET, wildcards.task, wildcards.backbone, spec["hash"], spec["fit"], "npz")
+    raise ValueError(f"method {wildcards.method}: no rule makes artifacts of kind {spec['kind']!r}")
+
+
+def run_artifacts(wildcards):
+    """The artifacts a run needs, named as the method declares them (e.g. hash)."""
+    declared = get_method(wildcards.method).artifacts(wildcards.variant, int(wildcards.seed))
+    return {name: artifact_path(wildcards, spec) for name, spec in declared.items()}
+
+
 def run_inputs(wildcards):
-    w = wildcards
-    inputs = {
-        "npz": layout.tokenized(PRESET, w.task, w.backbone, "npz"),
-        "meta": layout.tokenized(PRESET, w.task, w.backbone, "json"),
+    return {
+        "npz": layout.tokenized(PRESET, wildcards.task, wildcards.backbone, "npz"),
+        "meta": layout.tokenized(PRESET, wildcards.task, wildcards.backbone, "json"),
+        **run_artifacts(wildcards),
     }
-    if w.method != "full":
-        variant = layout.hash_variant(w.method, w.seed)
-        inputs["hash"] = layout.hash_artifact(PRESET, w.task, w.backbone, w.method, variant, "npz")
-    return inputs

@@ -10,7 +10,7 @@ rule prepare_task:
         test=layout.split_file(PRESET, W["task"], "test"),
         summary=layout.data_summary(PRESET, W["task"]),
     params:
-        source=config["data"]["source"],
+        source=lambda wildcards: task_source(config["data"], wildcards.task),
         data_dir=config["data"].get("data_dir"),
         hub_cache=config["data"].get("hub_cache"),
         hub_revision=config["data"].get("hub_revision"),

@@ -1,4 +1,4 @@
-"""Snakemake wrapper: fine-tune and evaluate one task x backbone x method x seed."""
+"""Snakemake wrapper: one task x backbone x method x variant x seed -> one run record."""
 
 import torch
 
@@ -8,6 +8,7 @@ from earlyexit.logging_utils import run_step
 from earlyexit.training import TrainConfig
 
 torch.set_num_threads(snakemake.threads)
+backbone = snakemake.params.backbone
 run_step(
     snakemake.log[0],
     run_experiment,
@@ -15,11 +16,13 @@ run_step(
     task_name=snakemake.wildcards.task,
     tokenized=snakemake.input.npz,
     tokenized_meta=snakemake.input.meta,
-    backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, snakemake.params.backbone),
+    backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, backbone),
     method=snakemake.wildcards.method,
-    hash_path=snakemake.input.get("hash"),
+    variant=snakemake.wildcards.variant,
+    artifacts=snakemake.params.artifacts,
     train_config=TrainConfig.from_config(snakemake.params.training),
     seed=int(snakemake.wildcards.seed),
+    reference_layers=backbone["reference_layers"],
     out_json=snakemake.output[0],
     checkpoint=snakemake.params.checkpoint or None,
     device=snakemake.params.device,

@@ -1,0 +1,87 @@
+"""The contract every method of the registry keeps: on a tiny model it trains one step, evaluates,
+and writes a run record that passes the result schema with its FLOPs accounted. The test walks the
+registry, so a new method module is covered without touching this file."""
+
+import pytest
+import torch
+
+from analysis.collect import read_run
+from earlyexit.backbones import BackboneSpec
+from earlyexit.data.prepare import prepare_task
+from earlyexit.experiment import run_experiment, tokenize_task
+from earlyexit.hash_artifacts import fit_hash_artifact
+from earlyexit.io_utils import read_json
+from earlyexit.methods import METHODS, config_errors, get_method, method_variants
+from earlyexit.methods.base import FAMILIES
+from earlyexit.training import TrainConfig
+
+BACKBONE = BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_size=32, num_attention_heads=2,
+                        intermediate_size=64)
+ONE_STEP = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
+                       grad_clip=1.0, max_seq_len=32, track_best_on_test=True)
+CASES = [(name, variant) for name, method in METHODS.items() for variant in method.variants]
+
+
+@pytest.fixture(scope="module")
+def tokenized(tmp_path_factory):
+    """synth-nli (a sentence-pair task) with a 16-example training split: one batch, one step."""
+    root = tmp_path_factory.mktemp("contract")
+    prepare_task("synth-nli", "synthetic", root / "data", synthetic_sizes={"train": 16, "dev": 12, "test": 12})
+    tokenize_task(task_name="synth-nli", split_dir=root / "data", backbone=BACKBONE, max_seq_len=32,
+                  out_npz=root / "tok.npz", out_meta=root / "tok.json")
+    return root
+
+
+def make_artifacts(root, declared: dict) -> dict:
+    """Build each artifact a method declares; a kind unknown here fails loudly (add it here)."""
+    paths = {}
+    for name, spec in declared.items():
+        assert spec["kind"] == "hash", f"the contract test cannot build artifacts of kind {spec['kind']!r}"
+        out = root / f"{spec['hash']}-{spec['fit']}"
+        fit_hash_artifact(tokenized=root / "tok.npz", meta=read_json(root / "tok.json"), backbone=BACKBONE,
+                          hash_name=spec["hash"], hash_config={"num_buckets": 2, "cluster_n_init": 1}, seed=1,
+                          out_npz=f"{out}.npz", out_summary=f"{out}.json")
+        paths[name] = f"{out}.npz"
+    return paths
+
+
+@pytest.mark.parametrize("method, variant", CASES, ids=[f"{m}-{v}" for m, v in CASES])
+def test_every_method_trains_evaluates_and_writes_a_valid_record(tokenized, method, variant):
+    torch.set_num_threads(1)
+    out = tokenized / f"runs/{method}/{variant}.json"
+    record = run_experiment(preset="contract", task_name="synth-nli", tokenized=tokenized / "tok.npz",
+                            tokenized_meta=tokenized / "tok.json", backbone=BACKBONE, method=method,
+                            variant=variant, artifacts=make_artifacts(tokenized, get_method(method).artifacts(variant, 1)),
+                            train_config=ONE_STEP, seed=1, reference_layers=12, out_json=out, device="cpu",
+                            progress=False)
+    row = read_run(out)    # raises unless the record passes workflow/schemas/result.schema.yaml
+    assert (row["method"], row["variant"], row["family"]) == (method, variant, get_method(method).family)
+    assert record["history"] and record["history"][-1]["step"] == 1          # one step, then evaluated
+    assert 0.0 <= record["test"]["score"] <= 100.0
+    flops = record["flops"]
+    assert 0 < flops["method_per_instance"] <= flops["full_per_instance"] < flops["reference_per_instance"]
+    speed = record["speedup"]
+    # 2 of the reference's 12 layers: the full model is already 6x, and no run is slower than that.
+    assert speed["flops"] == pytest.approx(flops["reference_per_instance"] / flops["method_per_instance"])
+    assert speed["flops"] >= speed["flops_vs_own_full"] * 5.9 and speed["flops_vs_own_full"] >= 1.0
+    if get_method(method).reference:
+        assert speed["flops_vs_own_full"] == pytest.approx(1.0)
+
+
+def test_registry_declares_what_rules_and_tables_read():
+    assert {"full", "hashee"} <= set(METHODS)
+    orders = [m.order for m in METHODS.values()]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
+    for method in METHODS.values():
+        assert method.family in FAMILIES and method.paper_name and method.color
+        assert all(method.label(v) for v in method.variants)
+    assert [m for m in METHODS.values() if m.reference] == [METHODS["full"]]
+    assert METHODS["hashee"].label("mi") == "MI" and METHODS["full"].label("default") == "Full (no exit)"
+
+
+def test_config_methods_are_checked_against_the_registry():
+    assert method_variants({"hashee": ["mi"], "full": None}) == [("full", "default"), ("hashee", "mi")]
+    assert len(method_variants({"hashee": None})) == len(METHODS["hashee"].variants)
+    assert config_errors({"deebert": None}) == [
+        f"config key 'methods.deebert': unknown method (known: {', '.join(METHODS)})"]
+    assert config_errors({"hashee": ["md5"]})[0].startswith("config key 'methods.hashee': unknown variant 'md5'")
