@@ -1,9 +1,15 @@
-"""Where the difficulty study's artifacts live (results/<preset>/difficulty/..., figures/<preset>/...),
-in the style of earlyexit.layout; placeholders like "{predictor}" pass through for Snakemake."""
+"""Where the difficulty study's artifacts live: datasets and run records under
+results/<preset>/difficulty/; its tables and figures beside the HashEE ones, named difficulty_<what>
+(results/<preset>/tables/, figures/<preset>/, see earlyexit.layout). Placeholders like "{predictor}"
+pass through for Snakemake."""
 
 from __future__ import annotations
 
 from earlyexit import layout
+
+# The study's tables and figures (rules table_<name> / figure_<name> in workflow/rules/difficulty.smk).
+TABLES = ("difficulty_model", "difficulty_human")
+FIGURES = ("difficulty_human_accuracy", "difficulty_layer_labels")
 
 
 def data_file(preset, level, name) -> str:
@@ -13,14 +19,6 @@ def data_file(preset, level, name) -> str:
 
 def run_record(preset, level, predictor, seed) -> str:
     return f"results/{preset}/difficulty/runs/{level}/{predictor}/seed{seed}.json"
-
-
-def table(preset, name) -> str:
-    return f"results/{preset}/difficulty/{name}"
-
-
-def figure(preset, name) -> str:
-    return layout.figure(preset, f"difficulty_{name}")
 
 
 def log_file(preset, rule, *parts) -> str:
@@ -36,8 +34,6 @@ def targets(preset, enabled: bool = True) -> list[str]:
     if not enabled:
         return []
     return [
-        *[table(preset, f"difficulty_table.{ext}") for ext in ("csv", "md", "tex")],
-        *[table(preset, f"human_difficulty.{ext}") for ext in ("csv", "md", "tex")],
-        *[figure(preset, f"human_accuracy.{ext}") for ext in ("png", "pdf")],
-        *[figure(preset, f"layer_labels.{ext}") for ext in ("png", "pdf")],
+        *[layout.table(preset, f"{name}.{ext}") for name in TABLES for ext in ("csv", "md", "tex")],
+        *[layout.figure(preset, f"{name}.{ext}") for name in FIGURES for ext in ("png", "pdf")],
     ]

@@ -199,13 +199,13 @@ def test_steps_build_run_and_render(tmp_path):
     published = out / "pub.csv"
     published.write_text("table,row,backbone,task,metric,value,std,speedup,note\n"
                          "difficulty,Majority,sentence,SNLI,f1,45.7,,,x\n")
-    steps.render_difficulty_table(runs, published, "unit", out / "d.csv", out / "d.md", out / "d.tex")
+    steps.write_difficulty_model(runs, published, "unit", out / "d.csv", out / "d.md", out / "d.tex")
     md = (out / "d.md").read_text()
     assert "| Majority |" in md and "45.7" in md and "published" in md and "± 0.0" in md
-    steps.render_human(human_runs, "unit", out / "hu.csv", out / "hu.md", out / "hu.tex",
-                       [out / "hu.png", out / "hu.pdf"])
+    steps.write_difficulty_human(human_runs, "unit", out / "hu.csv", out / "hu.md", out / "hu.tex")
+    steps.plot_difficulty_human_accuracy(human_runs, out / "hu.png", out / "hu.pdf")
     assert "Linear-M" in (out / "hu.md").read_text() and (out / "hu.png").stat().st_size > 0
-    steps.plot_label_distribution({"sentence": {"train": out / "s_train.tsv", "test": out / "s_test.tsv"},
-                                   "token": {"train": out / "t_train.tsv", "test": out / "t_test.tsv"}},
-                                  [out / "l.png", out / "l.pdf"])
+    steps.plot_difficulty_layer_labels({"sentence": {"train": out / "s_train.tsv", "test": out / "s_test.tsv"},
+                                        "token": {"train": out / "t_train.tsv", "test": out / "t_test.tsv"}},
+                                       out / "l.png", out / "l.pdf")
     assert (out / "l.pdf").stat().st_size > 0

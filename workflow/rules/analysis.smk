@@ -1,43 +1,46 @@
 # Tables and figures from the collected run records, published numbers side by side.
+# One name per artifact: rule table_<name> / figure_<name> -> workflow/scripts/<rule>.py ->
+# results/<preset>/tables/<name>.{csv,md,tex} or figures/<preset>/<name>.{png,pdf} -> caption
+# workflow/report/<name>.rst. The final targets are listed by analysis_targets() (common.smk).
 
 # Absolute, so `snakemake --directory elsewhere` still finds the one file of published numbers.
 PUBLISHED = os.path.join(workflow.basedir, "data", "published", "hashee_published.csv")
 
 
-rule collect_results:
+rule table_runs:
     input:
-        run_results(),
+        runs=run_results(),
     output:
-        csv=report(layout.table(PRESET, "runs.csv"), caption="../report/runs.rst", category="Runs"),
+        csv=report(layout.table(PRESET, "runs.csv"), caption="../report/runs.rst", category="Tables"),
     log:
-        layout.log_file(PRESET, "collect_results"),
+        layout.log_file(PRESET, "table_runs"),
     conda:
         "../envs/hashee.yaml"
     script:
-        "../scripts/collect_results.py"
+        "../scripts/table_runs.py"
 
 
-rule hash_table:
+rule table_hash_functions:
     input:
-        runs=rules.collect_results.output.csv,
+        runs=rules.table_runs.output.csv,
         published=PUBLISHED,
     output:
-        csv=report(layout.table(PRESET, "hash_functions.csv"), caption="../report/hash_table.rst", category="Tables"),
-        md=report(layout.table(PRESET, "hash_functions.md"), caption="../report/hash_table.rst", category="Tables"),
-        tex=report(layout.table(PRESET, "hash_functions.tex"), caption="../report/hash_table.rst", category="Tables"),
+        csv=report(layout.table(PRESET, "hash_functions.csv"), caption="../report/hash_functions.rst", category="Tables"),
+        md=report(layout.table(PRESET, "hash_functions.md"), caption="../report/hash_functions.rst", category="Tables"),
+        tex=report(layout.table(PRESET, "hash_functions.tex"), caption="../report/hash_functions.rst", category="Tables"),
     params:
         preset=PRESET,
     log:
-        layout.log_file(PRESET, "hash_table"),
+        layout.log_file(PRESET, "table_hash_functions"),
     conda:
         "../envs/hashee.yaml"
     script:
-        "../scripts/render_hash_table.py"
+        "../scripts/table_hash_functions.py"
 
 
-rule plot_score_vs_speedup:
+rule figure_score_vs_speedup:
     input:
-        runs=rules.collect_results.output.csv,
+        runs=rules.table_runs.output.csv,
         published=PUBLISHED,
     output:
         png=report(layout.figure(PRESET, "score_vs_speedup.png"), caption="../report/score_vs_speedup.rst", category="Figures"),
@@ -45,9 +48,8 @@ rule plot_score_vs_speedup:
     params:
         preset=PRESET,
     log:
-        layout.log_file(PRESET, "plot_score_vs_speedup"),
+        layout.log_file(PRESET, "figure_score_vs_speedup"),
     conda:
         "../envs/hashee.yaml"
     script:
-        "../scripts/plot_score_vs_speedup.py"
-
+        "../scripts/figure_score_vs_speedup.py"

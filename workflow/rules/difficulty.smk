@@ -124,54 +124,70 @@ rule difficulty_human_predict:
         "../scripts/difficulty_human_predict.py"
 
 
-rule difficulty_table:
+# Tables and figures: one name per artifact, as in analysis.smk (rule table_<name> / figure_<name>,
+# script <rule>.py, results/<preset>/tables/<name>.* or figures/<preset>/<name>.*, report/<name>.rst).
+
+
+rule table_difficulty_model:
     input:
         runs=[run for level in DIFF_LEVELS for run in dpaths.run_records(PRESET, level, DIFF[level]["predictors"], DIFF["seeds"])],
         published=DIFF_PUBLISHED,
     output:
-        csv=report(dpaths.table(PRESET, "difficulty_table.csv"), caption="../report/difficulty_table.rst", category="Difficulty"),
-        md=report(dpaths.table(PRESET, "difficulty_table.md"), caption="../report/difficulty_table.rst", category="Difficulty"),
-        tex=report(dpaths.table(PRESET, "difficulty_table.tex"), caption="../report/difficulty_table.rst", category="Difficulty"),
+        csv=report(layout.table(PRESET, "difficulty_model.csv"), caption="../report/difficulty_model.rst", category="Difficulty"),
+        md=report(layout.table(PRESET, "difficulty_model.md"), caption="../report/difficulty_model.rst", category="Difficulty"),
+        tex=report(layout.table(PRESET, "difficulty_model.tex"), caption="../report/difficulty_model.rst", category="Difficulty"),
     params:
         preset=PRESET,
     log:
-        dpaths.log_file(PRESET, "difficulty_table"),
+        layout.log_file(PRESET, "table_difficulty_model"),
     conda:
         "../envs/hashee.yaml"
     script:
-        "../scripts/difficulty_table.py"
+        "../scripts/table_difficulty_model.py"
 
 
-rule difficulty_human_table:
+rule table_difficulty_human:
     input:
         runs=dpaths.run_records(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
     output:
-        csv=report(dpaths.table(PRESET, "human_difficulty.csv"), caption="../report/difficulty_human.rst", category="Difficulty"),
-        md=report(dpaths.table(PRESET, "human_difficulty.md"), caption="../report/difficulty_human.rst", category="Difficulty"),
-        tex=report(dpaths.table(PRESET, "human_difficulty.tex"), caption="../report/difficulty_human.rst", category="Difficulty"),
-        png=report(dpaths.figure(PRESET, "human_accuracy.png"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
-        pdf=report(dpaths.figure(PRESET, "human_accuracy.pdf"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
+        csv=report(layout.table(PRESET, "difficulty_human.csv"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        md=report(layout.table(PRESET, "difficulty_human.md"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        tex=report(layout.table(PRESET, "difficulty_human.tex"), caption="../report/difficulty_human.rst", category="Difficulty"),
     params:
         preset=PRESET,
     log:
-        dpaths.log_file(PRESET, "difficulty_human_table"),
+        layout.log_file(PRESET, "table_difficulty_human"),
     conda:
         "../envs/hashee.yaml"
     script:
-        "../scripts/difficulty_human_table.py"
+        "../scripts/table_difficulty_human.py"
 
 
-rule difficulty_label_figure:
+rule figure_difficulty_human_accuracy:
+    input:
+        runs=dpaths.run_records(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
+    output:
+        png=report(layout.figure(PRESET, "difficulty_human_accuracy.png"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
+        pdf=report(layout.figure(PRESET, "difficulty_human_accuracy.pdf"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
+    log:
+        layout.log_file(PRESET, "figure_difficulty_human_accuracy"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/figure_difficulty_human_accuracy.py"
+
+
+rule figure_difficulty_layer_labels:
     input:
         **{f"{level}_{split}": dpaths.data_file(PRESET, level, f"{split}.tsv") for level in DIFF_LEVELS for split in ("train", "test")},
     output:
-        png=report(dpaths.figure(PRESET, "layer_labels.png"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
-        pdf=report(dpaths.figure(PRESET, "layer_labels.pdf"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
+        png=report(layout.figure(PRESET, "difficulty_layer_labels.png"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
+        pdf=report(layout.figure(PRESET, "difficulty_layer_labels.pdf"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
     params:
         levels=DIFF_LEVELS,
     log:
-        dpaths.log_file(PRESET, "difficulty_label_figure"),
+        layout.log_file(PRESET, "figure_difficulty_layer_labels"),
     conda:
         "../envs/hashee.yaml"
     script:
-        "../scripts/difficulty_label_figure.py"
+        "../scripts/figure_difficulty_layer_labels.py"
