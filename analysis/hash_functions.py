@@ -99,7 +99,7 @@ def hash_functions_frame(runs_df: pd.DataFrame, published_df: pd.DataFrame | Non
         paper_tasks = default_paper_tasks(runs_df, published_df)
     in_table = {(r.method, r.variant) for r in rows}
     pairs = list(zip(runs_df["method"], runs_df["variant"]))
-    runs = runs_df[[p in in_table for p in pairs]]
+    runs = runs_df[np.array([p in in_table for p in pairs], dtype=bool)]
     left_out = sorted({f"{m}/{v}" for m, v in pairs if (m, v) not in in_table})
     if left_out:
         log.info("%s: leaving out runs of methods not in this table: %s", NAME, ", ".join(left_out))
@@ -138,8 +138,8 @@ def hash_functions_frame(runs_df: pd.DataFrame, published_df: pd.DataFrame | Non
                     "best_on_test_mean": _mean(cell["best_on_test_score"]),
                     "best_on_test_std": _std(cell["best_on_test_score"]),
                     "task_flops_speedup": _mean(cell["flops_speedup"]),
-                    "reference_layers": layers[0] if layers else np.nan,
-                    "row_tasks": ";".join(dict.fromkeys(row_runs["task"])),
+                    "reference_layers": layers[0] if layers else None,
+                    "row_tasks": ";".join(t for t, _, _ in tasks if t in set(row_runs["task"])),
                     "flops_speedup": _mean(row_runs["flops_speedup"]),
                     "flops_speedup_vs_own_full": _mean(row_runs["flops_speedup_vs_own_full"]),
                     "published_dev_mean": math.nan if published is None else float(published.value),
@@ -148,6 +148,9 @@ def hash_functions_frame(runs_df: pd.DataFrame, published_df: pd.DataFrame | Non
                 })
     frame = pd.DataFrame.from_records(lines, columns=TABLE_COLUMNS)
     frame["n_seeds"] = frame["n_seeds"].astype("int64")
+    frame["reference_layers"] = frame["reference_layers"].astype("Int64")   # empty for a row without runs
+    frame["reference"] = frame["reference"].astype(bool)
+    frame["synthetic"] = frame["synthetic"].astype(bool)
     return frame
 
 

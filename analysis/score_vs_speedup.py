@@ -41,7 +41,7 @@ def summarize_points(runs_df: pd.DataFrame) -> pd.DataFrame:
     paper backbone × (method, variant) of the table's rows, in the registry's row order."""
     rows = {(r.method, r.variant): i for i, r in enumerate(table_rows(TABLE))}
     labels = {(r.method, r.variant): r.label for r in table_rows(TABLE)}
-    runs = runs_df[[k in rows for k in zip(runs_df["method"], runs_df["variant"])]]
+    runs = runs_df[np.array([k in rows for k in zip(runs_df["method"], runs_df["variant"])], dtype=bool)]
     points = []
     for (task, paper_task, synthetic, backbone, method, variant), group in runs.groupby(
             ["task", "paper_task", "synthetic", "paper_backbone", "method", "variant"], sort=True):
