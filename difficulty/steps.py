@@ -171,25 +171,37 @@ def run_human_predictor(predictor: str, seed: int, backbone: dict | None, traini
 
 # --- tables and figures (one name per artifact: rule table_<name> / figure_<name>, see difficulty.smk) ---
 
-def write_difficulty_model(run_paths, published_path, preset: str, out_csv, out_md, out_tex) -> None:
-    """The paper's model-defined difficulty table: ours beside the published P / R / F1."""
+def _synthetic_levels(counts_paths: dict | None) -> set:
+    from difficulty import tables
+
+    return {level for level, path in (counts_paths or {}).items() if tables.is_synthetic(read_json(path))}
+
+
+def write_difficulty_model(run_paths, published_path, preset: str, out_csv, out_md, out_tex,
+                           counts_paths: dict | None = None) -> None:
+    """The paper's model-defined difficulty table: ours beside the published P / R / F1.
+    counts_paths: level -> the dataset's counts.json, which says whether it is synthetic (then no
+    published numbers are shown for that level)."""
     from analysis.published import load_published
     from analysis.table_writer import write_table
     from difficulty import tables
 
     published = tables.published_cells(load_published(published_path, table="difficulty"))
-    frame = tables.difficulty_frame([read_json(p) for p in run_paths], published)
-    write_table(frame.round(3), tables.difficulty_layout(frame, preset), out_csv, out_md, out_tex,
+    synthetic = _synthetic_levels(counts_paths)
+    frame = tables.difficulty_frame([read_json(p) for p in run_paths], published, synthetic)
+    write_table(frame.round(3), tables.difficulty_layout(frame, preset, synthetic), out_csv, out_md, out_tex,
                 source=f"difficulty/tables.py from the difficulty runs of preset {preset}")
 
 
-def write_difficulty_human(run_paths, preset: str, out_csv, out_md, out_tex) -> None:
-    """The human-defined difficulty table: test accuracy against chance."""
+def write_difficulty_human(run_paths, preset: str, out_csv, out_md, out_tex, counts_path=None) -> None:
+    """The human-defined difficulty table: test accuracy against chance (counts_path: the dataset's
+    counts.json, which says whether it is synthetic)."""
     from analysis.table_writer import write_table
     from difficulty import tables
 
     frame = tables.human_frame([read_json(p) for p in run_paths])
-    write_table(frame.round(4), tables.human_layout(frame, preset), out_csv, out_md, out_tex,
+    synthetic = "human" in _synthetic_levels({"human": counts_path} if counts_path else None)
+    write_table(frame.round(4), tables.human_layout(frame, preset, synthetic), out_csv, out_md, out_tex,
                 source=f"difficulty/tables.py from the human-difficulty runs of preset {preset}")
 
 

@@ -61,11 +61,27 @@ def _write_records(folder, records):
     return paths
 
 
+def _counts(tmp_path, name, source):
+    import json
+
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"source": source, "train": {"rows": 10}}))
+    return path
+
+
+RELEASED = {"source": "released", "path": "x", "sha256": {"train": "0", "test": "1"}}
+ANNOTATED_SYNTHETIC = {"source": "annotate", "train_data": {"source": "synthetic", "size": 60},
+                       "label_data": {"source": "synthetic", "size": 40}}
+ANNOTATED_REAL = {"train_data": {"source": "conll", "path": "a"}, "label_data": {"source": "conll", "path": "b"}}
+
+
 def test_difficulty_model_table_keeps_its_numbers_and_cells(tmp_path):
     published = tmp_path / "published.csv"
     published.write_text(PUBLISHED)
     outs = [tmp_path / "tables" / f"difficulty_model.{ext}" for ext in ("csv", "md", "tex")]
-    steps.write_difficulty_model(_write_records(tmp_path / "runs", RECORDS), published, "unit", *outs)
+    counts = {"sentence": _counts(tmp_path, "s", RELEASED), "token": _counts(tmp_path, "t", ANNOTATED_REAL)}
+    steps.write_difficulty_model(_write_records(tmp_path / "runs", RECORDS), published, "unit", *outs,
+                                 counts_paths=counts)
     assert outs[0].read_text() == DIFFICULTY_CSV
     md = outs[1].read_text()
     assert md.splitlines()[0] == "Model-defined difficulty, preset `unit` (%, test split; positive class = layer wrong)"
@@ -80,7 +96,8 @@ def test_difficulty_model_table_keeps_its_numbers_and_cells(tmp_path):
 
 def test_difficulty_human_table_keeps_its_numbers_and_cells(tmp_path):
     outs = [tmp_path / f"difficulty_human.{ext}" for ext in ("csv", "md", "tex")]
-    steps.write_difficulty_human(_write_records(tmp_path / "runs", HUMAN_RECORDS), "unit", *outs)
+    steps.write_difficulty_human(_write_records(tmp_path / "runs", HUMAN_RECORDS), "unit", *outs,
+                                 counts_path=_counts(tmp_path, "h", RELEASED))
     assert outs[0].read_text() == HUMAN_CSV
     md = outs[1].read_text()
     assert "Published: the paper reports that BERT barely beats chance on the test split (figure only)." in md
@@ -95,3 +112,34 @@ def test_difficulty_table_reads_published_numbers_through_the_one_loader(tmp_pat
     with pytest.raises(ValueError, match=rf"^{bad}: line 1: expected columns"):
         steps.write_difficulty_model([], bad, "unit", *(tmp_path / f"d.{e}" for e in ("csv", "md", "tex")))
     assert not list(tmp_path.glob("d.*"))
+
+
+def test_synthetic_levels_get_no_published_numbers(tmp_path):
+    published = tmp_path / "published.csv"
+    published.write_text(PUBLISHED)
+    runs = _write_records(tmp_path / "runs", RECORDS)
+    outs = [tmp_path / f"d.{ext}" for ext in ("csv", "md", "tex")]
+    both = {"sentence": _counts(tmp_path, "s", ANNOTATED_SYNTHETIC), "token": _counts(tmp_path, "t", ANNOTATED_SYNTHETIC)}
+    steps.write_difficulty_model(runs, published, "demo", *outs, counts_paths=both)
+    header, rows = md_table(outs[1].read_text())
+    assert header == ["Model", "P (ours)", "R (ours)", "F1 (ours)", "seeds"]
+    assert rows == [["*Sentence-level (synthetic stand-in data)*"], DIFFICULTY_ROWS[1][:4] + ["2"],
+                    DIFFICULTY_ROWS[2][:4] + ["1"], ["*Token-level (synthetic stand-in data)*"],
+                    DIFFICULTY_ROWS[4][:4] + ["1"]]                      # no published-only BERT row
+    assert not any(w in outs[1].read_text() for w in ("45.7", "60.5", "53.1"))
+    csv = outs[0].read_text().splitlines()
+    assert all(line.split(",")[5] == "" for line in csv[1:])            # published_precision empty
+    # one real level keeps its published columns; the synthetic one has none beside it
+    mixed = {"sentence": _counts(tmp_path, "s2", RELEASED), "token": both["token"]}
+    steps.write_difficulty_model(runs, published, "demo", *outs, counts_paths=mixed)
+    _, rows = md_table(outs[1].read_text())
+    assert rows[1] == DIFFICULTY_ROWS[1] and rows[-1] == ["Linear-B", "40.0", "80.0", "53.3", "–", "–", "–", "1"]
+    assert len(rows) == 5                                                 # token BERT (published only) left out
+
+
+def test_synthetic_human_data_is_named_as_such(tmp_path):
+    outs = [tmp_path / f"h.{ext}" for ext in ("csv", "md", "tex")]
+    synthetic = {"source": "synthetic", "size": 300, "seed": 0}
+    steps.write_difficulty_human(_write_records(tmp_path / "runs", HUMAN_RECORDS), "demo", *outs,
+                                 counts_path=_counts(tmp_path, "h", synthetic))
+    assert "synthetic stand-in for simple vs difficult SNLI pairs" in outs[1].read_text().splitlines()[0]

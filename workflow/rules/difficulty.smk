@@ -4,7 +4,6 @@
 # Reads only config["difficulty"] (+ config["backbones"] for a backbone named there); the helpers
 # live in difficulty.settings / difficulty.paths.
 
-import os
 from functools import partial
 
 from difficulty import paths as dpaths
@@ -13,8 +12,6 @@ from difficulty import settings as dsettings
 DIFF = dsettings.section(config)
 DIFF_BACKBONES = config.get("backbones", {})
 DIFF_LEVELS = dsettings.levels(DIFF)
-# Absolute, so `snakemake --directory elsewhere` still finds the one file of published numbers.
-DIFF_PUBLISHED = os.path.join(workflow.basedir, "data", "published", "hashee_published.csv")
 
 # The study's final artifacts, for `rule all` (none when the config has no `difficulty:` section).
 difficulty_targets = partial(dpaths.targets, PRESET, DIFF["enabled"])
@@ -131,7 +128,9 @@ rule difficulty_human_predict:
 rule table_difficulty_model:
     input:
         runs=[run for level in DIFF_LEVELS for run in dpaths.run_records(PRESET, level, DIFF[level]["predictors"], DIFF["seeds"])],
-        published=DIFF_PUBLISHED,
+        published=PUBLISHED,   # the one file of published numbers (analysis.smk)
+        # each dataset's counts.json says whether it is synthetic (then no published numbers beside it)
+        **{f"counts_{level}": dpaths.data_file(PRESET, level, "counts.json") for level in DIFF_LEVELS},
     output:
         csv=report(layout.table(PRESET, "difficulty_model.csv"), caption="../report/difficulty_model.rst", category="Difficulty"),
         md=report(layout.table(PRESET, "difficulty_model.md"), caption="../report/difficulty_model.rst", category="Difficulty"),
@@ -149,6 +148,7 @@ rule table_difficulty_model:
 rule table_difficulty_human:
     input:
         runs=dpaths.run_records(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
+        counts=dpaths.data_file(PRESET, "human", "counts.json"),
     output:
         csv=report(layout.table(PRESET, "difficulty_human.csv"), caption="../report/difficulty_human.rst", category="Difficulty"),
         md=report(layout.table(PRESET, "difficulty_human.md"), caption="../report/difficulty_human.rst", category="Difficulty"),

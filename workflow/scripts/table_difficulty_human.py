@@ -11,4 +11,5 @@ run_step(
     out_csv=snakemake.output.csv,
     out_md=snakemake.output.md,
     out_tex=snakemake.output.tex,
+    counts_path=snakemake.input.counts,
 )

@@ -13,4 +13,5 @@ run_step(
     out_csv=snakemake.output.csv,
     out_md=snakemake.output.md,
     out_tex=snakemake.output.tex,
+    counts_paths={key.removeprefix("counts_"): path for key, path in snakemake.input.items() if key.startswith("counts_")},
 )
