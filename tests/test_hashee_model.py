@@ -1,4 +1,5 @@
-"""HashEE forward: equivalence with the plain backbone, freezing, padding and batching invariants."""
+"""HashEE forward: equivalence with the plain backbone and with a slow reference of the definition,
+freezing, padding and batching invariants, bf16 and autocast."""
 
 import pytest
 import torch
@@ -157,9 +158,11 @@ def test_sentence_pairs_with_token_types_and_differing_exits_equal_slow_referenc
 
 # --- bf16: the model converted to bf16 and an fp32 model under autocast -------------------------
 
-class _CudaIndexCopyRule(TorchFunctionMode):
-    """CPU autocast promotes index_copy's tensors to a common dtype; CUDA autocast leaves them
-    alone and index_copy then refuses mixed dtypes. Refusing them here lets CPU tests catch it."""
+class _CudaDtypeRules(TorchFunctionMode):
+    """Dtype rules CUDA enforces and CPU does not, so CPU tests stand in for CUDA ones.
+    CPU autocast promotes index_copy's tensors to a common dtype; CUDA autocast leaves them alone
+    and index_copy then refuses mixed dtypes. CUDA's fused attention kernels want a bool mask or
+    one in the query's dtype."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -167,6 +170,10 @@ class _CudaIndexCopyRule(TorchFunctionMode):
             source = args[3] if len(args) > 3 else kwargs["source"]
             if args[0].dtype != source.dtype:
                 raise RuntimeError(f"index_copy of {source.dtype} into {args[0].dtype} (refused on CUDA)")
+        if func is F.scaled_dot_product_attention:
+            mask = args[3] if len(args) > 3 else kwargs.get("attn_mask")
+            if mask is not None and mask.dtype not in (torch.bool, args[0].dtype):
+                raise RuntimeError(f"{mask.dtype} attention mask for {args[0].dtype} queries (refused on CUDA)")
         return func(*args, **kwargs)
 
 
@@ -183,7 +190,7 @@ def _unit_gain(hf):
 
 
 def _bf16_case(packed, padded_batch):
-    """(ids, exits): rows with different numbers of active tokens (packed path), or rows that hold
+    """(ids, exits, schedule): rows with different numbers of active tokens (packed path), or rows that hold
     the same exit layers in different orders (no packing, but still reordered)."""
     ids, real, _ = padded_batch
     if packed:
@@ -213,7 +220,7 @@ def test_bf16_model_matches_fp32(packed, padded_batch):
     ids, exits, schedule = _bf16_case(packed, padded_batch)
     fp32 = HashEEForSequenceClassification(_unit_gain(tiny_classifier("bert", LAYERS))).eval()
     bf16 = HashEEForSequenceClassification(_unit_gain(tiny_classifier("bert", LAYERS)).to(torch.bfloat16)).eval()
-    with torch.no_grad(), _CudaIndexCopyRule():
+    with torch.no_grad(), _CudaDtypeRules():
         expected = fp32(ids, None, schedule, output_hidden_states=True)
         result = bf16(ids, None, schedule, output_hidden_states=True)
     assert result[0].dtype == torch.bfloat16
@@ -226,7 +233,7 @@ def test_fp32_model_under_bf16_autocast_matches_fp32(packed, padded_batch):
     model = HashEEForSequenceClassification(_unit_gain(tiny_classifier("bert", LAYERS))).eval()
     with torch.no_grad():
         expected = model(ids, None, schedule, output_hidden_states=True)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), _CudaIndexCopyRule():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), _CudaDtypeRules():
         result = model(ids, None, schedule, output_hidden_states=True)
     _assert_bf16_close(result, expected, exits)
 
@@ -239,7 +246,7 @@ def test_backward_under_bf16_autocast_matches_fp32_gradients(padded_batch):
 
     def query_grads(autocast):
         model.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast), _CudaIndexCopyRule():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast), _CudaDtypeRules():
             loss = F.cross_entropy(model(ids, None, schedule).float(), target)
         loss.backward()
         return [layer.attention.self.query.weight.grad.clone() for layer in hf.bert.encoder.layer]
