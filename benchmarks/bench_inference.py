@@ -29,7 +29,7 @@ from earlyexit.data.elue import read_elue_split
 from earlyexit.data.synthetic import make_synthetic_task
 from earlyexit.data.tasks import get_task
 from earlyexit.encoded import encode_examples
-from earlyexit.flops import ModelDims, speedup_report
+from earlyexit.flops import ModelDims, speedup_record, token_exit_cost
 from earlyexit.hashing import fit_hash
 from earlyexit.io_utils import atomic_write_json
 from earlyexit.models.hashee import HashEEForSequenceClassification
@@ -128,16 +128,18 @@ def main(argv=None):
         t_plain = time_pass(plain, full_batches, device, args.repeats)
         t_full = time_pass(ours, full_batches, device, args.repeats)
         t_hash = time_pass(ours, hash_batches, device, args.repeats)
-        flops = speedup_report(split_hash.exit_layers, dims)
+        cost = token_exit_cost(split_hash.exit_layers, dims)
+        # Wall-clock efficiency compares with this backbone's own full model, so its FLOPs too.
+        flops = speedup_record(cost.tokens, cost.method_flops, cost.elue_depth, dims, dims.num_layers)["speedup"]
         row = {
             "batch_size": bs, "instances": n,
             "plain_hf_seconds": t_plain, "ours_full_seconds": t_full, "hashee_seconds": t_hash,
             "hashee_batch_prep_seconds": prep_seconds,
             "wall_speedup_vs_plain": t_plain / t_hash,
             "wall_speedup_with_prep": t_plain / (t_hash + prep_seconds),
-            "flops_speedup": flops.flops_speedup, "elue_speedup": flops.elue_speedup,
-            "efficiency": (t_plain / t_hash) / flops.flops_speedup,
-            "mean_exit_layer": flops.mean_exit_layer,
+            "flops_speedup": flops["flops_vs_own_full"], "elue_speedup": flops["elue_vs_own_full"],
+            "efficiency": (t_plain / t_hash) / flops["flops_vs_own_full"],
+            "mean_exit_layer": float(cost.elue_depth.mean()),
         }
         rows.append(row)
         print(json.dumps(row))

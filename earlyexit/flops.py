@@ -13,7 +13,9 @@ Two accountings, both reported (hashee-spec 6.2-6.3):
   ElasticBERT counter's MACs of a `depth`-layer model on `n` tokens (LayerNorm and softmax terms
   included), times 2. HashEE's depth for this protocol is the mean exit layer over the instance's
   tokens (a sentence-level approximation that ignores the K/V cost of exited tokens).
-Speed-up = summed FLOPs of the full backbone over the evaluation set / summed FLOPs of the method.
+Speed-up = summed FLOPs of the full model over the evaluation set / summed FLOPs of the method, where
+the full model is the paper's reference depth of the backbone family (12 layers of the same width,
+the paper's and ELUE's convention) or, labelled as such, the run's own full-depth backbone.
 """
 
 from __future__ import annotations
@@ -80,37 +82,22 @@ def elue_protocol_flops(n_tokens: int, depth: float, d: ModelDims) -> float:
     return 2.0 * macs
 
 
-@dataclass
-class SpeedupReport:
-    full_flops_per_instance: float
-    method_flops_per_instance: float
-    flops_speedup: float
-    elue_speedup: float
-    mean_exit_layer: float
+@dataclass(frozen=True)
+class TokenExitCost:
+    """Per instance of an evaluation set: real tokens, exact FLOPs, and the ELUE-protocol depth
+    (the mean exit layer over the instance's tokens, spec 6.3)."""
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
+    tokens: np.ndarray
+    method_flops: np.ndarray
+    elue_depth: np.ndarray
 
 
-def speedup_report(instances_exit_layers: Iterable[np.ndarray], d: ModelDims) -> SpeedupReport:
-    """Both speed-ups over an evaluation set; each item holds the exit layers of one instance's real tokens."""
-    full = method = elue_full = elue_method = 0.0
-    depths = []
-    count = 0
-    for layers in instances_exit_layers:
-        layers = np.asarray(layers)
-        n = len(layers)
-        depth = float(layers.mean())
-        full += full_flops(n, d)
-        method += hashee_flops(layers, d)
-        elue_full += elue_protocol_flops(n, d.num_layers, d)
-        elue_method += elue_protocol_flops(n, depth, d)
-        depths.append(depth)
-        count += 1
-    if count == 0:
-        raise ValueError("speed-up of an empty evaluation set")
-    return SpeedupReport(full / count, method / count, full / method, elue_full / elue_method,
-                         float(np.mean(depths)))
+def token_exit_cost(instances_exit_layers: Iterable[np.ndarray], d: ModelDims) -> TokenExitCost:
+    """The cost of token-level exits; each item holds the exit layers of one instance's real tokens."""
+    exits = [np.asarray(layers) for layers in instances_exit_layers]
+    return TokenExitCost(tokens=np.array([len(e) for e in exits], dtype=np.int64),
+                         method_flops=np.array([hashee_flops(e, d) for e in exits], dtype=float),
+                         elue_depth=np.array([float(e.mean()) for e in exits], dtype=float))
 
 
 def speedup_record(tokens: np.ndarray, method_flops: np.ndarray, elue_depth: np.ndarray, d: ModelDims,

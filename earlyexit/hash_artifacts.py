@@ -16,7 +16,8 @@ log = logging.getLogger("earlyexit.hash_artifacts")
 
 def fit_hash_artifact(*, tokenized: str | Path, meta: dict, backbone, hash_name: str,
                       hash_config: dict, seed: int, out_npz: str | Path, out_summary: str | Path) -> TokenExitHash:
-    """Fit `hash_name` on the tokenised training split and save it (npz + JSON summary)."""
+    """Fit `hash_name` on the tokenised training split and save it (npz + JSON summary).
+    `hash_config` is the validated config's `hash` section (the schema fills every default)."""
     if hash_name not in HASH_NAMES:
         raise ValueError(f"unknown hash {hash_name!r} (known: {', '.join(HASH_NAMES)})")
     train = load_encoded(tokenized)["train"]
@@ -29,10 +30,8 @@ def fit_hash_artifact(*, tokenized: str | Path, meta: dict, backbone, hash_name:
                  vocab_size=meta["vocab_size"], special_ids=meta["special_ids"],
                  num_layers=meta["num_layers"], num_buckets=hash_config["num_buckets"],
                  num_labels=meta["num_labels"], seed=seed, embeddings=embeddings,
-                 balance=hash_config.get("balance", "types"),
-                 mi_regression_bins=hash_config.get("mi_regression_bins", 2),
-                 cluster_n_init=hash_config.get("cluster_n_init", 40),
-                 cluster_max_iter=hash_config.get("cluster_max_iter", 300))
+                 balance=hash_config["balance"], mi_regression_bins=hash_config["mi_regression_bins"],
+                 cluster_n_init=hash_config["cluster_n_init"], cluster_max_iter=hash_config["cluster_max_iter"])
     h.stats.update({"task": meta["task"], "backbone": backbone.name, "seed": seed})
     h.save(out_npz, out_summary)
     log.info("fitted %s hash: mean train exit layer %.2f", hash_name, h.stats["train_mean_exit_layer"])

@@ -67,11 +67,29 @@ def test_mi_hash_informative_token_exits_first_and_multiclass_works():
     assert set(h.table[[5, 7, 8]].tolist()) <= {1, 2}
 
 
-def test_mi_regression_labels_are_binned():
-    corpus = [seq(5), seq(5), seq(6), seq(6)]
-    h = fit_hash("mi", corpus, [0.1, 0.2, 4.5, 4.9], vocab_size=200, special_ids=SPECIAL, num_layers=2,
-                 num_buckets=2, num_labels=1, seed=0)
-    assert sorted(h.table[[5, 6]].tolist()) == [1, 2]
+def test_mi_regression_labels_are_binned_at_quantiles_and_the_bin_count_matters():
+    # scores 0..5: 2 bins (edge 2.5) give classes 000111; 3 bins (edges 5/3, 10/3) give 001122.
+    # token 5 is in sentences 0-2, token 6 in sentences 0-1 (5 occurrences; p(x) = 3/5, 2/5).
+    corpus = [seq(5, 6), seq(5, 6), seq(5), seq(), seq(), seq()]
+    labels = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    eps = 1e-6
+
+    def scores(bins):
+        types, s = mutual_information_scores(corpus, labels, SPECIAL, num_labels=1, regression_bins=bins)
+        return dict(zip(types.tolist(), s.tolist()))
+
+    # 2 bins, p(y) = 1/2: both tokens sit only in class 0, each with ratio 2; token 5 has more mass
+    two = scores(2)
+    assert two[5] == pytest.approx(0.6 * math.log(2 + eps)) and two[6] == pytest.approx(0.4 * math.log(2 + eps))
+    # 3 bins, p(y) = 1/3: token 6 alone fills class 0 (ratio 3), token 5 splits over classes 0 and 1
+    three = scores(3)
+    assert three[6] == pytest.approx(0.4 * math.log(3 + eps))
+    assert three[5] == pytest.approx(0.4 * math.log(2 + eps) + 0.2 * math.log(1 + eps))
+    # so the ranking flips, and fit_hash must pass `mi_regression_bins` through to see it
+    for bins, first in ((2, 5), (3, 6)):
+        h = fit_hash("mi", corpus, labels, vocab_size=200, special_ids=SPECIAL, num_layers=2, num_buckets=2,
+                     num_labels=1, seed=0, mi_regression_bins=bins)
+        assert h.table[first] == 1 and h.table[11 - first] == 2, f"{bins} bins"
 
 
 def test_random_consistent_is_seeded_and_fixed_per_id():

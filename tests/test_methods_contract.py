@@ -19,6 +19,7 @@ BACKBONE = BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_si
                         intermediate_size=64)
 ONE_STEP = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
                        grad_clip=1.0, max_seq_len=32, track_best_on_test=True)
+HASH_CONFIG = {"num_buckets": 2, "balance": "types", "mi_regression_bins": 2, "cluster_n_init": 1, "cluster_max_iter": 50}
 CASES = [(name, variant) for name, method in METHODS.items() for variant in method.variants]
 
 
@@ -39,7 +40,7 @@ def make_artifacts(root, declared: dict) -> dict:
         assert spec["kind"] == "hash", f"the contract test cannot build artifacts of kind {spec['kind']!r}"
         out = root / f"{spec['hash']}-{spec['fit']}"
         fit_hash_artifact(tokenized=root / "tok.npz", meta=read_json(root / "tok.json"), backbone=BACKBONE,
-                          hash_name=spec["hash"], hash_config={"num_buckets": 2, "cluster_n_init": 1}, seed=1,
+                          hash_name=spec["hash"], hash_config=HASH_CONFIG, seed=1,
                           out_npz=f"{out}.npz", out_summary=f"{out}.json")
         paths[name] = f"{out}.npz"
     return paths

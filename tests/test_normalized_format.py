@@ -107,16 +107,15 @@ def test_prepare_refuses_bad_requests(tmp_path, task, source, kwargs, message):
     assert not any(tmp_path.iterdir())
 
 
-def test_prepare_cli_one_line_error(tmp_path, capsys, monkeypatch):
-    from earlyexit.data import prepare
+def test_prepare_bad_file_error_names_file_and_line(tmp_path):
+    from earlyexit.data.prepare import prepare_task
 
-    monkeypatch.setattr(prepare, "setup_logging", lambda *a, **k: None)   # keep pytest's logging setup
     bad = tmp_path / "elue" / "SST-2"
     bad.mkdir(parents=True)
     for name in ("train.tsv", "dev.tsv", "test_full.tsv"):
         (bad / name).write_text("sentence\tlabel\nfine .\t1\n")
     (bad / "dev.tsv").write_text("sentence\tlabel\nfine .\t1\nbroken .\t7\n")
-    code = prepare.main(["--task", "SST-2", "--source", "dir", "--data-dir", str(tmp_path / "elue"), "--out", str(tmp_path / "out")])
-    assert code == 1
-    assert capsys.readouterr().err.splitlines()[-1] == f"error: {bad / 'dev.tsv'}:3: label 7 is outside 0..1 for SST-2"
+    with pytest.raises(ValueError) as error:
+        prepare_task("SST-2", "dir", tmp_path / "out", data_dir=str(tmp_path / "elue"))
+    assert str(error.value) == f"{bad / 'dev.tsv'}:3: label 7 is outside 0..1 for SST-2"
     assert not (tmp_path / "out").exists()

@@ -17,7 +17,7 @@ def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
     from earlyexit.backbones import load_classifier
     from earlyexit.batching import attach_exit_layers
     from earlyexit.fine_tuning import fine_tune
-    from earlyexit.flops import ModelDims, hashee_flops
+    from earlyexit.flops import ModelDims, token_exit_cost
     from earlyexit.io_utils import atomic_path
     from earlyexit.models.hashee import HashEEForSequenceClassification
 
@@ -33,13 +33,11 @@ def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
             torch.save(model.hf.state_dict(), tmp)
     dims = ModelDims.from_hf_config(model.hf.config)
     exits = ctx.splits["test"].exit_layers
+    cost = token_exit_cost(exits, dims)
     return RunOutcome(
         dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
         selected_step=result["selected_step"], history=result["history"],
         train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
-        method_flops=np.array([hashee_flops(e, dims) for e in exits]),
-        elue_depth=np.array([float(np.mean(e)) for e in exits]),   # spec 6.3: mean exit layer
-        tokens=np.array([len(e) for e in exits]),
-        dims=dims,
+        method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,
         extra={"mean_exit_layer": float(np.mean([np.mean(e) for e in exits]))},
     )

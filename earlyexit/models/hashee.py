@@ -66,7 +66,10 @@ class HashEEForSequenceClassification(nn.Module):
         else:               # pack the active tokens: token-wise work only where it is needed
             flat_in = queries_in.reshape(batch * width, hidden)
             active_in = flat_in.index_select(0, index)                                 # [N, H]
-            q = torch.zeros_like(flat_in).index_copy(0, index, attention.query(active_in))
+            q_active = attention.query(active_in)
+            # buffer in the projection's dtype: under CUDA autocast that is bf16 while h is fp32,
+            # and index_copy refuses mixed dtypes there (CPU autocast would promote them)
+            q = q_active.new_zeros(batch * width, q_active.shape[-1]).index_copy(0, index, q_active)
         q = q.view(batch, width, heads, head_dim).transpose(1, 2)
         k = attention.key(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)    # [B, h, T, d]
         v = attention.value(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)
@@ -79,7 +82,8 @@ class HashEEForSequenceClassification(nn.Module):
         attended = layer.attention.output(context, active_in)                          # dense, dropout, LN
         updated = layer.output(layer.intermediate(attended), attended)                 # FFN, LN
         if index is not None:  # exited and padding positions keep their states
-            updated = flat_in.index_copy(0, index, updated).view(batch, width, hidden)
+            # frozen states keep their dtype; .to is a no-op (no copy) when the dtypes already agree
+            updated = flat_in.index_copy(0, index, updated.to(flat_in.dtype)).view(batch, width, hidden)
         if width == seq_len:
             return updated
         return torch.cat([updated, h[:, width:]], dim=1)

@@ -11,11 +11,11 @@ rule prepare_task:
         summary=layout.data_summary(PRESET, W["task"]),
     params:
         source=lambda wildcards: task_source(config["data"], wildcards.task),
-        data_dir=config["data"].get("data_dir"),
-        hub_cache=config["data"].get("hub_cache"),
-        hub_revision=config["data"].get("hub_revision"),
-        synthetic_sizes=config["data"].get("synthetic_sizes"),
-        seed=config["data"].get("seed", 0),
+        data_dir=config["data"]["data_dir"],
+        hub_cache=config["data"]["hub_cache"],
+        hub_revision=config["data"]["hub_revision"],
+        synthetic_sizes=config["data"]["synthetic_sizes"],
+        seed=config["data"]["seed"],
     log:
         layout.log_file(PRESET, "prepare_task", W["task"]),
     conda:
