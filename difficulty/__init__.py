@@ -5,13 +5,13 @@ Modules, one job each:
 - sources:    raw NLI / NER sources (SNLI release, HF hub, ELUE TSV, CoNLL, synthetic stand-ins)
 - datasets:   builders of the human-defined and the model-defined datasets
 - encoding:   tokenisation and padding of pairs / word pieces into tensors
-- trainer:    the one seeded training loop (validation-based selection) every model uses
 - annotate:   multi-exit classifier / tagger that labels instances layer by layer
 - targets:    per-layer 0/1 labels <-> exit layer
 - metrics:    micro P/R/F1 with "the layer is wrong" (label 0) as the positive class
-- predictors: Majority, Linear-M, Linear-B, BiLSTM, BERT and their fit/evaluate
+- predictors: Majority, Linear-M, Linear-B, BiLSTM, BERT and their fit/evaluate (on the suite's one
+              loop, earlyexit.training.train_loop)
 - human:      simple-vs-difficult classification on the human-defined dataset
-- settings:   defaults of the `difficulty:` config section
+- settings:   reads the validated `difficulty:` section (its defaults live in the config schema)
 - tables:     the difficulty table, the human-difficulty table and the figures
 - steps:      the functions the workflow scripts call
 """

@@ -22,8 +22,8 @@ from difficulty.formats import PairSet, TokenSet
 from difficulty.models import MultiExit
 from difficulty.predictors import load_backbone
 from difficulty.sources import GOLD_LABELS
-from difficulty.trainer import FitConfig, fit
 from earlyexit.torch_setup import pick_device
+from earlyexit.training import TrainConfig, TrainHooks, train_loop
 
 log = logging.getLogger("difficulty.annotate")
 
@@ -70,9 +70,10 @@ def layer_correct(model, task: _Task, pad_id, device, batch_size: int, index=Non
 
 
 def train_annotator(rows, *, spec, token_level: bool, settings: dict, val_fraction: float, seed: int,
-                    device: str = "auto", tag_ids: dict | None = None):
-    """Fit the multi-exit model on `rows`; returns (model, tokenizer, report)."""
-    cfg = FitConfig.from_dict(settings)
+                    device: str = "auto", tag_ids: dict | None = None, where: str = "annotator"):
+    """Fit the multi-exit model on `rows` (settings: a TrainConfig mapping; `where` names its config
+    key in errors); returns (model, tokenizer, report)."""
+    cfg = TrainConfig.from_config(settings, where)
     dev = pick_device(device)
     base, tokenizer = load_backbone(spec, seed)
     n_classes = len(tag_ids) if token_level else len(GOLD_LABELS)
@@ -81,39 +82,42 @@ def train_annotator(rows, *, spec, token_level: bool, settings: dict, val_fracti
     train_idx, val_idx = carve_validation(len(task), val_fraction, seed)
     pad_id = tokenizer.pad_token_id
 
-    def loss_fn(index):
+    def loss_fn(index):  # positions in train_idx
         rows_ = train_idx[index]
         logits, gold = _layer_logits(model, task, rows_, pad_id, dev)
         target = torch.as_tensor(gold, device=dev)
         return sum(F.cross_entropy(layer, target) for layer in logits)  # unweighted sum over layers
 
-    def evaluate(epoch):
+    def evaluate():
         correct = np.concatenate(layer_correct(model, task, pad_id, dev, cfg.eval_batch_size, val_idx))
         accuracy = correct.mean(axis=0)
-        log.info("epoch %d validation accuracy per layer %s", epoch, " ".join(f"{a:.3f}" for a in accuracy))
+        log.info("validation accuracy per layer %s", " ".join(f"{a:.3f}" for a in accuracy))
         return {"select": float(accuracy[-1]), "validation_layer_accuracy": [round(float(a), 4) for a in accuracy]}
 
-    result = fit(model, len(train_idx), loss_fn, evaluate, cfg, seed)
-    selected = result["history"][result["selected_epoch"] - 1]
+    hooks = TrainHooks(epoch_batches=lambda rng: batches(len(train_idx), cfg.batch_size, rng),
+                       loss=loss_fn, evaluate=evaluate)
+    result = train_loop(model, hooks, cfg, seed, desc="annotator")
+    selected = result["selected"]
     report = {"backbone": spec.name, "layers": model.n_layers, "training": cfg.as_dict(), "train_rows": len(train_idx),
-              "validation_rows": len(val_idx), "selected_epoch": result["selected_epoch"],
+              "validation_rows": len(val_idx), "selected_epoch": selected["epoch"], "selected_step": selected["step"],
               "validation_layer_accuracy": selected["validation_layer_accuracy"],
-              "history": [{"epoch": h["epoch"], "loss": h["loss"], "last_layer_accuracy": h["select"]}
+              "history": [{"epoch": h["epoch"], "step": h["step"], "loss": h["loss"], "last_layer_accuracy": h["select"]}
                           for h in result["history"]],
               "train_seconds": result["train_seconds"]}
     return model, tokenizer, report
 
 
-def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto") -> PairSet:
-    cfg = FitConfig.from_dict(settings)
+def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto", where: str = "annotator") -> PairSet:
+    cfg = TrainConfig.from_config(settings, where)
     dev = pick_device(device)
     task = _Task(rows, tokenizer, False, cfg.max_seq_len, None)
     bits = np.concatenate(layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size))
     return PairSet([r[0] for r in rows], [r[1] for r in rows], bits)
 
 
-def label_tokens(model, tokenizer, rows, settings: dict, tag_ids: dict, device: str = "auto") -> TokenSet:
-    cfg = FitConfig.from_dict(settings)
+def label_tokens(model, tokenizer, rows, settings: dict, tag_ids: dict, device: str = "auto",
+                 where: str = "annotator") -> TokenSet:
+    cfg = TrainConfig.from_config(settings, where)
     dev = pick_device(device)
     task = _Task(rows, tokenizer, True, cfg.max_seq_len, tag_ids)
     bits = layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size)

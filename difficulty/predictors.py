@@ -5,7 +5,7 @@ predict the per-layer 0/1 labels of test.
 - linear-m:  masked mean of word embeddings -> linear (sentence level)
 - linear-b:  one binary linear probe per layer on the FROZEN backbone's hidden state at that layer
              ([CLS] for sentences, each word piece for tokens); features are computed once.
-             With training setting `frozen: false`, the authors' variant: the backbone is fine-tuned
+             With model setting `frozen: false`, the authors' variant: the backbone is fine-tuned
              with the per-layer heads
 - bilstm:    BiLSTM over word embeddings
 - bert:      fine-tuned backbone with a linear head
@@ -13,6 +13,10 @@ predict the per-layer 0/1 labels of test.
 Target forms (difficulty.target): `multilabel` (default; L logits, BCE, as the authors' code) or
 `exit-layer` (L+1 classes, cross-entropy, decoded with difficulty.targets.bits_from_exit).
 Majority and Linear-B are per-layer by construction and ignore the exit-layer form.
+
+Training runs on the suite's one loop (earlyexit.training.train_loop), evaluating once per epoch.
+A predictor's settings are difficulty.<level>.training.<predictor> from the validated config: the
+loop's (TrainConfig) plus the model's (MODEL_SETTINGS).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from difficulty.baseline import carve_validation, cells_of, with_select
 from difficulty.encoding import Encoded, batches, encode_pairs, encode_pieces, pad_batch
 from difficulty.formats import PairSet, TokenSet
 from difficulty.metrics import difficulty_metrics
-from difficulty.trainer import FitConfig, fit
 from earlyexit.torch_setup import pick_device
+from earlyexit.training import TrainConfig, TrainHooks, train_loop
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -78,35 +82,42 @@ def load_backbone(spec, seed: int):
     return load_classifier(spec, num_labels=2, seed=seed).base_model, load_tokenizer(spec)
 
 
-def build_model(predictor: str, base, n_out: int, token_level: bool, settings: dict):
+def build_model(predictor: str, base, n_out: int, token_level: bool, model_settings: dict):
     embeddings = base.get_input_embeddings().weight.detach()
     if predictor == "linear-m":
         if token_level:
             raise ValueError("linear-m is a sentence-level predictor (mean pooling)")
         return models.LinearM(embeddings, n_out)
     if predictor == "bilstm":
-        return models.BiLSTM(embeddings, n_out, token_level, hidden=settings.get("lstm_hidden", 256))
+        return models.BiLSTM(embeddings, n_out, token_level, hidden=model_settings["lstm_hidden"])
     if predictor == "bert":
         return models.FineTuned(base, n_out, token_level)
     raise ValueError(f"unknown trained predictor {predictor!r}")
 
 
-MODEL_SETTINGS = ("lstm_hidden", "frozen")  # shape the model, not the training loop
+MODEL_SETTINGS = {"bilstm": ("lstm_hidden",), "linear-b": ("frozen",)}  # shape the model, not the loop
 
 
-def fit_settings(settings: dict) -> FitConfig:
-    return FitConfig.from_dict({k: v for k, v in settings.items() if k not in MODEL_SETTINGS})
+def split_settings(predictor: str, settings: dict, where: str) -> tuple[TrainConfig, dict]:
+    """(loop settings, model settings) of one predictor. A missing key, or another predictor's model
+    setting (TrainConfig rejects it as unknown), raises ValueError naming `where.<key>`."""
+    own = MODEL_SETTINGS.get(predictor, ())
+    for key in own:
+        if key not in settings:
+            raise ValueError(f"config key '{where}.{key}': required for {predictor}")
+    loop = TrainConfig.from_config({k: v for k, v in settings.items() if k not in own}, where)
+    return loop, {k: settings[k] for k in own}
 
 
 # --- training ------------------------------------------------------------------------------------
 
 def train_network(model, data_train, enc_train, train_idx, eval_sets: dict, objective: Objective, score,
-                  cfg: FitConfig, seed: int, pad_id: int, device, keep: tuple = ()) -> dict:
-    """Fit `model` on data_train[train_idx]; after each epoch score every eval set.
+                  cfg: TrainConfig, seed: int, pad_id: int, device, keep: tuple = (), desc: str = "train") -> dict:
+    """Fit `model` on data_train[train_idx]; at each evaluation point score every eval set.
 
     eval_sets: name -> (data, Encoded, index). score(pred_bits, gold_bits) -> metrics dict; the
-    "validation" set's `select` entry picks the checkpoint. Returns the fit record plus, for the
-    eval sets named in `keep`, the predictions (cells, L) at the selected checkpoint.
+    "validation" set's `select` entry picks the checkpoint. Returns train_loop's result plus, for
+    the eval sets named in `keep`, the predictions (cells, L) at the selected checkpoint.
     """
     model.to(device)
 
@@ -122,11 +133,13 @@ def train_network(model, data_train, enc_train, train_idx, eval_sets: dict, obje
         out = [objective.decode(forward_cells(enc, index[b])) for b in batches(len(index), cfg.eval_batch_size, None)]
         return np.concatenate(out, axis=0), cells_of(data, index)
 
-    def evaluate(epoch):
+    def evaluate():
         record = {name: score(*predict(d, e, i)) for name, (d, e, i) in eval_sets.items()}
         return {"select": record["validation"]["select"], **record}
 
-    result = fit(model, len(train_idx), loss_fn, evaluate, cfg, seed)
+    hooks = TrainHooks(epoch_batches=lambda rng: batches(len(train_idx), cfg.batch_size, rng),
+                       loss=loss_fn, evaluate=evaluate)
+    result = train_loop(model, hooks, cfg, seed, desc=desc)
     with torch.no_grad():
         result["predictions"] = {name: predict(*eval_sets[name]) for name in keep}
     return result
@@ -148,8 +161,8 @@ def layer_features(base, enc: Encoded, layer_ids: list[int], pad_id: int, device
     return out
 
 
-def train_probes(features_train: list, data_train, train_idx, eval_sets: dict, score, cfg: FitConfig, seed: int,
-                 device) -> dict:
+def train_probes(features_train: list, data_train, train_idx, eval_sets: dict, score, cfg: TrainConfig, seed: int,
+                 device, desc: str = "train") -> dict:
     """Linear-B on cached features: every cell (instance or word piece) is one training row."""
     def rows(features, index):
         return torch.cat([features[i] for i in index], dim=0)
@@ -167,17 +180,20 @@ def train_probes(features_train: list, data_train, train_idx, eval_sets: dict, s
         index = torch.as_tensor(index, device=device)
         return F.binary_cross_entropy_with_logits(probes(x_train[index]), y_train[index])
 
-    def evaluate(epoch):
+    def evaluate():
         record = {name: score(*predict(name)) for name in cached}
         return {"select": record["validation"]["select"], **record}
 
-    return fit(probes, x_train.shape[0], loss_fn, evaluate, cfg, seed)
+    hooks = TrainHooks(epoch_batches=lambda rng: batches(x_train.shape[0], cfg.batch_size, rng),
+                       loss=loss_fn, evaluate=evaluate)
+    return train_loop(probes, hooks, cfg, seed, desc=desc)
 
 
 def run_predictor(predictor: str, train, test, *, spec, settings: dict, target: str, select_on: str,
-                  val_fraction: float, seed: int, device: str = "auto") -> dict:
+                  val_fraction: float, seed: int, device: str = "auto", where: str = "training") -> dict:
     """Fit one trained predictor on a model-defined dataset and score it on test (Majority:
-    difficulty.baseline.majority_run). Returns the run record."""
+    difficulty.baseline.majority_run). `where` names the settings' config key in errors.
+    Returns the run record."""
     token_level = isinstance(train, TokenSet)
     n_layers = train.n_layers if token_level else train.labels.shape[1]
     train_idx, val_idx = carve_validation(len(train), val_fraction, seed)
@@ -186,20 +202,20 @@ def run_predictor(predictor: str, train, test, *, spec, settings: dict, target: 
         return with_select(difficulty_metrics(pred, gold), select_on)
 
     dev = pick_device(device)
-    cfg = fit_settings(settings)
-    record = {"backbone": spec.name, "training": cfg.as_dict(),
-              "model_settings": {k: settings[k] for k in MODEL_SETTINGS if k in settings},
+    cfg, model_settings = split_settings(predictor, settings, where)
+    record = {"backbone": spec.name, "training": cfg.as_dict(), "model_settings": model_settings,
               "rows": {"train": len(train_idx), "validation": len(val_idx), "test": len(test)}}
     base, tokenizer = load_backbone(spec, seed)
     enc_train, enc_test = encode(train, tokenizer, cfg.max_seq_len), encode(test, tokenizer, cfg.max_seq_len)
     test_idx = np.arange(len(test))
 
     layer_ids = models.probe_layers(n_layers, base.config.num_hidden_layers)
-    if predictor == "linear-b" and settings.get("frozen", True):
+    desc = f"{predictor} seed {seed}"
+    if predictor == "linear-b" and model_settings["frozen"]:
         feats_train = layer_features(base, enc_train, layer_ids, tokenizer.pad_token_id, dev, cfg.eval_batch_size)
         feats_test = layer_features(base, enc_test, layer_ids, tokenizer.pad_token_id, dev, cfg.eval_batch_size)
         eval_sets = {"validation": (train, feats_train, val_idx), "test": (test, feats_test, test_idx)}
-        result = train_probes(feats_train, train, train_idx, eval_sets, score, cfg, seed, dev)
+        result = train_probes(feats_train, train, train_idx, eval_sets, score, cfg, seed, dev, desc)
         record["probe_layers"] = layer_ids
     else:
         if predictor == "linear-b":  # fine-tuned, per layer by construction
@@ -208,17 +224,19 @@ def run_predictor(predictor: str, train, test, *, spec, settings: dict, target: 
             record["probe_layers"] = layer_ids
         else:
             objective = Objective(target, n_layers)
-            model = build_model(predictor, base, objective.n_out, token_level, settings)
+            model = build_model(predictor, base, objective.n_out, token_level, model_settings)
         eval_sets = {"validation": (train, enc_train, val_idx), "test": (test, enc_test, test_idx)}
         result = train_network(model, train, enc_train, train_idx, eval_sets, objective, score, cfg, seed,
-                               tokenizer.pad_token_id, dev)
+                               tokenizer.pad_token_id, dev, desc=desc)
     # The selected checkpoint's numbers are the result; the best test score over epochs is the
     # authors' test-set selection, kept aside for comparison only.
-    selected = result["history"][result["selected_epoch"] - 1]
-    record.update(validation=selected["validation"], test=selected["test"], selected_epoch=result["selected_epoch"],
+    selected = result["selected"]
+    record.update(validation=selected["validation"], test=selected["test"], selected_epoch=selected["epoch"],
+                  selected_step=selected["step"],
                   best_on_test=max((h["test"] for h in result["history"]), key=lambda m: m["select"]),
-                  history=[{"epoch": h["epoch"], "loss": h["loss"], "validation": _brief(h["validation"]),
-                            "test": _brief(h["test"])} for h in result["history"]],
+                  history=[{"epoch": h["epoch"], "step": h["step"], "loss": h["loss"],
+                            "validation": _brief(h["validation"]), "test": _brief(h["test"])}
+                           for h in result["history"]],
                   train_seconds=result["train_seconds"])
     return record
 

@@ -1,16 +1,18 @@
-"""The `difficulty:` config section: defaults for optional keys, backbone look-up, training settings.
+"""The `difficulty:` config section: checks the schema cannot express, backbone look-up, settings per rule.
 
 The workflow reads only config["difficulty"] (and config["backbones"] for a backbone named there).
-Training defaults are the authors' (hashee-spec 2.1, 3.1-3.3), except Linear-B, which here trains
-probes on a frozen backbone (as the issue asks) and so gets a probe's learning rate.
+Every default lives in workflow/schemas/config.schema.yaml, so the validated config is complete and
+this module only reads it; code that builds a config itself goes through `validated` first.
 """
 
 from __future__ import annotations
 
-import copy
+import tempfile
 from pathlib import Path
 
 from earlyexit.backbones import BackboneSpec
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 LEVELS = ("human", "sentence", "token")
 PREDICTORS = {
@@ -19,44 +21,34 @@ PREDICTORS = {
     "token": ("majority", "linear-b", "bilstm", "bert"),
 }
 
-_ADAMW_BERT = {"optimizer": "adamw", "lr": 3e-5, "batch_size": 32, "warmup_ratio": 0.1}
-TRAINING_DEFAULTS = {
-    "human": {"linear-m": {"optimizer": "adam", "lr": 1e-2, "epochs": 10},
-              "bilstm": {"optimizer": "adam", "lr": 1e-3, "epochs": 10},
-              "bert": {**_ADAMW_BERT, "epochs": 10}},
-    "sentence": {"linear-m": {"optimizer": "adam", "lr": 1e-2, "epochs": 10},
-                 "linear-b": {"optimizer": "adam", "lr": 1e-3, "epochs": 20},
-                 "bilstm": {"optimizer": "adam", "lr": 1e-3, "epochs": 10},
-                 "bert": {**_ADAMW_BERT, "epochs": 10}},
-    "token": {"linear-b": {"optimizer": "adam", "lr": 1e-3, "epochs": 10},
-              "bilstm": {"optimizer": "adam", "lr": 1e-3, "epochs": 10},
-              "bert": {**_ADAMW_BERT, "epochs": 5}},
-}
-ANNOTATOR_DEFAULTS = {**_ADAMW_BERT, "epochs": 5}
 
-SECTION_DEFAULTS = {
-    "seeds": [1],
-    "device": "auto",
-    "backbones": {},
-    "val_fraction": 0.1,          # carved from train for checkpoint selection (never test)
-    "select_on": "mean_acc",      # the authors' key; or f1
-    "target": "multilabel",       # or exit-layer
-    "max_seq_len": 128,
-    "training": {},               # <predictor>: {lr, epochs, batch_size, optimizer, warmup_ratio, ...}
-    "human": {"source": "released", "test_per_class": 500, "train_per_class": None, "seed": 0,
-              "predictors": list(PREDICTORS["human"]), "training": {}},
-    "sentence": {"source": "annotate", "n_train": 8000, "predictors": list(PREDICTORS["sentence"]),
-                 "annotator": {}, "training": {}},
-    "token": {"enabled": True, "source": "annotate", "test_fraction": 0.2806, "seed": 0,
-              "predictors": list(PREDICTORS["token"]), "annotator": {}, "training": {}},
-}
+def validated(config: dict, schema: Path = SCHEMA) -> dict:
+    """Check config["difficulty"] against the schema and fill its defaults in place, as the workflow's
+    `validate(config, schema)` does; for code that builds a config without the workflow (tests).
 
+    Only the difficulty section is validated (a stub schema refers to it), so the rest of the
+    config may be absent. Returns `config`.
+    """
+    import yaml
+    from jsonschema import ValidationError
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
 
-def _merge(defaults: dict, given: dict) -> dict:
-    out = copy.deepcopy(defaults)
-    for key, value in (given or {}).items():
-        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
-    return out
+    stub = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "properties": {"difficulty": {"$ref": f"{Path(schema).resolve().as_uri()}#/properties/difficulty",
+                                          "default": {"enabled": False}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "difficulty.schema.yaml"
+        path.write_text(yaml.safe_dump(stub))
+        try:
+            validate(config, str(path))
+        except WorkflowError as e:  # its text spans many lines; say which key, in one
+            error = e.__context__  # snakemake raises it while handling jsonschema's error
+            if not isinstance(error, ValidationError):
+                raise
+            key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+            raise ValueError(f"config key '{key}': {error.message}") from None
+    return config
 
 
 # The key each source cannot do without.
@@ -72,17 +64,17 @@ def _check_source(key: str, spec) -> None:
 
 
 def section(config: dict) -> dict:
-    """config["difficulty"] with defaults filled in; checks what the schema cannot (one line naming the key).
+    """The validated config["difficulty"]; checks what the schema cannot (one line naming the key).
 
-    A config without the section gets `enabled: False`: the rules exist but no target asks for them.
+    The schema fills the section (with `enabled: false` when the config has none), so a config that
+    lacks it was never validated.
     """
     if "difficulty" not in config:
-        return {**copy.deepcopy(SECTION_DEFAULTS), "enabled": False}
-    dcfg = {**_merge(SECTION_DEFAULTS, config["difficulty"]), "enabled": True}
-    for level in LEVELS:
-        for name in dcfg[level]["predictors"]:
-            if name not in PREDICTORS[level]:
-                raise ValueError(f"config key 'difficulty.{level}.predictors': {name!r} is not one of {PREDICTORS[level]}")
+        raise ValueError("config key 'difficulty': missing; validate the config with the schema first "
+                         "(the workflow does; elsewhere difficulty.settings.validated)")
+    dcfg = config["difficulty"]
+    if not dcfg["enabled"]:
+        return dcfg
     _check_source("difficulty.human", dcfg["human"])
     if dcfg["sentence"]["source"] == "released":
         _check_source("difficulty.sentence", dcfg["sentence"])
@@ -131,17 +123,16 @@ def data_params(dcfg: dict, level: str) -> dict:
 
 
 def training_settings(dcfg: dict, level: str, predictor: str) -> dict:
-    """Authors' defaults <- difficulty.training.<predictor> <- difficulty.<level>.training.<predictor>."""
-    base = {"max_seq_len": dcfg["max_seq_len"], **TRAINING_DEFAULTS[level].get(predictor, {})}
-    base.update(dcfg.get("training", {}).get(predictor, {}))
-    base.update(dcfg[level].get("training", {}).get(predictor, {}))
-    return base
+    """difficulty.<level>.training.<predictor> (loop and model settings) with the study's max_seq_len;
+    {} for Majority, which trains nothing."""
+    entry = dcfg[level]["training"].get(predictor)
+    return {} if entry is None else {**entry, "max_seq_len": dcfg["max_seq_len"]}
 
 
 def annotator_settings(dcfg: dict, level: str) -> dict:
     """Training settings of a level's annotator (backbone and val_fraction are separate params)."""
     given = {k: v for k, v in dcfg[level]["annotator"].items() if k not in ("backbone", "val_fraction")}
-    return {**ANNOTATOR_DEFAULTS, "max_seq_len": dcfg["max_seq_len"], **given}
+    return {**given, "max_seq_len": dcfg["max_seq_len"]}
 
 
 def annotator_val_fraction(dcfg: dict, level: str) -> float:

@@ -2,7 +2,7 @@
 
 Arguments are the narrow pieces of the `difficulty:` config each rule needs (see
 difficulty.settings): `data` is a level's data keys, `backbone` a {name, **entry} dict,
-`training` a dict of trainer settings.
+`training` one predictor's settings (difficulty.settings.training_settings).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def build_human_dataset(data: dict, out_train, out_test, out_counts) -> None:
                                                        "ambiguous_fraction", "seed")}
         spec["splits"] = ["train", "validation", "test"]  # hub: pool all splits, as the authors did
         rows = datasets.load_nli(spec, data["seed"], keep_no_majority=True)
-        train, test, counts = datasets.build_human(rows, data["test_per_class"], data.get("train_per_class"), data["seed"])
+        train, test, counts = datasets.build_human(rows, data["test_per_class"], data["train_per_class"], data["seed"])
         counts = {"source": _describe(spec), **counts}
     _write_pairs(train, out_train)
     _write_pairs(test, out_test)
@@ -64,13 +64,14 @@ def build_sentence_dataset(data: dict, backbone: dict, annotator: dict, val_frac
         _limit_threads(threads)
         from difficulty import annotate
 
-        seed = data.get("seed", 0)
+        seed = data["seed"]
         train_rows = datasets.load_nli(data["train_data"], seed)
         label_rows = datasets.load_nli(data["label_data"], seed + 1)
+        where = "difficulty.sentence.annotator"
         model, tokenizer, report = annotate.train_annotator(
             train_rows, spec=settings.spec_from(backbone), token_level=False, settings=annotator,
-            val_fraction=val_fraction, seed=seed, device=device)
-        labelled = annotate.label_pairs(model, tokenizer, label_rows, annotator, device)
+            val_fraction=val_fraction, seed=seed, device=device, where=where)
+        labelled = annotate.label_pairs(model, tokenizer, label_rows, annotator, device, where)
         train, test = datasets.split_in_order(labelled, data["n_train"])
         counts = {"source": {"source": "annotate", "train_data": _describe(data["train_data"]),
                              "train_rows": len(train_rows), "label_data": _describe(data["label_data"]),
@@ -88,14 +89,15 @@ def build_token_dataset(data: dict, backbone: dict, annotator: dict, val_fractio
     _limit_threads(threads)
     from difficulty import annotate
 
-    seed = data.get("seed", 0)
+    seed = data["seed"]
     train_rows = datasets.load_ner(data["train_data"], seed)
     label_rows = datasets.load_ner(data["label_data"], seed + 1)
     tag_ids = annotate.tag_vocabulary(train_rows, label_rows)
+    where = "difficulty.token.annotator"
     model, tokenizer, report = annotate.train_annotator(
         train_rows, spec=settings.spec_from(backbone), token_level=True, settings=annotator,
-        val_fraction=val_fraction, seed=seed, device=device, tag_ids=tag_ids)
-    labelled = annotate.label_tokens(model, tokenizer, label_rows, annotator, tag_ids, device)
+        val_fraction=val_fraction, seed=seed, device=device, tag_ids=tag_ids, where=where)
+    labelled = annotate.label_tokens(model, tokenizer, label_rows, annotator, tag_ids, device, where)
     train, test = datasets.split_shuffled(labelled, data["test_fraction"], seed)
     counts = {"source": {"train_data": _describe(data["train_data"]), "train_rows": len(train_rows),
                          "label_data": _describe(data["label_data"]), "label_rows": len(label_rows)},
@@ -141,7 +143,8 @@ def run_difficulty_predictor(level: str, predictor: str, seed: int, backbone: di
 
         record.update(run_predictor(predictor, train, test, spec=settings.spec_from(backbone), settings=training,
                                     target=options["target"], select_on=options["select_on"],
-                                    val_fraction=options["val_fraction"], seed=seed, device=options["device"]))
+                                    val_fraction=options["val_fraction"], seed=seed, device=options["device"],
+                                    where=f"difficulty.{level}.training.{predictor}"))
     atomic_write_json(out_json, record)
     log.info("%s %s seed %d: test P %.3f R %.3f F1 %.3f", level, predictor, seed, record["test"]["precision"],
              record["test"]["recall"], record["test"]["f1"])
@@ -162,7 +165,8 @@ def run_human_predictor(predictor: str, seed: int, backbone: dict | None, traini
         from difficulty.human import run_human
 
         record.update(run_human(predictor, train, test, spec=settings.spec_from(backbone), settings=training,
-                                val_fraction=options["val_fraction"], seed=seed, device=options["device"]))
+                                val_fraction=options["val_fraction"], seed=seed, device=options["device"],
+                                where=f"difficulty.human.training.{predictor}"))
     record["chance_test"] = chance_test(record.pop("test_predictions"), test.labels)
     atomic_write_json(out_json, record)
     log.info("human %s seed %d: test accuracy %.3f (p=%.3g)", predictor, seed, record["test"]["accuracy"],

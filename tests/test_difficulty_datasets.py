@@ -145,29 +145,68 @@ def test_model_defined_splits():
     assert len(a_test) == 5 and a_test.tokens == b_test.tokens and a_train.tokens == b_train.tokens
 
 
-def test_settings_defaults_and_one_line_source_errors():
-    cfg = {"difficulty": {"backbone": "tiny", "human": {"source": "synthetic", "size": 100},
-                          "sentence": {"source": "released", "released_dir": "x"},
-                          "token": {"enabled": False}}}
+def test_schema_fills_every_default_and_overrides_are_per_key():
+    cfg = settings.validated({"difficulty": {"backbone": "tiny", "human": {"source": "synthetic", "size": 100},
+                                             "sentence": {"source": "released", "released_dir": "x",
+                                                          "training": {"bert": {"epochs": 2}}},
+                                             "token": {"enabled": False}}})
     d = settings.section(cfg)
-    assert d["seeds"] == [1] and d["target"] == "multilabel" and d["select_on"] == "mean_acc"
+    assert d["enabled"] and d["seeds"] == [1] and d["target"] == "multilabel" and d["select_on"] == "mean_acc"
     assert d["sentence"]["predictors"] == ["majority", "linear-m", "linear-b", "bilstm", "bert"]
-    assert settings.training_settings(d, "sentence", "bert")["lr"] == 3e-5
-    cfg["difficulty"]["training"] = {"bert": {"lr": 1e-3}}
-    cfg["difficulty"]["sentence"]["training"] = {"bert": {"epochs": 2}}
-    merged = settings.training_settings(settings.section(cfg), "sentence", "bert")
-    assert (merged["lr"], merged["epochs"], merged["optimizer"]) == (1e-3, 2, "adamw")
+    loop = {"batch_size": 32, "eval_batch_size": 128, "grad_clip": 1.0, "weight_decay": 0.0, "max_seq_len": 128}
+    # The authors' values per level x predictor (hashee-spec 3.1-3.3); Linear-B trains frozen probes.
+    assert settings.training_settings(d, "human", "bert") == {
+        **loop, "optimizer": "adamw", "lr": 3e-5, "epochs": 10, "warmup_ratio": 0.1}
+    assert settings.training_settings(d, "sentence", "bert") == {          # one key overridden, the rest kept
+        **loop, "optimizer": "adamw", "lr": 3e-5, "epochs": 2, "warmup_ratio": 0.1}
+    assert settings.training_settings(d, "token", "bert")["epochs"] == 5
+    assert settings.training_settings(d, "sentence", "linear-m") == {
+        **loop, "optimizer": "adam", "lr": 1e-2, "epochs": 10, "warmup_ratio": 0.0}
+    assert settings.training_settings(d, "sentence", "linear-b") == {
+        **loop, "optimizer": "adam", "lr": 1e-3, "epochs": 20, "warmup_ratio": 0.0, "frozen": True}
+    assert settings.training_settings(d, "token", "bilstm") == {
+        **loop, "optimizer": "adam", "lr": 1e-3, "epochs": 10, "warmup_ratio": 0.0, "lstm_hidden": 256}
+    assert settings.training_settings(d, "sentence", "majority") == {}
+    assert settings.annotator_settings(d, "token") == {**loop, "optimizer": "adamw", "lr": 3e-5, "epochs": 5,
+                                                      "warmup_ratio": 0.1}
+    assert settings.annotator_val_fraction(d, "token") == 0.1
     assert settings.backbone_param(d, {"tiny": {"source": "random"}}, "sentence") == {"name": "tiny", "source": "random"}
     with pytest.raises(KeyError, match="difficulty.backbone"):
         settings.backbone_param(d, {}, "sentence")
-    assert settings.section({})["enabled"] is False and settings.source_files(settings.section({}), "human") == []
-    cfg["difficulty"]["human"] = {"source": "synthetic"}
+
+
+def test_no_section_means_off_and_unvalidated_configs_are_refused():
+    off = settings.section(settings.validated({}))
+    assert off["enabled"] is False and settings.source_files(off, "human") == []
+    assert settings.training_settings(off, "human", "bert")["epochs"] == 10       # complete even when off
+    with pytest.raises(ValueError, match="config key 'difficulty': missing; validate"):
+        settings.section({})
+
+
+@pytest.mark.parametrize("difficulty,message", [
+    ({"backbone": "b", "training": {"bert": {"lr": 1e-3}}}, r"'difficulty': Additional properties .*'training'"),
+    ({"backbone": "b", "token": {"training": {"bert": {"learning_rate": 1}}}},
+     r"'difficulty.token.training.bert': Additional properties .*'learning_rate'"),
+    ({"backbone": "b", "human": {"training": {"linear-b": {}}}}, r"'difficulty.human.training': .*'linear-b'"),
+    ({"backbone": "b", "sentence": {"training": {"bert": {"epochs": 0}}}},
+     r"'difficulty.sentence.training.bert.epochs': 0 is less than the minimum"),
+    ({"seeds": [1]}, r"'difficulty': 'backbone' is a required property"),
+])
+def test_bad_difficulty_settings_give_one_line_naming_the_key(difficulty, message):
+    with pytest.raises(ValueError, match=message) as error:
+        settings.validated({"difficulty": difficulty})
+    assert "\n" not in str(error.value)
+
+
+def test_one_line_source_errors():
+    cfg = {"backbone": "tiny", "human": {"source": "synthetic"}, "token": {"enabled": False},
+           "sentence": {"source": "released", "released_dir": "x"}}
     with pytest.raises(ValueError, match=r"config key 'difficulty.human.size': required when source is 'synthetic'"):
-        settings.section(cfg)
-    cfg["difficulty"]["human"] = {"source": "released", "released_dir": "x"}
-    cfg["difficulty"]["sentence"] = {"source": "annotate", "train_data": {"source": "tsv"}}
+        settings.section(settings.validated({"difficulty": cfg}))
+    cfg = {"backbone": "tiny", "token": {"enabled": False}, "human": {"source": "released", "released_dir": "x"},
+           "sentence": {"source": "annotate", "train_data": {"source": "tsv"}}}
     with pytest.raises(ValueError, match=r"'difficulty.sentence.train_data.path'"):
-        settings.section(cfg)
+        settings.section(settings.validated({"difficulty": cfg}))
 
 
 def test_published_difficulty_cells_come_from_the_one_loader(tmp_path):
@@ -208,9 +247,7 @@ def test_shipped_presets_have_a_usable_difficulty_section(name):
     from tests.conftest import REPO
 
     config = yaml.safe_load((REPO / name).read_text())
-    if "difficulty" not in config:
-        pytest.skip(f"{name} has no difficulty section yet")
-    d = settings.section(config)
+    d = settings.section(settings.validated(config))
     for level in settings.LEVELS:
         for predictor in d[level]["predictors"]:
             if predictor != "majority":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from difficulty import annotate, models, sources, steps
+from difficulty import annotate, models, settings, sources, steps
 from difficulty.baseline import chance_test, majority_run
 from difficulty.formats import PairSet, TokenSet, read_pairs, read_tokens
 from difficulty.human import run_human
@@ -42,11 +42,25 @@ def token_data(n, seed):
     return TokenSet(tokens, labels)
 
 
+def study(**section):
+    """A difficulty section as the workflow gets it: validated, every default filled by the schema."""
+    return settings.validated({"difficulty": {"backbone": "tiny", "max_seq_len": 32, **section}})["difficulty"]
+
+
+def level_settings(level, predictor, **given):
+    return settings.training_settings(study(**{level: {"training": {predictor: given}}}), level, predictor)
+
+
 def fit(predictor, train, test, target="multilabel", **overrides):
     # lr 0.1: the tiny random backbone's embeddings are small (std 0.02), so cues are learnt slowly at 1e-2.
-    settings = {"lr": 1e-1, "epochs": 8, "batch_size": 16, "max_seq_len": 32, **overrides}
-    return run_predictor(predictor, train, test, spec=SPEC, settings=settings, target=target, select_on="f1",
-                         val_fraction=0.2, seed=0, device="cpu")
+    level = "token" if isinstance(train, TokenSet) else "sentence"
+    given = {"lr": 1e-1, "epochs": 8, "batch_size": 16, **overrides}
+    return run_predictor(predictor, train, test, spec=SPEC, settings=level_settings(level, predictor, **given),
+                         target=target, select_on="f1", val_fraction=0.2, seed=0, device="cpu")
+
+
+def small(predictor):
+    return {"lstm_hidden": 16} if predictor == "bilstm" else {}
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +85,7 @@ def test_majority_and_linear_m_learn_a_cue_at_the_sentence_level():
 @pytest.mark.parametrize("predictor", ["linear-b", "bilstm", "bert"])
 def test_sentence_predictors_run_with_the_right_shapes(predictor):
     train, test = sentence_data(48, 0), sentence_data(20, 1)
-    record = fit(predictor, train, test, epochs=2, lstm_hidden=16, lr=1e-3 if predictor == "bert" else 1e-1)
+    record = fit(predictor, train, test, epochs=2, lr=1e-3 if predictor == "bert" else 1e-1, **small(predictor))
     assert record["test"]["cells"] == 20 and len(record["test"]["layer_acc"]) == 4
     assert 0 <= record["test"]["f1"] <= 1 and len(record["history"]) == 2
     if predictor == "linear-b":
@@ -81,7 +95,7 @@ def test_sentence_predictors_run_with_the_right_shapes(predictor):
 @pytest.mark.parametrize("predictor", ["linear-b", "bilstm", "bert"])
 def test_token_predictors_score_every_word_piece(predictor):
     train, test = token_data(40, 0), token_data(16, 1)
-    record = fit(predictor, train, test, epochs=2, lstm_hidden=16, lr=1e-3 if predictor == "bert" else 1e-1)
+    record = fit(predictor, train, test, epochs=2, lr=1e-3 if predictor == "bert" else 1e-1, **small(predictor))
     assert record["test"]["cells"] == sum(len(t) for t in test.tokens)
 
 
@@ -89,6 +103,7 @@ def test_token_predictors_score_every_word_piece(predictor):
 def test_fine_tuned_linear_b_option(data):
     record = fit("linear-b", data(40, 0), data(16, 1), epochs=1, lr=1e-3, frozen=False)
     assert record["probe_layers"] == [1, 2, 3, 4] and record["training"]["lr"] == 1e-3
+    assert record["model_settings"] == {"frozen": False}
     assert len(record["test"]["layer_acc"]) == 4
 
 
@@ -130,7 +145,8 @@ def test_human_run_records_accuracy_per_epoch_and_beats_chance():
     data = sentence_data(160, 0)
     train = PairSet(data.text_a[:120], data.text_b[:120], (data.labels[:120, 0] == 0).astype(np.int8))
     test = PairSet(data.text_a[120:], data.text_b[120:], (data.labels[120:, 0] == 0).astype(np.int8))
-    record = run_human("linear-m", train, test, spec=SPEC, settings={"lr": 1e-1, "epochs": 6, "batch_size": 16},
+    record = run_human("linear-m", train, test, spec=SPEC,
+                       settings=level_settings("human", "linear-m", lr=1e-1, epochs=6, batch_size=16),
                        val_fraction=0.2, seed=0, device="cpu")
     assert [set(h) >= {"train_accuracy", "validation_accuracy", "test_accuracy"} for h in record["history"]] == [True] * 6
     assert record["test"]["accuracy"] > 0.7 and len(record["test_predictions"]) == 40
@@ -151,18 +167,20 @@ def test_chance_test_known_value():
 
 def test_annotators_label_every_instance_and_word_piece():
     rows = [r for r in sources.synthetic_snli(64, 0.0, seed=0)]
-    settings = {"lr": 1e-3, "epochs": 1, "batch_size": 16, "max_seq_len": 32}
-    model, tokenizer, report = annotate.train_annotator(rows, spec=SPEC, token_level=False, settings=settings,
+    given = {"annotator": {"lr": 1e-3, "epochs": 1, "batch_size": 16}}
+    settings_ = settings.annotator_settings(study(sentence=given), "sentence")
+    model, tokenizer, report = annotate.train_annotator(rows, spec=SPEC, token_level=False, settings=settings_,
                                                         val_fraction=0.25, seed=0, device="cpu")
     assert report["layers"] == 4 and len(report["validation_layer_accuracy"]) == 4
-    labelled = annotate.label_pairs(model, tokenizer, rows[:10], settings, "cpu")
+    assert report["training"]["optimizer"] == "adamw" and report["training"]["max_seq_len"] == 32
+    labelled = annotate.label_pairs(model, tokenizer, rows[:10], settings_, "cpu")
     assert labelled.labels.shape == (10, 4) and set(np.unique(labelled.labels)) <= {0, 1}
 
     ner = sources.synthetic_tagging(40, seed=0)
     tags = annotate.tag_vocabulary(ner)
-    model, tokenizer, _ = annotate.train_annotator(ner, spec=SPEC, token_level=True, settings=settings,
+    model, tokenizer, _ = annotate.train_annotator(ner, spec=SPEC, token_level=True, settings=settings_,
                                                    val_fraction=0.25, seed=0, device="cpu", tag_ids=tags)
-    tokens = annotate.label_tokens(model, tokenizer, ner[:5], settings, tags, "cpu")
+    tokens = annotate.label_tokens(model, tokenizer, ner[:5], settings_, tags, "cpu")
     for (words, _), pieces, bits in zip(ner[:5], tokens.tokens, tokens.labels):
         assert len(pieces) >= len(words) and bits.shape == (len(pieces), 4)
 
@@ -170,31 +188,37 @@ def test_annotators_label_every_instance_and_word_piece():
 def test_steps_build_run_and_render(tmp_path):
     """The rules' functions chained on tiny synthetic data: datasets -> runs -> tables and figures."""
     out = tmp_path
-    human = {"source": "synthetic", "size": 400, "ambiguous_fraction": 0.15, "test_per_class": 10, "seed": 0}
-    steps.build_human_dataset(human, out / "h_train.tsv", out / "h_test.tsv", out / "h.json")
+    annotator = {"lr": 1e-3, "epochs": 1, "batch_size": 16}
+    d = settings.section({"difficulty": study(
+        backbones={"tiny": {k: v for k, v in TINY.items() if k != "name"}}, val_fraction=0.2, device="cpu",
+        human={"source": "synthetic", "size": 400, "ambiguous_fraction": 0.15, "test_per_class": 10,
+               "training": {"linear-m": {"epochs": 2, "lr": 1e-2}}},
+        sentence={"n_train": 30, "train_data": {"source": "synthetic", "size": 60},
+                  "label_data": {"source": "synthetic", "size": 40}, "annotator": dict(annotator)},
+        token={"test_fraction": 0.25, "train_data": {"source": "synthetic", "size": 40},
+               "label_data": {"source": "synthetic", "size": 20}, "annotator": dict(annotator)})})
+    steps.build_human_dataset(settings.data_params(d, "human"), out / "h_train.tsv", out / "h_test.tsv", out / "h.json")
     counts = json.loads((out / "h.json").read_text())
     assert counts["test"] == {"rows": 20, "difficult": 10, "simple": 10}
-    annotator = {"lr": 1e-3, "epochs": 1, "batch_size": 16, "max_seq_len": 32}
-    sentence = {"source": "annotate", "n_train": 30, "train_data": {"source": "synthetic", "size": 60},
-                "label_data": {"source": "synthetic", "size": 40}}
-    steps.build_sentence_dataset(sentence, TINY, annotator, 0.2, "cpu", out / "s_train.tsv", out / "s_test.tsv",
-                                 out / "s.json")
+    for level, build in (("sentence", steps.build_sentence_dataset), ("token", steps.build_token_dataset)):
+        build(settings.data_params(d, level), settings.annotator_backbone(d, {}, level),
+              settings.annotator_settings(d, level), settings.annotator_val_fraction(d, level), d["device"],
+              out / f"{level[0]}_train.tsv", out / f"{level[0]}_test.tsv", out / f"{level[0]}.json")
     assert read_pairs(out / "s_train.tsv", multilabel=True, n_layers=4).labels.shape == (30, 4)
-    token = {"test_fraction": 0.25, "train_data": {"source": "synthetic", "size": 40},
-             "label_data": {"source": "synthetic", "size": 20}}
-    steps.build_token_dataset(token, TINY, annotator, 0.2, "cpu", out / "t_train.tsv", out / "t_test.tsv", out / "t.json")
     assert len(read_tokens(out / "t_test.tsv")) == 5
 
-    options = {"target": "multilabel", "select_on": "mean_acc", "val_fraction": 0.2, "device": "cpu"}
     runs = []
     for level, seed in (("sentence", 1), ("sentence", 2), ("token", 1)):
         runs.append(out / f"{level}{seed}.json")
-        steps.run_difficulty_predictor(level, "majority", seed, None, {}, options, out / f"{level[0]}_train.tsv",
+        steps.run_difficulty_predictor(level, "majority", seed, None, settings.training_settings(d, level, "majority"),
+                                       settings.run_options(d, level), out / f"{level[0]}_train.tsv",
                                        out / f"{level[0]}_test.tsv", runs[-1])
     human_runs = [out / "hm.json", out / "hl.json"]
-    steps.run_human_predictor("majority", 1, None, {}, options, out / "h_train.tsv", out / "h_test.tsv", human_runs[0])
-    steps.run_human_predictor("linear-m", 1, TINY, {"epochs": 2, "lr": 1e-2}, options, out / "h_train.tsv",
-                              out / "h_test.tsv", human_runs[1])
+    for predictor, path in zip(("majority", "linear-m"), human_runs):
+        steps.run_human_predictor(predictor, 1, settings.predictor_backbone(d, {}, "human", predictor),
+                                  settings.training_settings(d, "human", predictor), settings.run_options(d, "human"),
+                                  out / "h_train.tsv", out / "h_test.tsv", path)
+    assert json.loads(human_runs[1].read_text())["training"]["epochs"] == 2
 
     published = out / "pub.csv"
     published.write_text("table,row,backbone,task,metric,value,std,speedup,note\n"
