@@ -23,7 +23,8 @@ from difficulty.models import MultiExit
 from difficulty.predictors import load_backbone
 from difficulty.sources import GOLD_LABELS
 from earlyexit.torch_setup import pick_device
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.training import TrainHooks, train_loop
+from difficulty.settings import loop_config
 
 log = logging.getLogger("difficulty.annotate")
 
@@ -73,7 +74,7 @@ def train_annotator(rows, *, spec, token_level: bool, settings: dict, val_fracti
                     device: str = "auto", tag_ids: dict | None = None, where: str = "annotator"):
     """Fit the multi-exit model on `rows` (settings: a TrainConfig mapping; `where` names its config
     key in errors); returns (model, tokenizer, report)."""
-    cfg = TrainConfig.from_config(settings, where)
+    cfg = loop_config(settings, where)
     dev = pick_device(device)
     base, tokenizer = load_backbone(spec, seed)
     n_classes = len(tag_ids) if token_level else len(GOLD_LABELS)
@@ -108,7 +109,7 @@ def train_annotator(rows, *, spec, token_level: bool, settings: dict, val_fracti
 
 
 def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto", where: str = "annotator") -> PairSet:
-    cfg = TrainConfig.from_config(settings, where)
+    cfg = loop_config(settings, where)
     dev = pick_device(device)
     task = _Task(rows, tokenizer, False, cfg.max_seq_len, None)
     bits = np.concatenate(layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size))
@@ -117,7 +118,7 @@ def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto", wh
 
 def label_tokens(model, tokenizer, rows, settings: dict, tag_ids: dict, device: str = "auto",
                  where: str = "annotator") -> TokenSet:
-    cfg = TrainConfig.from_config(settings, where)
+    cfg = loop_config(settings, where)
     dev = pick_device(device)
     task = _Task(rows, tokenizer, True, cfg.max_seq_len, tag_ids)
     bits = layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size)

@@ -32,6 +32,7 @@ from difficulty.formats import PairSet, TokenSet
 from difficulty.metrics import difficulty_metrics
 from earlyexit.torch_setup import pick_device
 from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from difficulty.settings import loop_config
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def split_settings(predictor: str, settings: dict, where: str) -> tuple[TrainCon
     for key in own:
         if key not in settings:
             raise ValueError(f"config key '{where}.{key}': required for {predictor}")
-    loop = TrainConfig.from_config({k: v for k, v in settings.items() if k not in own}, where)
+    loop = loop_config({k: v for k, v in settings.items() if k not in own}, where)
     return loop, {k: settings[k] for k in own}
 
 

@@ -188,3 +188,16 @@ def annotator_backbone(dcfg: dict, config_backbones: dict, level: str):
             level == "token" and not dcfg["token"]["enabled"]):
         return None
     return backbone_param(dcfg, config_backbones, level, "annotator")
+
+
+# Fixed for the whole study, not settings: one evaluation per epoch (its figures plot one point per
+# epoch), fp32, and test never looked at during training.
+STUDY_LOOP = {"evals_per_epoch": 1, "bf16": False, "track_best_on_test": False}
+
+
+def loop_config(settings: dict, where: str):
+    """The loop settings (a TrainConfig) of a predictor or annotator: validated config values + the
+    study's fixed choices; an unknown or missing key raises ValueError naming `where.<key>`."""
+    from earlyexit.training import TrainConfig   # torch: not at the Snakefile's parse time
+
+    return TrainConfig.from_config({**settings, **STUDY_LOOP}, where)

@@ -35,10 +35,10 @@ class TrainConfig:
     weight_decay: float           # the authors' effective value is 0 (their decay groups are unused)
     grad_clip: float
     max_seq_len: int
-    optimizer: str = "adamw"      # adamw | adam
-    evals_per_epoch: int = 1
-    bf16: bool = False            # autocast to bf16 on CUDA (CPU runs stay fp32)
-    track_best_on_test: bool = False
+    optimizer: str                # adamw | adam
+    evals_per_epoch: int
+    bf16: bool                    # autocast to bf16 on CUDA (CPU runs stay fp32)
+    track_best_on_test: bool      # also score test at every evaluation point (reported, never selects)
 
     @classmethod
     def from_config(cls, entry: dict, where: str = "training") -> "TrainConfig":
@@ -51,7 +51,7 @@ class TrainConfig:
         required = [f.name for f in fields(cls) if f.default is MISSING and f.name not in entry]
         if required:
             raise ValueError(f"config key '{where}.{required[0]}': required training setting is missing")
-        if entry.get("optimizer", "adamw") not in ("adamw", "adam"):
+        if entry["optimizer"] not in ("adamw", "adam"):
             raise ValueError(f"config key '{where}.optimizer': {entry['optimizer']!r} is not adamw or adam")
         return cls(**entry)
 

@@ -18,7 +18,8 @@ from earlyexit.training import TrainConfig
 BACKBONE = BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_size=32, num_attention_heads=2,
                         intermediate_size=64)
 ONE_STEP = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
-                       grad_clip=1.0, max_seq_len=32, track_best_on_test=True)
+                       grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
+                       evals_per_epoch=1, bf16=False)
 HASH_CONFIG = {"num_buckets": 2, "balance": "types", "mi_regression_bins": 2, "cluster_n_init": 1, "cluster_max_iter": 50}
 CASES = [(name, variant) for name, method in METHODS.items() for variant in method.variants]
 
