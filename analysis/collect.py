@@ -19,7 +19,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from earlyexit.io_utils import atomic_path, read_json
+from earlyexit.plumbing.files import atomic_path, read_json
 
 RESULT_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "result.schema.yaml"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from earlyexit.io_utils import atomic_path
+from earlyexit.plumbing.files import atomic_path
 
 PNG_DPI = 150
 

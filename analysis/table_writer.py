@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from earlyexit.io_utils import atomic_write_text
+from earlyexit.plumbing.files import atomic_write_text
 
 DASH = "–"
 

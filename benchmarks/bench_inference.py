@@ -31,9 +31,9 @@ from earlyexit.data.tasks import get_task
 from earlyexit.encoded import encode_examples
 from earlyexit.flops import ModelDims, speedup_record, token_exit_cost
 from earlyexit.hashing import fit_hash
-from earlyexit.io_utils import atomic_write_json
+from earlyexit.plumbing.files import atomic_write_json
 from earlyexit.models.hashee import HashEEForSequenceClassification
-from earlyexit.torch_setup import pick_device
+from earlyexit.plumbing.torch_setup import pick_device
 
 
 def load_texts(args):

@@ -22,7 +22,7 @@ from difficulty.formats import PairSet, TokenSet
 from difficulty.models import MultiExit
 from difficulty.predictors import load_backbone
 from difficulty.sources import GOLD_LABELS
-from earlyexit.torch_setup import pick_device
+from earlyexit.plumbing.torch_setup import pick_device
 from earlyexit.training import TrainHooks, train_loop
 from difficulty.settings import loop_config
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from difficulty.baseline import carve_validation
 from difficulty.predictors import Objective, build_model, encode, load_backbone, split_settings, train_network
-from earlyexit.torch_setup import pick_device
+from earlyexit.plumbing.torch_setup import pick_device
 
 
 def accuracy_score(pred, gold) -> dict:

@@ -30,7 +30,7 @@ from difficulty.baseline import carve_validation, cells_of, with_select
 from difficulty.encoding import Encoded, batches, encode_pairs, encode_pieces, pad_batch
 from difficulty.formats import PairSet, TokenSet
 from difficulty.metrics import difficulty_metrics
-from earlyexit.torch_setup import pick_device
+from earlyexit.plumbing.torch_setup import pick_device
 from earlyexit.training import TrainConfig, TrainHooks, train_loop
 from difficulty.settings import loop_config
 

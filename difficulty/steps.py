@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from earlyexit.io_utils import atomic_write_json, atomic_write_text, read_json
+from earlyexit.plumbing.files import atomic_write_json, atomic_write_text, read_json
 
 from difficulty import datasets, formats, settings
 

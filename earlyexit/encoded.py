@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from earlyexit.io_utils import atomic_path
+from earlyexit.plumbing.files import atomic_path
 
 
 @dataclass

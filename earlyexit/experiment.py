@@ -18,9 +18,9 @@ from earlyexit.encoded import encode_examples, load_encoded, save_encoded
 from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
 from earlyexit.flops import speedup_record
-from earlyexit.io_utils import atomic_write_json, read_json
+from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.methods import RunContext, get_method
-from earlyexit.torch_setup import pick_device, set_seed
+from earlyexit.plumbing.torch_setup import pick_device, set_seed
 from earlyexit.training import TrainConfig
 
 log = logging.getLogger("earlyexit.experiment")

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from earlyexit.io_utils import atomic_path, atomic_write_json
+from earlyexit.plumbing.files import atomic_path, atomic_write_json
 
 HASH_NAMES = ("rand-incons", "rand-cons", "frequency", "mi", "clustered")
 # Hashes whose fitted table depends on the seed (the others are fitted once per task x backbone).

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from earlyexit.torch_setup import linear_warmup_decay, set_seed
+from earlyexit.plumbing.torch_setup import linear_warmup_decay, set_seed
 
 log = logging.getLogger("earlyexit.training")
 

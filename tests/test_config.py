@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from earlyexit.config_check import config_errors
+from earlyexit.plumbing.config_check import config_errors
 from tests.conftest import REPO
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -10,7 +10,7 @@ from earlyexit.backbones import BackboneSpec
 from earlyexit.data.prepare import prepare_task
 from earlyexit.experiment import run_experiment, tokenize_task
 from earlyexit.hash_artifacts import fit_hash_artifact
-from earlyexit.io_utils import read_json
+from earlyexit.plumbing.files import read_json
 from earlyexit.methods import METHODS, config_errors, get_method, method_variants
 from earlyexit.methods.base import FAMILIES
 from earlyexit.training import TrainConfig

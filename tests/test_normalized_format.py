@@ -73,7 +73,7 @@ def test_whole_file_errors(tmp_path, text, what):
 def test_prepare_synthetic_writes_normalized_splits_and_summary(tmp_path):
     from earlyexit.data.prepare import prepare_task
     from earlyexit.data.synthetic import make_synthetic_task
-    from earlyexit.io_utils import read_json
+    from earlyexit.plumbing.files import read_json
 
     sizes = {"train": 30, "dev": 12, "test": 10}
     summary = prepare_task("synth-similarity", "synthetic", tmp_path, synthetic_sizes=sizes, seed=1)

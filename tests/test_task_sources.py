@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from earlyexit.config_check import config_errors
+from earlyexit.plumbing.config_check import config_errors
 from earlyexit.data.prepare import prepare_task, task_source
 from tests.conftest import REPO
 

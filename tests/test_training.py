@@ -11,7 +11,7 @@ from earlyexit.encoded import EncodedSplit
 from earlyexit.fine_tuning import fine_tune, predict
 from earlyexit.hashing import frequency_hash
 from earlyexit.models.hashee import HashEEForSequenceClassification
-from earlyexit.torch_setup import linear_warmup_decay
+from earlyexit.plumbing.torch_setup import linear_warmup_decay
 from earlyexit.training import TrainConfig, TrainHooks, train_loop
 from tests.conftest import tiny_classifier
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 from earlyexit.data.tasks import REGRESSION_LABEL_RANGE, TaskSpec
-from earlyexit.io_utils import atomic_path
+from earlyexit.plumbing.files import atomic_path
 
 HEADER = ("text_a", "text_b", "label")
 _BOM = b"\xef\xbb\xbf"

@@ -16,7 +16,7 @@ from earlyexit.data.elue import ELUE_SPLIT_FILES, load_elue_task
 from earlyexit.data.examples import DataFormatError, Example, write_examples
 from earlyexit.data.synthetic import SYNTHETIC_TASKS, make_synthetic_task
 from earlyexit.data.tasks import REGRESSION_LABEL_RANGE, TaskSpec, get_task
-from earlyexit.io_utils import atomic_write_json
+from earlyexit.plumbing.files import atomic_write_json
 
 log = logging.getLogger("earlyexit.data.prepare")
 SOURCES = ("synthetic", "dir", "hub")

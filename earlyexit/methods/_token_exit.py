@@ -18,7 +18,7 @@ def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
     from earlyexit.batching import attach_exit_layers
     from earlyexit.fine_tuning import fine_tune
     from earlyexit.flops import ModelDims, token_exit_cost
-    from earlyexit.io_utils import atomic_path
+    from earlyexit.plumbing.files import atomic_path
     from earlyexit.models.hashee import HashEEForSequenceClassification
 
     model = HashEEForSequenceClassification(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed))

@@ -11,9 +11,9 @@ rule table_runs:
     input:
         runs=run_results(),
     output:
-        csv=report(layout.table(PRESET, "runs.csv"), caption="../report/runs.rst", category="Tables"),
+        csv=report(paths.table(PRESET, "runs.csv"), caption="../report/runs.rst", category="Tables"),
     log:
-        layout.log_file(PRESET, "table_runs"),
+        paths.log_file(PRESET, "table_runs"),
     conda:
         "../envs/hashee.yaml"
     script:
@@ -25,13 +25,13 @@ rule table_hash_functions:
         runs=rules.table_runs.output.csv,
         published=PUBLISHED,
     output:
-        csv=report(layout.table(PRESET, "hash_functions.csv"), caption="../report/hash_functions.rst", category="Tables"),
-        md=report(layout.table(PRESET, "hash_functions.md"), caption="../report/hash_functions.rst", category="Tables"),
-        tex=report(layout.table(PRESET, "hash_functions.tex"), caption="../report/hash_functions.rst", category="Tables"),
+        csv=report(paths.table(PRESET, "hash_functions.csv"), caption="../report/hash_functions.rst", category="Tables"),
+        md=report(paths.table(PRESET, "hash_functions.md"), caption="../report/hash_functions.rst", category="Tables"),
+        tex=report(paths.table(PRESET, "hash_functions.tex"), caption="../report/hash_functions.rst", category="Tables"),
     params:
         preset=PRESET,
     log:
-        layout.log_file(PRESET, "table_hash_functions"),
+        paths.log_file(PRESET, "table_hash_functions"),
     conda:
         "../envs/hashee.yaml"
     script:
@@ -43,12 +43,12 @@ rule figure_score_vs_speedup:
         runs=rules.table_runs.output.csv,
         published=PUBLISHED,
     output:
-        png=report(layout.figure(PRESET, "score_vs_speedup.png"), caption="../report/score_vs_speedup.rst", category="Figures"),
-        pdf=report(layout.figure(PRESET, "score_vs_speedup.pdf"), caption="../report/score_vs_speedup.rst", category="Figures"),
+        png=report(paths.figure(PRESET, "score_vs_speedup.png"), caption="../report/score_vs_speedup.rst", category="Figures"),
+        pdf=report(paths.figure(PRESET, "score_vs_speedup.pdf"), caption="../report/score_vs_speedup.rst", category="Figures"),
     params:
         preset=PRESET,
     log:
-        layout.log_file(PRESET, "figure_score_vs_speedup"),
+        paths.log_file(PRESET, "figure_score_vs_speedup"),
     conda:
         "../envs/hashee.yaml"
     script:

@@ -4,11 +4,11 @@ import sys
 
 from snakemake.utils import min_version, validate
 
-from earlyexit.config_check import config_errors
-from earlyexit import layout
+from earlyexit.plumbing.config_check import config_errors
+from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source
 from earlyexit.methods import get_method, method_variants
-from earlyexit.preflight import preflight_errors
+from earlyexit.plumbing.preflight import preflight_errors
 
 min_version("9.0")
 
@@ -27,7 +27,7 @@ RUNS = method_variants(config["methods"])
 HASHES = sorted(
     {spec["hash"] for method, variant in RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
 )
-# Wildcard placeholders for the path builders of earlyexit.layout.
+# Wildcard placeholders for the path builders of earlyexit.plumbing.paths.
 W = {k: f"{{{k}}}" for k in ("task", "backbone", "method", "variant", "seed", "hash", "fit")}
 
 
@@ -59,7 +59,7 @@ def max_seq_len(task):
 def run_results():
     """Every run record of the config: task x backbone x (method, variant) x seed."""
     return [
-        layout.run_record(PRESET, task, backbone, method, variant, seed)
+        paths.run_record(PRESET, task, backbone, method, variant, seed)
         for task in config["tasks"]
         for backbone in config["backbones"]
         for method, variant in RUNS
@@ -77,9 +77,9 @@ def training_params(wildcards):
 def analysis_targets():
     """The final tables and figures of the HashEE side (rules in analysis.smk)."""
     return [
-        layout.table(PRESET, "runs.csv"),
-        *[layout.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
-        *[layout.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        paths.table(PRESET, "runs.csv"),
+        *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
+        *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
     ]
 
 
@@ -94,7 +94,7 @@ def elue_files(wildcards):
 def artifact_path(wildcards, spec):
     """The file of one artifact a method declares (earlyexit.methods.base.Method.artifacts)."""
     if spec["kind"] == "hash":
-        return layout.hash_artifact(PRESET, wildcards.task, wildcards.backbone, spec["hash"], spec["fit"], "npz")
+        return paths.hash_artifact(PRESET, wildcards.task, wildcards.backbone, spec["hash"], spec["fit"], "npz")
     raise ValueError(f"method {wildcards.method}: no rule makes artifacts of kind {spec['kind']!r}")
 
 
@@ -106,7 +106,7 @@ def run_artifacts(wildcards):
 
 def run_inputs(wildcards):
     return {
-        "npz": layout.tokenized(PRESET, wildcards.task, wildcards.backbone, "npz"),
-        "meta": layout.tokenized(PRESET, wildcards.task, wildcards.backbone, "json"),
+        "npz": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "npz"),
+        "meta": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "json"),
         **run_artifacts(wildcards),
     }

@@ -5,10 +5,10 @@ rule prepare_task:
     input:
         elue_files,
     output:
-        train=layout.split_file(PRESET, W["task"], "train"),
-        dev=layout.split_file(PRESET, W["task"], "dev"),
-        test=layout.split_file(PRESET, W["task"], "test"),
-        summary=layout.data_summary(PRESET, W["task"]),
+        train=paths.split_file(PRESET, W["task"], "train"),
+        dev=paths.split_file(PRESET, W["task"], "dev"),
+        test=paths.split_file(PRESET, W["task"], "test"),
+        summary=paths.data_summary(PRESET, W["task"]),
     params:
         source=lambda wildcards: task_source(config["data"], wildcards.task),
         data_dir=config["data"]["data_dir"],
@@ -17,7 +17,7 @@ rule prepare_task:
         synthetic_sizes=config["data"]["synthetic_sizes"],
         seed=config["data"]["seed"],
     log:
-        layout.log_file(PRESET, "prepare_task", W["task"]),
+        paths.log_file(PRESET, "prepare_task", W["task"]),
     conda:
         "../envs/hashee.yaml"
     script:
@@ -30,13 +30,13 @@ rule tokenize_task:
         dev=rules.prepare_task.output.dev,
         test=rules.prepare_task.output.test,
     output:
-        npz=layout.tokenized(PRESET, W["task"], W["backbone"], "npz"),
-        meta=layout.tokenized(PRESET, W["task"], W["backbone"], "json"),
+        npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
+        meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
     params:
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
         max_seq_len=lambda wildcards: max_seq_len(wildcards.task),
     log:
-        layout.log_file(PRESET, "tokenize_task", W["task"], W["backbone"]),
+        paths.log_file(PRESET, "tokenize_task", W["task"], W["backbone"]),
     conda:
         "../envs/hashee.yaml"
     script:

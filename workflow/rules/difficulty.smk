@@ -2,11 +2,10 @@
 # Datasets (human-defined, model-defined sentence- and token-level) -> one run per
 # dataset x predictor x seed -> the difficulty table, the human-difficulty table and two figures.
 # Reads only config["difficulty"] (+ config["backbones"] for a backbone named there); the helpers
-# live in difficulty.settings / difficulty.paths.
+# live in difficulty.settings; paths in earlyexit.plumbing.paths.
 
 from functools import partial
 
-from difficulty import paths as dpaths
 from difficulty import settings as dsettings
 
 DIFF = dsettings.section(config)
@@ -14,20 +13,20 @@ DIFF_BACKBONES = config.get("backbones", {})
 DIFF_LEVELS = dsettings.levels(DIFF)
 
 # The study's final artifacts, for `rule all` (none when the config has no `difficulty:` section).
-difficulty_targets = partial(dpaths.targets, PRESET, DIFF["enabled"])
+difficulty_targets = partial(paths.difficulty_targets, PRESET, DIFF["enabled"])
 
 
 rule difficulty_human_data:
     input:
         dsettings.source_files(DIFF, "human"),
     output:
-        train=dpaths.data_file(PRESET, "human", "train.tsv"),
-        test=dpaths.data_file(PRESET, "human", "test.tsv"),
-        counts=dpaths.data_file(PRESET, "human", "counts.json"),
+        train=paths.difficulty_data(PRESET, "human", "train.tsv"),
+        test=paths.difficulty_data(PRESET, "human", "test.tsv"),
+        counts=paths.difficulty_data(PRESET, "human", "counts.json"),
     params:
         data=dsettings.data_params(DIFF, "human"),
     log:
-        dpaths.log_file(PRESET, "difficulty_human_data"),
+        paths.log_file(PRESET, "difficulty_human_data"),
     conda:
         "../envs/hashee.yaml"
     script:
@@ -38,9 +37,9 @@ rule difficulty_sentence_data:
     input:
         dsettings.source_files(DIFF, "sentence"),
     output:
-        train=dpaths.data_file(PRESET, "sentence", "train.tsv"),
-        test=dpaths.data_file(PRESET, "sentence", "test.tsv"),
-        counts=dpaths.data_file(PRESET, "sentence", "counts.json"),
+        train=paths.difficulty_data(PRESET, "sentence", "train.tsv"),
+        test=paths.difficulty_data(PRESET, "sentence", "test.tsv"),
+        counts=paths.difficulty_data(PRESET, "sentence", "counts.json"),
     params:
         data=dsettings.data_params(DIFF, "sentence"),
         backbone=dsettings.annotator_backbone(DIFF, DIFF_BACKBONES, "sentence"),
@@ -48,7 +47,7 @@ rule difficulty_sentence_data:
         val_fraction=dsettings.annotator_val_fraction(DIFF, "sentence"),
         device=DIFF["device"],
     log:
-        dpaths.log_file(PRESET, "difficulty_sentence_data"),
+        paths.log_file(PRESET, "difficulty_sentence_data"),
     threads: 1
     conda:
         "../envs/hashee.yaml"
@@ -60,9 +59,9 @@ rule difficulty_token_data:
     input:
         dsettings.source_files(DIFF, "token"),
     output:
-        train=dpaths.data_file(PRESET, "token", "train.tsv"),
-        test=dpaths.data_file(PRESET, "token", "test.tsv"),
-        counts=dpaths.data_file(PRESET, "token", "counts.json"),
+        train=paths.difficulty_data(PRESET, "token", "train.tsv"),
+        test=paths.difficulty_data(PRESET, "token", "test.tsv"),
+        counts=paths.difficulty_data(PRESET, "token", "counts.json"),
     params:
         data=dsettings.data_params(DIFF, "token"),
         backbone=dsettings.annotator_backbone(DIFF, DIFF_BACKBONES, "token"),
@@ -70,7 +69,7 @@ rule difficulty_token_data:
         val_fraction=dsettings.annotator_val_fraction(DIFF, "token"),
         device=DIFF["device"],
     log:
-        dpaths.log_file(PRESET, "difficulty_token_data"),
+        paths.log_file(PRESET, "difficulty_token_data"),
     threads: 1
     conda:
         "../envs/hashee.yaml"
@@ -80,10 +79,10 @@ rule difficulty_token_data:
 
 rule difficulty_predict:
     input:
-        train=dpaths.data_file(PRESET, "{dlevel}", "train.tsv"),
-        test=dpaths.data_file(PRESET, "{dlevel}", "test.tsv"),
+        train=paths.difficulty_data(PRESET, "{dlevel}", "train.tsv"),
+        test=paths.difficulty_data(PRESET, "{dlevel}", "test.tsv"),
     output:
-        dpaths.run_record(PRESET, "{dlevel}", "{predictor}", "{seed}"),
+        paths.difficulty_run(PRESET, "{dlevel}", "{predictor}", "{seed}"),
     wildcard_constraints:
         dlevel="sentence|token",
         predictor="majority|linear-m|linear-b|bilstm|bert",
@@ -92,7 +91,7 @@ rule difficulty_predict:
         training=lambda w: dsettings.training_settings(DIFF, w.dlevel, w.predictor),
         options=lambda w: dsettings.run_options(DIFF, w.dlevel),
     log:
-        dpaths.log_file(PRESET, "difficulty_predict", "{dlevel}", "{predictor}", "seed{seed}"),
+        paths.log_file(PRESET, "difficulty_predict", "{dlevel}", "{predictor}", "seed{seed}"),
     threads: 1
     conda:
         "../envs/hashee.yaml"
@@ -105,7 +104,7 @@ rule difficulty_human_predict:
         train=rules.difficulty_human_data.output.train,
         test=rules.difficulty_human_data.output.test,
     output:
-        dpaths.run_record(PRESET, "human", "{predictor}", "{seed}"),
+        paths.difficulty_run(PRESET, "human", "{predictor}", "{seed}"),
     wildcard_constraints:
         predictor="majority|linear-m|bilstm|bert",
     params:
@@ -113,7 +112,7 @@ rule difficulty_human_predict:
         training=lambda w: dsettings.training_settings(DIFF, "human", w.predictor),
         options=dsettings.run_options(DIFF, "human"),
     log:
-        dpaths.log_file(PRESET, "difficulty_human_predict", "{predictor}", "seed{seed}"),
+        paths.log_file(PRESET, "difficulty_human_predict", "{predictor}", "seed{seed}"),
     threads: 1
     conda:
         "../envs/hashee.yaml"
@@ -127,18 +126,18 @@ rule difficulty_human_predict:
 
 rule table_difficulty_model:
     input:
-        runs=[run for level in DIFF_LEVELS for run in dpaths.run_records(PRESET, level, DIFF[level]["predictors"], DIFF["seeds"])],
+        runs=[run for level in DIFF_LEVELS for run in paths.difficulty_runs(PRESET, level, DIFF[level]["predictors"], DIFF["seeds"])],
         published=PUBLISHED,   # the one file of published numbers (analysis.smk)
         # each dataset's counts.json says whether it is synthetic (then no published numbers beside it)
-        **{f"counts_{level}": dpaths.data_file(PRESET, level, "counts.json") for level in DIFF_LEVELS},
+        **{f"counts_{level}": paths.difficulty_data(PRESET, level, "counts.json") for level in DIFF_LEVELS},
     output:
-        csv=report(layout.table(PRESET, "difficulty_model.csv"), caption="../report/difficulty_model.rst", category="Difficulty"),
-        md=report(layout.table(PRESET, "difficulty_model.md"), caption="../report/difficulty_model.rst", category="Difficulty"),
-        tex=report(layout.table(PRESET, "difficulty_model.tex"), caption="../report/difficulty_model.rst", category="Difficulty"),
+        csv=report(paths.table(PRESET, "difficulty_model.csv"), caption="../report/difficulty_model.rst", category="Difficulty"),
+        md=report(paths.table(PRESET, "difficulty_model.md"), caption="../report/difficulty_model.rst", category="Difficulty"),
+        tex=report(paths.table(PRESET, "difficulty_model.tex"), caption="../report/difficulty_model.rst", category="Difficulty"),
     params:
         preset=PRESET,
     log:
-        layout.log_file(PRESET, "table_difficulty_model"),
+        paths.log_file(PRESET, "table_difficulty_model"),
     conda:
         "../envs/hashee.yaml"
     script:
@@ -147,16 +146,16 @@ rule table_difficulty_model:
 
 rule table_difficulty_human:
     input:
-        runs=dpaths.run_records(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
-        counts=dpaths.data_file(PRESET, "human", "counts.json"),
+        runs=paths.difficulty_runs(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
+        counts=paths.difficulty_data(PRESET, "human", "counts.json"),
     output:
-        csv=report(layout.table(PRESET, "difficulty_human.csv"), caption="../report/difficulty_human.rst", category="Difficulty"),
-        md=report(layout.table(PRESET, "difficulty_human.md"), caption="../report/difficulty_human.rst", category="Difficulty"),
-        tex=report(layout.table(PRESET, "difficulty_human.tex"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        csv=report(paths.table(PRESET, "difficulty_human.csv"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        md=report(paths.table(PRESET, "difficulty_human.md"), caption="../report/difficulty_human.rst", category="Difficulty"),
+        tex=report(paths.table(PRESET, "difficulty_human.tex"), caption="../report/difficulty_human.rst", category="Difficulty"),
     params:
         preset=PRESET,
     log:
-        layout.log_file(PRESET, "table_difficulty_human"),
+        paths.log_file(PRESET, "table_difficulty_human"),
     conda:
         "../envs/hashee.yaml"
     script:
@@ -165,12 +164,12 @@ rule table_difficulty_human:
 
 rule figure_difficulty_human_accuracy:
     input:
-        runs=dpaths.run_records(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
+        runs=paths.difficulty_runs(PRESET, "human", DIFF["human"]["predictors"], DIFF["seeds"]),
     output:
-        png=report(layout.figure(PRESET, "difficulty_human_accuracy.png"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
-        pdf=report(layout.figure(PRESET, "difficulty_human_accuracy.pdf"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
+        png=report(paths.figure(PRESET, "difficulty_human_accuracy.png"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
+        pdf=report(paths.figure(PRESET, "difficulty_human_accuracy.pdf"), caption="../report/difficulty_human_accuracy.rst", category="Difficulty"),
     log:
-        layout.log_file(PRESET, "figure_difficulty_human_accuracy"),
+        paths.log_file(PRESET, "figure_difficulty_human_accuracy"),
     conda:
         "../envs/hashee.yaml"
     script:
@@ -179,14 +178,14 @@ rule figure_difficulty_human_accuracy:
 
 rule figure_difficulty_layer_labels:
     input:
-        **{f"{level}_{split}": dpaths.data_file(PRESET, level, f"{split}.tsv") for level in DIFF_LEVELS for split in ("train", "test")},
+        **{f"{level}_{split}": paths.difficulty_data(PRESET, level, f"{split}.tsv") for level in DIFF_LEVELS for split in ("train", "test")},
     output:
-        png=report(layout.figure(PRESET, "difficulty_layer_labels.png"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
-        pdf=report(layout.figure(PRESET, "difficulty_layer_labels.pdf"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
+        png=report(paths.figure(PRESET, "difficulty_layer_labels.png"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
+        pdf=report(paths.figure(PRESET, "difficulty_layer_labels.pdf"), caption="../report/difficulty_layer_labels.rst", category="Difficulty"),
     params:
         levels=DIFF_LEVELS,
     log:
-        layout.log_file(PRESET, "figure_difficulty_layer_labels"),
+        paths.log_file(PRESET, "figure_difficulty_layer_labels"),
     conda:
         "../envs/hashee.yaml"
     script:

@@ -6,14 +6,14 @@ rule fit_hash:
         npz=rules.tokenize_task.output.npz,
         meta=rules.tokenize_task.output.meta,
     output:
-        npz=layout.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["fit"], "npz"),
-        summary=layout.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["fit"], "json"),
+        npz=paths.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["fit"], "npz"),
+        summary=paths.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["fit"], "json"),
     params:
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
         hash_config=config["hash"],
         seed=lambda wildcards: int(wildcards.fit[4:]) if wildcards.fit.startswith("seed") else 0,
     log:
-        layout.log_file(PRESET, "fit_hash", W["task"], W["backbone"], W["hash"], W["fit"]),
+        paths.log_file(PRESET, "fit_hash", W["task"], W["backbone"], W["hash"], W["fit"]),
     conda:
         "../envs/hashee.yaml"
     script:

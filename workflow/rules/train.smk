@@ -6,7 +6,7 @@ rule train_eval:
     input:
         unpack(run_inputs),
     output:
-        layout.run_record(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"]),
+        paths.run_record(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"]),
     params:
         preset=PRESET,
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
@@ -14,12 +14,12 @@ rule train_eval:
         training=training_params,
         device=config["device"],
         checkpoint=lambda w: (
-            layout.checkpoint(PRESET, w.task, w.backbone, w.method, w.variant, w.seed)
+            paths.checkpoint(PRESET, w.task, w.backbone, w.method, w.variant, w.seed)
             if config["training"]["save_checkpoint"]
             else ""
         ),
     log:
-        layout.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}"),
+        paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}"),
     threads: 1
     conda:
         "../envs/hashee.yaml"

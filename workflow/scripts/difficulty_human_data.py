@@ -1,7 +1,7 @@
 """Snakemake wrapper: build the human-defined difficulty dataset (simple vs difficult SNLI pairs)."""
 
 from difficulty.steps import build_human_dataset
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

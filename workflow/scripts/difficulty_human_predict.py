@@ -1,7 +1,7 @@
 """Snakemake wrapper: simple-vs-difficult classification on the human-defined dataset for one seed."""
 
 from difficulty.steps import run_human_predictor
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

@@ -1,7 +1,7 @@
 """Snakemake wrapper: fit one difficulty predictor on one model-defined dataset for one seed."""
 
 from difficulty.steps import run_difficulty_predictor
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

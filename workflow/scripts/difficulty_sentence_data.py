@@ -1,7 +1,7 @@
 """Snakemake wrapper: build the model-defined sentence-level dataset (annotate, or the released files)."""
 
 from difficulty.steps import build_sentence_dataset
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

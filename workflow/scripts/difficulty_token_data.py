@@ -1,7 +1,7 @@
 """Snakemake wrapper: build the model-defined token-level dataset with a multi-exit tagger."""
 
 from difficulty.steps import build_token_dataset
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

@@ -2,7 +2,7 @@
 human-difficulty predictors."""
 
 from difficulty.steps import plot_difficulty_human_accuracy
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

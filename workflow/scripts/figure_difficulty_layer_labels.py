@@ -2,7 +2,7 @@
 model-defined datasets."""
 
 from difficulty.steps import plot_difficulty_layer_labels
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

@@ -4,7 +4,7 @@ published points hollow on real tasks only (PNG + PDF)."""
 from analysis.collect import read_runs_csv
 from analysis.published import load_published
 from analysis.score_vs_speedup import plot_score_vs_speedup
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 
 def figure_score_vs_speedup(runs_csv, published_csv, out_png, out_pdf, preset):

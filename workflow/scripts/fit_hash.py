@@ -2,8 +2,8 @@
 
 from earlyexit.backbones import BackboneSpec
 from earlyexit.hash_artifacts import fit_hash_artifact
-from earlyexit.io_utils import read_json
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.files import read_json
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

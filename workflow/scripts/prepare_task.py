@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from earlyexit.data.prepare import prepare_task
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 params = snakemake.params
 # run_step: a bad file or no network ends in one line naming the file (or the config key), exit 1.

@@ -1,7 +1,7 @@
 """Snakemake wrapper, rule table_difficulty_human: the human-difficulty table (test accuracy vs chance)."""
 
 from difficulty.steps import write_difficulty_human
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

@@ -2,7 +2,7 @@
 over seeds, published side by side)."""
 
 from difficulty.steps import write_difficulty_model
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

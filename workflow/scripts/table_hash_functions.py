@@ -4,7 +4,7 @@ published (CSV, Markdown, LaTeX)."""
 from analysis.collect import read_runs_csv
 from analysis.hash_functions import write_hash_functions
 from analysis.published import load_published
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 
 def table_hash_functions(runs_csv, published_csv, out_csv, out_md, out_tex, preset):

@@ -1,7 +1,7 @@
 """Snakemake wrapper, rule table_runs: every run record of the preset -> one tidy runs table (CSV)."""
 
 from analysis.collect import collect_runs, write_runs_csv
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 
 def table_runs(paths, out_csv):

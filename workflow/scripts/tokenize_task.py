@@ -4,7 +4,7 @@ from pathlib import Path
 
 from earlyexit.backbones import BackboneSpec
 from earlyexit.experiment import tokenize_task
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 
 run_step(
     snakemake.log[0],

@@ -4,7 +4,7 @@ import torch
 
 from earlyexit.backbones import BackboneSpec
 from earlyexit.experiment import run_experiment
-from earlyexit.logging_utils import run_step
+from earlyexit.plumbing.logs import run_step
 from earlyexit.training import TrainConfig
 
 torch.set_num_threads(snakemake.threads)

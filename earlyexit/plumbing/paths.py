@@ -1,0 +1,71 @@
+"""Where every artifact of the DAG lives. The rule files build their paths here, with wildcard
+placeholders such as "{task}" passed through, or concrete names for targets."""
+
+from __future__ import annotations
+
+# The difficulty study's tables and figures (rules table_<name> / figure_<name> in
+# workflow/rules/difficulty.smk), beside the HashEE ones.
+DIFFICULTY_TABLES = ("difficulty_model", "difficulty_human")
+DIFFICULTY_FIGURES = ("difficulty_human_accuracy", "difficulty_layer_labels")
+
+
+def split_file(preset, task, split) -> str:
+    return f"resources/{preset}/data/{task}/{split}.tsv"
+
+
+def data_summary(preset, task) -> str:
+    return f"resources/{preset}/data/{task}/summary.json"
+
+
+def tokenized(preset, task, backbone, ext) -> str:
+    return f"results/{preset}/tokenized/{task}/{backbone}.{ext}"
+
+
+def hash_artifact(preset, task, backbone, hash_name, fit, ext) -> str:
+    """fit: "train" (fitted once on the training split) or "seed<N>" (seed-dependent hashes)."""
+    return f"results/{preset}/hashes/{task}/{backbone}/{hash_name}/{fit}.{ext}"
+
+
+def run_record(preset, task, backbone, method, variant, seed) -> str:
+    return f"results/{preset}/runs/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
+
+
+def checkpoint(preset, task, backbone, method, variant, seed) -> str:
+    return f"results/{preset}/checkpoints/{task}/{backbone}/{method}/{variant}/seed{seed}.pt"
+
+
+def table(preset, name) -> str:
+    return f"results/{preset}/tables/{name}"
+
+
+def figure(preset, name) -> str:
+    return f"figures/{preset}/{name}"
+
+
+def log_file(preset, rule, *parts) -> str:
+    return "/".join([f"logs/{preset}/{rule}", *map(str, parts)]) + ".log"
+
+
+# --- the difficulty study (paper Part A): datasets and run records under results/<preset>/difficulty/
+
+def difficulty_data(preset, level, name) -> str:
+    """name: train.tsv, test.tsv or counts.json of level human | sentence | token."""
+    return f"results/{preset}/difficulty/data/{level}/{name}"
+
+
+def difficulty_run(preset, level, predictor, seed) -> str:
+    return f"results/{preset}/difficulty/runs/{level}/{predictor}/seed{seed}.json"
+
+
+def difficulty_runs(preset, level, predictors, seeds) -> list[str]:
+    return [difficulty_run(preset, level, p, s) for p in predictors for s in seeds]
+
+
+def difficulty_targets(preset, enabled: bool = True) -> list[str]:
+    """The study's final artifacts (what `rule all` needs); none when the config has no study."""
+    if not enabled:
+        return []
+    return [
+        *[table(preset, f"{name}.{ext}") for name in DIFFICULTY_TABLES for ext in ("csv", "md", "tex")],
+        *[figure(preset, f"{name}.{ext}") for name in DIFFICULTY_FIGURES for ext in ("png", "pdf")],
+    ]
