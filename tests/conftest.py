@@ -21,6 +21,15 @@ def tiny_classifier(kind: str = "bert", num_layers: int = 4, num_labels: int = 3
     return BertForSequenceClassification(BertConfig(**common)).eval()
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test: the same numbers whatever the machine, and no oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def padded_batch():
     """Three rows of different real lengths; row 0 uses the full width."""

@@ -63,14 +63,6 @@ def small(predictor):
     return {"lstm_hidden": 16} if predictor == "bilstm" else {}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_majority_and_linear_m_learn_a_cue_at_the_sentence_level():
     train, test = sentence_data(120, 0), sentence_data(60, 1)
     majority = majority_run(train, test, val_fraction=0.2, seed=0, select_on="f1")

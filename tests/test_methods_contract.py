@@ -3,7 +3,6 @@ and writes a run record that passes the result schema with its FLOPs accounted. 
 registry, so a new method module is covered without touching this file."""
 
 import pytest
-import torch
 
 from analysis.collect import read_run
 from earlyexit.backbones import BackboneSpec
@@ -49,7 +48,6 @@ def make_artifacts(root, declared: dict) -> dict:
 
 @pytest.mark.parametrize("method, variant", CASES, ids=[f"{m}-{v}" for m, v in CASES])
 def test_every_method_trains_evaluates_and_writes_a_valid_record(tokenized, method, variant):
-    torch.set_num_threads(1)
     out = tokenized / f"runs/{method}/{variant}.json"
     record = run_experiment(preset="contract", task_name="synth-nli", tokenized=tokenized / "tok.npz",
                             tokenized_meta=tokenized / "tok.json", backbone=BACKBONE, method=method,

@@ -19,14 +19,6 @@ LAYERS = 3
 CUE = 7  # the token the toy tasks are about
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def config(**given) -> TrainConfig:
     settings = dict(lr=2e-3, batch_size=16, eval_batch_size=32, epochs=3, evals_per_epoch=2, warmup_ratio=0.1,
                     weight_decay=0.0, grad_clip=1.0, max_seq_len=64, track_best_on_test=True, optimizer="adamw", bf16=False)
