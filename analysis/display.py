@@ -27,7 +27,7 @@ class Row:
 def row_color(method: str, variant: str) -> str:
     """The variant's own colour where the method gives one (e.g. HashEE's hash functions), else the method's."""
     chosen = METHODS[method]
-    return getattr(chosen, "variant_colors", {}).get(variant, chosen.color)
+    return chosen.variant_colors.get(variant, chosen.color)
 
 
 def table_rows(table: str) -> list[Row]:

@@ -67,6 +67,7 @@ class Method:
     color: str                      # matplotlib colour of its points and curves
     variants: tuple = (DEFAULT_VARIANT,)
     variant_labels: dict = {}       # variant -> label as the paper writes it
+    variant_colors: dict = {}       # variant -> colour where variants share a figure (else `color`)
     sweep: dict = {}                # inference-time parameter -> values scored on one trained model
     tables: tuple = ()              # paper tables (data/published table names) it has rows in
     reference: bool = False         # the no-exit model every other row is compared with
