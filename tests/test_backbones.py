@@ -58,3 +58,12 @@ def test_random_backbone_is_seeded():
     key = "bert.encoder.layer.0.attention.self.query.weight"
     assert torch.equal(a[key], b[key]) and not torch.equal(a[key], c[key])
     assert a["bert.embeddings.word_embeddings.weight"].shape[0] == load_tokenizer(spec).vocab_size
+
+
+def test_random_backbone_init_keeps_bert_base_layer_gain():
+    # std x sqrt(hidden) is BERT-base's 0.02 x sqrt(768) at any width, so tiny models are not near-identity.
+    for hidden in (16, 64):
+        spec = BackboneSpec(name="tiny", source="random", num_layers=1, hidden_size=hidden, num_attention_heads=2,
+                            intermediate_size=2 * hidden)
+        weight = load_classifier(spec, 2, 0).bert.encoder.layer[0].attention.self.query.weight
+        assert abs(weight.std().item() * hidden ** 0.5 - 0.02 * 768 ** 0.5) < 0.1
