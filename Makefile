@@ -19,10 +19,10 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 demo: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/presets/demo.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config/presets/demo.yaml
 
 report: demo
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 --configfile config/presets/demo.yaml --report report.zip
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --profile profiles/local --cores 1 --configfile config/presets/demo.yaml --report report.zip
 
 lint: setup
 	$(BIN)/snakemake --lint

@@ -8,7 +8,7 @@ from earlyexit.plumbing.config_check import config_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source
 from earlyexit.methods import get_method, method_variants
-from earlyexit.plumbing.preflight import preflight_errors
+from earlyexit.plumbing.preflight import gpus_for
 
 min_version("9.0")
 
@@ -45,10 +45,9 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-onstart:
-    problems = preflight_errors(config.get("requirements", {}))
-    if problems:
-        sys.exit(f"preflight: {problems[0]}")
+# No onstart GPU/network check: on a cluster the launching host is a login node. Each job checks
+# its own node (earlyexit.plumbing.preflight.check_job): GPU where it asked for one (resource gpu),
+# the hub where it downloads.
 
 
 def max_seq_len(task):

@@ -18,6 +18,8 @@ rule prepare_task:
         seed=config["data"]["seed"],
     log:
         paths.log_file(PRESET, "prepare_task", W["task"]),
+    resources:
+        runtime=lambda w, attempt: 120 * attempt,  # hub downloads (IMDb, SNLI) can be slow
     conda:
         "../envs/hashee.yaml"
     script:

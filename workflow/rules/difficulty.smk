@@ -49,6 +49,11 @@ rule difficulty_sentence_data:
     log:
         paths.log_file(PRESET, "difficulty_sentence_data"),
     threads: 1
+    resources:
+        # the annotator fine-tunes a BERT (none runs for released data)
+        gpu=lambda w: gpus_for(config, DIFF["device"], dsettings.annotator_backbone(DIFF, DIFF_BACKBONES, "sentence") is not None),
+        mem_mb=lambda w, attempt: 16000 * attempt,
+        runtime=lambda w, attempt: 240 * attempt,
     conda:
         "../envs/hashee.yaml"
     script:
@@ -71,6 +76,11 @@ rule difficulty_token_data:
     log:
         paths.log_file(PRESET, "difficulty_token_data"),
     threads: 1
+    resources:
+        # the annotator fine-tunes a BERT (none runs for released data)
+        gpu=lambda w: gpus_for(config, DIFF["device"], dsettings.annotator_backbone(DIFF, DIFF_BACKBONES, "token") is not None),
+        mem_mb=lambda w, attempt: 16000 * attempt,
+        runtime=lambda w, attempt: 240 * attempt,
     conda:
         "../envs/hashee.yaml"
     script:
@@ -93,6 +103,11 @@ rule difficulty_predict:
     log:
         paths.log_file(PRESET, "difficulty_predict", "{dlevel}", "{predictor}", "seed{seed}"),
     threads: 1
+    resources:
+        # BERT and Linear-B run a BERT-sized backbone; the others are small
+        gpu=lambda w: gpus_for(config, DIFF["device"], w.predictor in ("bert", "linear-b")),
+        mem_mb=lambda w, attempt: (16000 if w.predictor in ("bert", "linear-b") else 4000) * attempt,
+        runtime=lambda w, attempt: 120 * attempt,
     conda:
         "../envs/hashee.yaml"
     script:
@@ -114,6 +129,11 @@ rule difficulty_human_predict:
     log:
         paths.log_file(PRESET, "difficulty_human_predict", "{predictor}", "seed{seed}"),
     threads: 1
+    resources:
+        # BERT and Linear-B run a BERT-sized backbone; the others are small
+        gpu=lambda w: gpus_for(config, DIFF["device"], w.predictor in ("bert", "linear-b")),
+        mem_mb=lambda w, attempt: (16000 if w.predictor in ("bert", "linear-b") else 4000) * attempt,
+        runtime=lambda w, attempt: 120 * attempt,
     conda:
         "../envs/hashee.yaml"
     script:

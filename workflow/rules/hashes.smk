@@ -14,6 +14,9 @@ rule fit_hash:
         seed=lambda wildcards: int(wildcards.fit[4:]) if wildcards.fit.startswith("seed") else 0,
     log:
         paths.log_file(PRESET, "fit_hash", W["task"], W["backbone"], W["hash"], W["fit"]),
+    resources:
+        mem_mb=lambda w, attempt: 16000 * attempt,  # k-means over the vocabulary x hidden embedding matrix
+        runtime=lambda w, attempt: 60 * attempt,
     conda:
         "../envs/hashee.yaml"
     script:

@@ -21,6 +21,10 @@ rule train_eval:
     log:
         paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}"),
     threads: 1
+    resources:
+        gpu=lambda w: gpus_for(config, config["device"]),
+        mem_mb=lambda w, attempt: 16000 * attempt,
+        runtime=lambda w, attempt: 480 * attempt,
     conda:
         "../envs/hashee.yaml"
     script:

@@ -4,7 +4,9 @@ from earlyexit.backbones import BackboneSpec
 from earlyexit.hash_artifacts import fit_hash_artifact
 from earlyexit.plumbing.files import read_json
 from earlyexit.plumbing.logs import run_step
+from earlyexit.plumbing.preflight import check_job
 
+check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule asked for one, the hub if it downloads
 run_step(
     snakemake.log[0],
     fit_hash_artifact,

@@ -5,7 +5,9 @@ from pathlib import Path
 from earlyexit.backbones import BackboneSpec
 from earlyexit.experiment import tokenize_task
 from earlyexit.plumbing.logs import run_step
+from earlyexit.plumbing.preflight import check_job
 
+check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule asked for one, the hub if it downloads
 run_step(
     snakemake.log[0],
     tokenize_task,

@@ -5,8 +5,10 @@ import torch
 from earlyexit.backbones import BackboneSpec
 from earlyexit.experiment import run_experiment
 from earlyexit.plumbing.logs import run_step
+from earlyexit.plumbing.preflight import check_job
 from earlyexit.training import TrainConfig
 
+check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule asked for one, the hub if it downloads
 torch.set_num_threads(snakemake.threads)
 backbone = snakemake.params.backbone
 run_step(
