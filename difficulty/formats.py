@@ -7,8 +7,9 @@
 - tokens, model-defined: header `tokens label`; tokens are the annotator's word pieces joined by
                          spaces, label holds one bit string per piece (`1101 0011 ...`, bit l = layer l+1)
 
-Files are plain tab-separated lines without quoting (the released files contain `"` inside
-sentences). Every reader error is a DataFormatError whose message starts with `<file>:<line>:`.
+Files are plain tab-separated UTF-8 lines ending in LF or CRLF, without quoting (the released files
+contain `"` inside sentences). Every reader error is a DataFormatError whose message starts with
+`<file>:<line>:` (`<file>:` for a whole-file problem such as CR-only line ends).
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ import numpy as np
 
 PAIR_HEADER = ("sentence1", "sentence2", "label")
 TOKEN_HEADER = ("tokens", "label")
+_BOM = b"\xef\xbb\xbf"
+CR_ONLY = "CR-only line ends (old Mac format); convert them to LF, e.g. tr '\\r' '\\n'"
 
 
 class DataFormatError(ValueError):
-    """Bad input file; the message starts with `<file>:<line>:` so editors can jump to it."""
+    """Bad input file; the message starts with `<file>:<line>:` so editors can jump to it
+    (`<file>:` alone for a whole-file problem, line None)."""
 
-    def __init__(self, path, line: int, message: str):
-        super().__init__(f"{path}:{line}: {message}")
+    def __init__(self, path, line: int | None, message: str):
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
 @dataclass
@@ -61,13 +65,22 @@ class TokenSet:
 
 
 def _lines(path):
-    """(line number, fields) of the data rows; checks the header. BOM and CRLF tolerated (ELUE files)."""
+    """(line number, fields) of every line, split on LF only. BOM and CRLF tolerated (ELUE files);
+    CR-only line ends (old Mac) and invalid UTF-8 are refused with a message saying so."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with open(path, "rb") as f:      # binary lines end at LF only, so a stray CR stays inside its line
         for number, raw in enumerate(f, start=1):
-            yield number, raw.rstrip("\r\n").split("\t")
+            if number == 1:
+                if b"\r" in raw and not raw.endswith(b"\n"):   # no LF in the whole file
+                    raise DataFormatError(path, None, CR_ONLY)
+                raw = raw.removeprefix(_BOM)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataFormatError(path, number, f"not valid UTF-8 (byte {error.start} of the line)") from None
+            yield number, line.rstrip("\r\n").split("\t")
 
 
 def _check_header(path, number, fields, expected):

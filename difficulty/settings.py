@@ -87,13 +87,33 @@ def section(config: dict) -> dict:
     return dcfg
 
 
+def _unknown_backbone(key: str, name: str) -> str:
+    return f"config key '{key}': backbone {name!r} is in neither difficulty.backbones nor backbones"
+
+
+def backbone_errors(dcfg: dict | None, config_backbones: dict | None) -> list[str]:
+    """One line per backbone name of the section that names no backbone, keyed where it is given.
+
+    Runs at config time, before the schema fills defaults (earlyexit.plumbing.config_check), so the
+    workflow stops with this line instead of a traceback from inside difficulty.smk."""
+    if not dcfg or dcfg.get("enabled", True) is False:
+        return []
+    known = set(dcfg.get("backbones") or {}) | set(config_backbones or {})
+    named = [("difficulty.backbone", dcfg.get("backbone"))]
+    for level in LEVELS:
+        part = dcfg.get(level) or {}
+        named.append((f"difficulty.{level}.backbone", part.get("backbone")))
+        named.append((f"difficulty.{level}.annotator.backbone", (part.get("annotator") or {}).get("backbone")))
+    return [_unknown_backbone(key, name) for key, name in named if name is not None and name not in known]
+
+
 def backbone_entry(dcfg: dict, config_backbones: dict, name: str) -> dict:
     """A backbone by name: difficulty.backbones first, then the top-level backbones section."""
     if name in dcfg.get("backbones", {}):
         return dcfg["backbones"][name]
     if name in (config_backbones or {}):
         return config_backbones[name]
-    raise KeyError(f"config key 'difficulty.backbone': backbone {name!r} is in neither difficulty.backbones nor backbones")
+    raise KeyError(_unknown_backbone("difficulty.backbone", name))
 
 
 def level_backbone(dcfg: dict, level: str, role: str = "predictor") -> str:

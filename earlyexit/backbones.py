@@ -20,6 +20,8 @@ from pathlib import Path
 # (hash-fitting jobs use it without ever building a model).
 
 SOURCES = ("hub", "minilm", "random")
+# Depth of a random backbone whose entry gives no num_layers (the config check reads it too).
+RANDOM_DEFAULT_LAYERS = 6
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def load_classifier(spec: BackboneSpec, num_labels: int, seed: int):
     if spec.source == "random":
         vocab_size = load_tokenizer(spec).vocab_size
         config = BertConfig(vocab_size=vocab_size, hidden_size=spec.hidden_size,
-                            num_hidden_layers=spec.num_layers or 6,
+                            num_hidden_layers=spec.num_layers or RANDOM_DEFAULT_LAYERS,
                             num_attention_heads=spec.num_attention_heads,
                             intermediate_size=spec.intermediate_size, max_position_embeddings=512,
                             num_labels=num_labels, initializer_range=random_init_std(spec.hidden_size))

@@ -30,7 +30,7 @@ def test_shipped_presets_are_valid(name):
     (lambda c: c["methods"].update(full=[]), "config key 'methods.full': [] should be non-empty"),
     (lambda c: c["backbones"]["tiny-6L"].update(source="s3"), "config key 'backbones.tiny-6L.source'"),
     (lambda c: c["hash"].update(num_buckets=7), "config key 'hash.num_buckets': 7 buckets exceed the 6 layers"),
-    (lambda c: c["data"].update(source="dir"), "config key 'data.data_dir': required"),
+    (lambda c: (c.update(tasks=["SST-2"]), c["data"].update(source="dir")), "config key 'data.data_dir': required"),
     (lambda c: c.pop("seeds"), "'seeds' is a required property"),
 ])
 def test_bad_config_gives_one_line_naming_the_key(mutate, expected):

@@ -19,6 +19,7 @@ from earlyexit.plumbing.files import atomic_path
 
 HEADER = ("text_a", "text_b", "label")
 _BOM = b"\xef\xbb\xbf"
+CR_ONLY = "CR-only line ends (old Mac format); convert them to LF, e.g. tr '\\r' '\\n'"
 # Tabs and line breaks would break the TSV row structure; they carry no meaning in these texts.
 _ROW_BREAKERS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -42,14 +43,17 @@ def iter_tsv_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line text) of a UTF-8 text file.
 
     Strips a UTF-8 BOM at the start and a trailing CR (CRLF files), skips blank lines, and raises
-    `DataFormatError` for an empty file or a line that is not valid UTF-8. Splits on "\\n" only:
-    str.splitlines() would also split on characters such as U+2028 that can occur inside a text.
+    `DataFormatError` for an empty file, a file with CR-only line ends (old Mac) or a line that is
+    not valid UTF-8. Splits on "\\n" only: str.splitlines() would also split on characters such as
+    U+2028 that can occur inside a text.
     """
     raw = Path(path).read_bytes()
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
     if not raw.strip():
         raise DataFormatError(path, None, "empty file")
+    if b"\r" in raw and b"\n" not in raw:     # else the whole file reads as one (header) line
+        raise DataFormatError(path, None, CR_ONLY)
     for number, chunk in enumerate(raw.split(b"\n"), start=1):
         try:
             line = chunk.decode("utf-8")
