@@ -1,6 +1,7 @@
 """The experiment steps the workflow scripts call: `tokenize_task` (once per task x backbone) and
 `run_experiment` (one task x backbone x method x variant x seed: the method from the registry
 trains, dev-selects, tests and counts its cost; this step writes the one run record).
+Training is resumable: its state lives beside the record until the record is written.
 Hash fitting lives in `hash_artifacts` (no torch)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from earlyexit.flops import speedup_record
 from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.methods import RunContext, get_method
 from earlyexit.plumbing.torch_setup import pick_device, set_seed
+from earlyexit.train_state import StateFile, file_digest
 from earlyexit.training import TrainConfig
 
 log = logging.getLogger("earlyexit.experiment")
@@ -56,13 +58,19 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
     return meta
 
 
+def train_state_path(out_json: str | Path) -> Path:
+    """The run's resumable training state: beside its record, in the run's own folder."""
+    return Path(out_json).with_suffix(".train_state.pt")
+
+
 def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokenized_meta: str | Path,
                    backbone: BackboneSpec, method: str, variant: str, artifacts: dict, train_config: TrainConfig,
                    seed: int, reference_layers: int, out_json: str | Path, checkpoint: str | Path | None = None,
                    device: str | None = None, progress: bool = True) -> dict:
     """Run `method` (a name in the methods registry) in `variant` and write one run record (schema:
     workflow/schemas/result.schema.yaml) with both speed-up conventions (`reference_layers`: the
-    depth of the paper's reference model of this backbone family)."""
+    depth of the paper's reference model of this backbone family). A training state left beside
+    `out_json` by an interrupted run of the same settings and inputs is resumed."""
     started = time.perf_counter()
     set_seed(seed)
     chosen = get_method(method)
@@ -70,10 +78,17 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         raise ValueError(f"method {method!r} has no variant {variant!r} (known: {', '.join(chosen.variants)})")
     task = get_task(task_name)
     dev_ = pick_device(device)
+    # What else must match for a saved state to be resumed (the loop adds its settings and seed):
+    # the run's identity and the contents of its inputs, so changed data is never continued.
+    state = StateFile(str(train_state_path(out_json)), {
+        "task": task_name, "backbone": dict(backbone.__dict__), "method": method, "variant": variant,
+        "device": dev_.type, "tokenized": file_digest(tokenized),
+        "artifacts": {name: file_digest(path) for name, path in sorted(artifacts.items())},
+    })
     ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=load_encoded(tokenized),
                      meta=read_json(tokenized_meta), artifacts={k: str(v) for k, v in artifacts.items()},
                      train_config=train_config, device=dev_, checkpoint=str(checkpoint) if checkpoint else None,
-                     progress=progress)
+                     progress=progress, train_state=state)
     outcome = chosen.run(ctx)
     cost = speedup_record(outcome.tokens, outcome.method_flops, outcome.elue_depth, outcome.dims, reference_layers)
     record = {
@@ -105,6 +120,7 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
                    "artifacts": ctx.artifacts, "tokenized": str(tokenized)},
     }
     atomic_write_json(out_json, record)
+    Path(state.path).unlink(missing_ok=True)    # the record holds the results now
     speed = cost["speedup"]
     log.info("%s %s %s/%s seed %d: test %.2f, FLOPs speed-up %.2fx vs %d layers (%.2fx vs own %d)", task_name,
              backbone.name, method, variant, seed, outcome.test["score"], speed["flops"], reference_layers,

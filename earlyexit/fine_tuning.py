@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from earlyexit.batching import EncodedSplit, collate, evaluation_batches, iterate, training_batches
 from earlyexit.metrics import compute_metrics
+from earlyexit.train_state import StateFile
 from earlyexit.training import TrainConfig, TrainHooks, train_loop
 
 
@@ -49,8 +50,9 @@ def evaluate(model, split, metric, cfg, pad_id, device, regression) -> dict:
 
 def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit, *, metric: str,
               regression: bool, cfg: TrainConfig, seed: int, pad_id: int, device: torch.device,
-              progress: bool = True) -> dict:
-    """Train, select the checkpoint with the best dev score, evaluate it on test.
+              progress: bool = True, state: StateFile | None = None) -> dict:
+    """Train, select the checkpoint with the best dev score, evaluate it on test; with `state`,
+    resumably (see `training.train_loop`).
 
     Returns dev/test metrics of the selected checkpoint, the best test score seen at any evaluation
     point (the authors' test-set selection, reported separately), the evaluation history and timings.
@@ -72,7 +74,7 @@ def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit,
 
     hooks = TrainHooks(epoch_batches=lambda rng: training_batches(train, cfg.batch_size, rng),
                        loss=loss, evaluate=evaluate_point)
-    result = train_loop(model, hooks, cfg, seed, progress=progress)
+    result = train_loop(model, hooks, cfg, seed, progress=progress, state=state)
     tested = [p for p in result["history"] if "test" in p]
     best_on_test = max(tested, key=lambda p: p["test"]["score"], default=None)
 

@@ -4,6 +4,8 @@ The loop owns what every run shares: seeding, the optimizer (AdamW or Adam), lin
 decay, gradient clipping, evaluation points, and selection of the checkpoint with the best
 validation score (never test, unlike the authors' scripts). What differs between users comes in as
 hooks: how one epoch is cut into batches, the loss of a batch, and the evaluation at a point.
+Given a state file, the loop is resumable (earlyexit.train_state): it writes its state every
+`checkpoint_every_steps` steps and at each evaluation point, and a rerun continues from it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from earlyexit import train_state
 from earlyexit.plumbing.torch_setup import linear_warmup_decay, set_seed
+from earlyexit.train_state import StateFile
 
 log = logging.getLogger("earlyexit.training")
 
@@ -39,6 +43,9 @@ class TrainConfig:
     evals_per_epoch: int
     bf16: bool                    # autocast to bf16 on CUDA (CPU runs stay fp32)
     track_best_on_test: bool      # also score test at every evaluation point (reported, never selects)
+    # The one default: it changes no result, only how much a resumed run repeats, so loop users
+    # without a state file (the difficulty study, tests) need not state it. 0: evaluation points only.
+    checkpoint_every_steps: int = 0
 
     @classmethod
     def from_config(cls, entry: dict, where: str = "training") -> "TrainConfig":
@@ -83,18 +90,21 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed: int, *,
-               progress: bool = True, desc: str = "train") -> dict:
+               progress: bool = True, desc: str = "train", state: StateFile | None = None) -> dict:
     """Train `model` (its trainable parameters) and restore the state with the best "select".
 
     Evaluates `cfg.evals_per_epoch` times per epoch (evenly spaced, the last at the epoch's end).
     Returns {"selected": the chosen evaluation point, "history": every point, "steps": total steps,
     "train_seconds": wall time}. A point holds epoch, step, the mean training loss since the
-    previous point, and whatever `evaluate` returned.
+    previous point, and whatever `evaluate` returned. With `state`, the training state is written
+    there and a matching state found there is resumed (the caller removes it once its results are
+    safe); the hooks must then hold no state of their own that carries from step to step.
     """
     set_seed(seed)
     rng = np.random.default_rng(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg)
+    # All epochs' batches are drawn up front, so a resume re-draws the same plan from the seed.
     epochs = [list(hooks.epoch_batches(rng)) for _ in range(cfg.epochs)]
     total_steps = max(1, sum(len(e) for e in epochs))
     scheduler = linear_warmup_decay(optimizer, total_steps, cfg.warmup_ratio)
@@ -102,12 +112,37 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
     history: list[dict] = []
     best, best_state = None, None
     losses: list[torch.Tensor] = []
-    step = 0
+    step, seconds_before = 0, 0.0
+    current = train_state.fingerprint(state, cfg.as_dict(), seed, model, epochs) if state else None
+    saved = train_state.load(state, current) if state else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        history, best, best_state = saved["history"], saved["best"], saved["best_state"]
+        losses = list(saved["losses"].unbind()) if len(saved["losses"]) else []
+        step, seconds_before = saved["step"], saved["seconds"]
+        train_state.restore_rng_states(saved["rng"])   # last: nothing after it may draw
+        log.info("resuming from %s at step %d of %d", state.path, step, total_steps)
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress, mininterval=5)
+
+    def save_state():
+        train_state.save(state, {
+            "fingerprint": current, "step": step, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": train_state.rng_states(), "history": history, "best": best, "best_state": best_state,
+            "losses": torch.stack(losses) if losses else torch.empty(0),
+            "seconds": seconds_before + time.perf_counter() - started,
+        })
+
+    bar = tqdm(total=total_steps, initial=step, desc=desc, disable=not progress, mininterval=5)
+    done = 0                                   # steps passed over, including those before a resume
     for epoch, batches in enumerate(epochs, start=1):
         points = {round(len(batches) * (k + 1) / cfg.evals_per_epoch) for k in range(cfg.evals_per_epoch)}
         for i, batch in enumerate(batches, start=1):
+            done += 1
+            if done <= step:
+                continue
             model.train()
             loss = hooks.loss(batch)
             optimizer.zero_grad(set_to_none=True)
@@ -118,22 +153,24 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
             losses.append(loss.detach())       # no host sync per step; read at evaluation points
             step += 1
             bar.update(1)
-            if i not in points:
-                continue
-            model.eval()
-            with torch.no_grad():
-                point = {"epoch": epoch, "step": step, "loss": float(torch.stack(losses).float().mean()),
-                         **hooks.evaluate()}
-            losses = []
-            history.append(point)
-            bar.set_postfix(loss=f"{point['loss']:.4f}", select=f"{point['select']:.4f}", refresh=False)
-            log.info("epoch %d step %d loss %.4f select %.4f", epoch, step, point["loss"], point["select"])
-            if best is None or point["select"] > best["select"]:
-                best, best_state = point, copy.deepcopy(model.state_dict())
+            periodic = cfg.checkpoint_every_steps > 0 and step % cfg.checkpoint_every_steps == 0
+            if i in points:
+                model.eval()
+                with torch.no_grad():
+                    point = {"epoch": epoch, "step": step,
+                             "loss": float(torch.stack(losses).float().mean()), **hooks.evaluate()}
+                losses = []
+                history.append(point)
+                bar.set_postfix(loss=f"{point['loss']:.4f}", select=f"{point['select']:.4f}", refresh=False)
+                log.info("epoch %d step %d loss %.4f select %.4f", epoch, step, point["loss"], point["select"])
+                if best is None or point["select"] > best["select"]:
+                    best, best_state = point, copy.deepcopy(model.state_dict())
+            if state and (periodic or i in points):
+                save_state()
     bar.close()
     if best is None:
         raise ValueError("training ran no evaluation point (no batches?)")
     model.load_state_dict(best_state)
     model.eval()
     return {"selected": best, "history": history, "steps": step,
-            "train_seconds": time.perf_counter() - started}
+            "train_seconds": seconds_before + time.perf_counter() - started}

@@ -27,7 +27,8 @@ def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
         attach_exit_layers(ctx.splits[name], token_hash, model.num_layers, np.random.default_rng([ctx.seed, index]))
     result = fine_tune(model, ctx.splits["train"], ctx.splits["dev"], ctx.splits["test"], metric=ctx.task.metric,
                        regression=ctx.task.is_regression, cfg=ctx.train_config, seed=ctx.seed,
-                       pad_id=ctx.meta["pad_id"], device=ctx.device, progress=ctx.progress)
+                       pad_id=ctx.meta["pad_id"], device=ctx.device, progress=ctx.progress,
+                       state=ctx.train_state)
     if ctx.checkpoint:
         with atomic_path(ctx.checkpoint) as tmp:
             torch.save(model.hf.state_dict(), tmp)

@@ -33,6 +33,7 @@ class RunContext:
     train_config: Any               # earlyexit.training.TrainConfig
     device: Any                     # torch.device
     checkpoint: str | None = None   # save the selected weights here, when set
+    train_state: Any = None         # earlyexit.train_state.StateFile: train resumably there, when set
     progress: bool = True
 
 

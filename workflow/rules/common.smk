@@ -68,9 +68,12 @@ def run_results():
 
 
 def training_params(wildcards):
-    """The training section as TrainConfig takes it, with the task's max_seq_len."""
+    """The training section as TrainConfig takes it, with the task's max_seq_len. Without
+    checkpoint_every_steps: it changes no result, so changing it must not rerun finished runs
+    (train_eval.py reads it from the config)."""
     training = config["training"]
-    kept = {k: v for k, v in training.items() if k not in ("max_seq_len_per_task", "save_checkpoint")}
+    dropped = ("max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps")
+    kept = {k: v for k, v in training.items() if k not in dropped}
     return {**kept, "max_seq_len": max_seq_len(wildcards.task)}
 
 

@@ -22,7 +22,11 @@ run_step(
     method=snakemake.wildcards.method,
     variant=snakemake.wildcards.variant,
     artifacts=snakemake.params.artifacts,
-    train_config=TrainConfig.from_config(snakemake.params.training),
+    # checkpoint_every_steps is not a param: changing it changes no result, so it reruns nothing.
+    train_config=TrainConfig.from_config({
+        **snakemake.params.training,
+        "checkpoint_every_steps": snakemake.config["training"]["checkpoint_every_steps"],
+    }),
     seed=int(snakemake.wildcards.seed),
     reference_layers=backbone["reference_layers"],
     out_json=snakemake.output[0],

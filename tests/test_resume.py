@@ -1,0 +1,239 @@
+"""Resumable training: a run killed after k steps and rerun continues from its saved state and ends
+bit-for-bit where an uninterrupted run ends (metrics, history, parameters), on the bare loop and
+through the experiment step; the state goes once the record is written; a state written for other
+settings is not resumed."""
+
+import logging
+
+import pytest
+import torch
+
+from earlyexit import fine_tuning
+from earlyexit.backbones import BackboneSpec
+from earlyexit.data.prepare import prepare_task
+from earlyexit.experiment import run_experiment, tokenize_task, train_state_path
+from earlyexit.hash_artifacts import fit_hash_artifact
+from earlyexit.plumbing.files import read_json
+from earlyexit.train_state import StateFile
+from earlyexit.training import TrainConfig, TrainHooks, train_loop
+
+
+class Killed(BaseException):
+    """Stands for a kill or timeout: not an Exception, so nothing on the way catches it."""
+
+
+def config(**given) -> TrainConfig:
+    settings = dict(lr=1e-2, batch_size=4, eval_batch_size=8, epochs=2, evals_per_epoch=3, warmup_ratio=0.2,
+                    weight_decay=0.01, grad_clip=1.0, max_seq_len=8, track_best_on_test=False, optimizer="adamw",
+                    bf16=False, checkpoint_every_steps=4)
+    return TrainConfig(**{**settings, **given})
+
+
+# --- the bare loop: a tiny regressor with dropout (the hooks draw from torch's RNG) ----------------
+
+class Toy:
+    """40 training rows in 10 batches per epoch, 8 held out; `kill_at`: the loss call that is killed (1-based)."""
+
+    def __init__(self, kill_at=None):
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(48, 4, generator=generator)
+        self.y = torch.sin(self.x @ torch.tensor([1.0, -2.0, 0.5, 3.0]))
+        torch.manual_seed(123)           # the same initial weights in every run
+        self.model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Dropout(0.3),
+                                         torch.nn.Linear(16, 1))
+        self.kill_at, self.calls = kill_at, 0
+
+    def epoch_batches(self, rng):
+        order = rng.permutation(40)
+        return [order[i:i + 4] for i in range(0, 40, 4)]
+
+    def loss(self, index):
+        self.calls += 1
+        if self.calls == self.kill_at:
+            raise Killed
+        return torch.nn.functional.mse_loss(self.model(self.x[index]).squeeze(-1), self.y[index])
+
+    def evaluate(self):
+        held_out = torch.nn.functional.mse_loss(self.model(self.x[40:]).squeeze(-1), self.y[40:])
+        return {"select": -float(held_out)}
+
+    def train(self, cfg=None, state=None):
+        hooks = TrainHooks(epoch_batches=self.epoch_batches, loss=self.loss, evaluate=self.evaluate)
+        return train_loop(self.model, hooks, cfg or config(), seed=7, progress=False, state=state)
+
+
+def same_end(a: Toy, result_a: dict, b: Toy, result_b: dict) -> None:
+    assert result_b["history"] == result_a["history"] and result_b["selected"] == result_a["selected"]
+    assert result_b["steps"] == result_a["steps"] == 20
+    params_a, params_b = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(params_a[k], params_b[k]) for k in params_a)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    toy = Toy()
+    return toy, toy.train()
+
+
+# Evaluation points at steps 3, 7, 10, 13, 17, 20; periodic states at 4, 8, 12, 16, 20.
+@pytest.mark.parametrize("killed_in, saved_at", [(6, 4), (10, 8), (14, 13)])
+def test_killed_run_resumes_from_its_last_state_and_ends_identically(tmp_path, uninterrupted, killed_in, saved_at):
+    state = StateFile(str(tmp_path / "run.train_state.pt"), {"method": "toy"})
+    with pytest.raises(Killed):
+        Toy(kill_at=killed_in).train(state=state)
+    assert (tmp_path / "run.train_state.pt").exists()
+    rerun = Toy()
+    result = rerun.train(state=state)
+    assert rerun.calls == 20 - saved_at          # it resumed: only the steps after the state ran again
+    same_end(*uninterrupted, rerun, result)
+
+
+def test_killed_twice_still_ends_identically(tmp_path, uninterrupted):
+    state = StateFile(str(tmp_path / "state.pt"))
+    with pytest.raises(Killed):
+        Toy(kill_at=6).train(state=state)               # saved at step 4
+    with pytest.raises(Killed):
+        Toy(kill_at=8).train(state=state)               # steps 5..11 ran, last saved at 10
+    rerun = Toy()
+    result = rerun.train(state=state)
+    assert rerun.calls == 10
+    same_end(*uninterrupted, rerun, result)
+
+
+def test_a_finished_state_trains_nothing_more(tmp_path, uninterrupted):
+    state = StateFile(str(tmp_path / "state.pt"))
+    Toy().train(state=state)                            # killed after training, before its record
+    rerun = Toy(kill_at=1)                              # any training step would be killed
+    same_end(*uninterrupted, rerun, rerun.train(state=state))
+
+
+def test_the_checkpoint_interval_changes_no_result(tmp_path, uninterrupted):
+    state = StateFile(str(tmp_path / "state.pt"))
+    with pytest.raises(Killed):
+        Toy(kill_at=6).train(config(checkpoint_every_steps=1), state=state)   # saved at step 5
+    rerun = Toy()
+    result = rerun.train(config(checkpoint_every_steps=0), state=state)     # still resumed
+    assert rerun.calls == 15
+    same_end(*uninterrupted, rerun, result)
+
+
+@pytest.mark.parametrize("changed, differs", [
+    ({"cfg": config(lr=2e-2)}, "training.lr"),
+    ({"cfg": config(warmup_ratio=0.0)}, "training.warmup_ratio"),
+    ({"identity": {"method": "other"}}, "run.method"),
+])
+def test_a_state_for_other_settings_is_not_resumed(tmp_path, caplog, changed, differs):
+    path = str(tmp_path / "state.pt")
+    with pytest.raises(Killed):
+        Toy(kill_at=14).train(state=StateFile(path, {"method": "toy"}))
+    cfg = changed.get("cfg", config())
+    fresh = Toy()
+    expected = fresh.train(cfg)
+    rerun = Toy()
+    with caplog.at_level(logging.WARNING, logger="earlyexit.training"):
+        result = rerun.train(cfg, state=StateFile(path, changed.get("identity", {"method": "toy"})))
+    messages = [r.getMessage() for r in caplog.records if "not resumed" in r.getMessage()]
+    assert len(messages) == 1 and f"({differs} differs)" in messages[0] and path in messages[0]
+    assert rerun.calls == 20                           # trained from step 0
+    same_end(fresh, expected, rerun, result)
+
+
+def test_an_unreadable_state_is_not_resumed(tmp_path, caplog, uninterrupted):
+    path = tmp_path / "state.pt"
+    path.write_bytes(b"not a torch file")
+    rerun = Toy()
+    with caplog.at_level(logging.WARNING, logger="earlyexit.training"):
+        result = rerun.train(state=StateFile(str(path)))
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
+    assert rerun.calls == 20
+    same_end(*uninterrupted, rerun, result)
+
+
+# --- through the experiment step: a tiny random backbone, every method that trains ------------------
+
+BACKBONE = BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_size=32, num_attention_heads=2,
+                        intermediate_size=64)
+# 64 training examples in batches of 16: 4 steps per epoch; evaluations at 2, 4, 6, 8, states also at 3.
+EIGHT_STEPS = TrainConfig(lr=1e-3, batch_size=16, epochs=2, eval_batch_size=16, warmup_ratio=0.25, weight_decay=0.0,
+                          grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
+                          evals_per_epoch=2, bf16=False, checkpoint_every_steps=3)
+HASH_CONFIG = {"num_buckets": 2, "balance": "types", "mi_regression_bins": 2, "cluster_n_init": 1, "cluster_max_iter": 50}
+TIMINGS = ("train_seconds", "eval_seconds", "total_seconds")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    prepare_task("synth-nli", "synthetic", root / "data", synthetic_sizes={"train": 64, "dev": 12, "test": 12})
+    tokenize_task(task_name="synth-nli", split_dir=root / "data", backbone=BACKBONE, max_seq_len=32,
+                  out_npz=root / "tok.npz", out_meta=root / "tok.json")
+    fit_hash_artifact(tokenized=root / "tok.npz", meta=read_json(root / "tok.json"), backbone=BACKBONE,
+                      hash_name="frequency", hash_config=HASH_CONFIG, seed=1,
+                      out_npz=root / "frequency.npz", out_summary=root / "frequency.json")
+    return root
+
+
+class CountingLoss:
+    """Wraps fine-tuning's loss: counts training steps and kills the `kill_at`-th."""
+
+    def __init__(self, kill_at=None):
+        self.kill_at, self.calls = kill_at, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.kill_at:
+            raise Killed
+        return LOSS(*args, **kwargs)
+
+
+LOSS = fine_tuning.classification_loss
+
+
+def experiment(inputs, out, method, train_config=EIGHT_STEPS):
+    artifacts = {"hash": inputs / "frequency.npz"} if method == "hashee" else {}
+    return run_experiment(preset="resume", task_name="synth-nli", tokenized=inputs / "tok.npz",
+                          tokenized_meta=inputs / "tok.json", backbone=BACKBONE, method=method,
+                          variant="frequency" if method == "hashee" else "default", artifacts=artifacts,
+                          train_config=train_config, seed=1, reference_layers=12, out_json=out,
+                          checkpoint=out.with_suffix(".ckpt"), device="cpu", progress=False)
+
+
+def without_timings(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in TIMINGS}
+
+
+@pytest.mark.parametrize("method", ["full", "hashee"])
+def test_experiment_killed_and_rerun_writes_the_uninterrupted_record(inputs, monkeypatch, method):
+    whole = experiment(inputs, inputs / f"whole/{method}.json", method)
+
+    out = inputs / f"killed/{method}.json"
+    monkeypatch.setattr(fine_tuning, "classification_loss", CountingLoss(kill_at=4))
+    with pytest.raises(Killed):
+        experiment(inputs, out, method)
+    assert train_state_path(out).exists() and not out.exists()
+
+    rerun = CountingLoss()
+    monkeypatch.setattr(fine_tuning, "classification_loss", rerun)
+    resumed = experiment(inputs, out, method)
+    assert rerun.calls == 5                              # resumed at step 3 of 8
+    assert without_timings(resumed) == without_timings(whole) == without_timings(read_json(out))
+    assert len(resumed["history"]) == 4 and resumed["history"][-1]["step"] == 8
+    weights_whole, weights_resumed = (torch.load(p.with_suffix(".ckpt")) for p in (inputs / f"whole/{method}.json", out))
+    assert all(torch.equal(weights_whole[k], weights_resumed[k]) for k in weights_whole)
+    assert not train_state_path(out).exists()            # the record holds the results now
+    assert not train_state_path(inputs / f"whole/{method}.json").exists()
+
+
+def test_experiment_does_not_resume_a_state_of_other_settings(inputs, monkeypatch, caplog):
+    out = inputs / "changed/full.json"
+    monkeypatch.setattr(fine_tuning, "classification_loss", CountingLoss(kill_at=6))
+    with pytest.raises(Killed):
+        experiment(inputs, out, "full")
+    rerun = CountingLoss()
+    monkeypatch.setattr(fine_tuning, "classification_loss", rerun)
+    changed = TrainConfig(**{**EIGHT_STEPS.as_dict(), "lr": 2e-3})
+    with caplog.at_level(logging.WARNING, logger="earlyexit.training"):
+        experiment(inputs, out, "full", changed)
+    assert rerun.calls == 8
+    assert any("(training.lr differs), not resumed" in r.getMessage() for r in caplog.records)
+    assert not train_state_path(out).exists()
