@@ -15,7 +15,7 @@ def load(name):
     return yaml.safe_load((REPO / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/presets/demo.yaml"])
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/presets/demo.yaml", "config/presets/elue-minilm.yaml"])
 def test_shipped_presets_are_valid(name):
     assert config_errors(load(name), SCHEMA) == []
 
