@@ -1,0 +1,31 @@
+"""The elue-minilm preset keeps every real ELUE instance whole: the authors never truncate these
+tasks, and a cut pair loses the end of its second sentence (at 64 word pieces, 23% of MRPC's
+training pairs). Skipped when the preset's data folder is absent."""
+
+import pytest
+import yaml
+
+from earlyexit.backbones import BackboneSpec, load_tokenizer
+from earlyexit.data.elue import load_elue_task
+from earlyexit.data.tasks import get_task
+from tests.conftest import REPO
+
+CONFIG = yaml.safe_load((REPO / "config" / "presets" / "elue-minilm.yaml").read_text())
+ELUE = (REPO / CONFIG["data"]["data_dir"]).resolve()
+
+pytestmark = [pytest.mark.realdata,
+              pytest.mark.skipif(not ELUE.is_dir(), reason=f"real ELUE data not found at {ELUE}")]
+
+
+@pytest.mark.parametrize("task_name", ["SST-2", "MRPC", "STS-B"])
+def test_preset_max_seq_len_cuts_no_instance(task_name):
+    assert task_name in CONFIG["tasks"]
+    training = CONFIG["training"]
+    limit = training.get("max_seq_len_per_task", {}).get(task_name, training["max_seq_len"])
+    (name, entry), = CONFIG["backbones"].items()
+    tokenizer = load_tokenizer(BackboneSpec.from_config(name, entry))
+    task = get_task(task_name)
+    for split, examples in load_elue_task(ELUE, task).items():
+        second = [e.text_b for e in examples] if task.pair else None
+        longest = max(map(len, tokenizer([e.text_a for e in examples], second)["input_ids"]))
+        assert longest <= limit, f"{task_name} {split}: {longest} word pieces > max_seq_len {limit}"
