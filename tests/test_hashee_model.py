@@ -282,3 +282,15 @@ def test_onednn_inference_path_equals_module_path_and_follows_weight_updates(pac
     with torch.inference_mode():
         torch.testing.assert_close(updated, model(ids, None, schedule), atol=1e-5, rtol=0)
     assert not torch.allclose(updated, fast[0])
+    # a fused AdamW step (does not bump version counters) between train() and eval(), as in training
+    model.use_onednn = True
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    model.train()
+    model(ids, None, schedule).sum().backward()
+    optimizer.step()
+    model.eval()
+    with torch.inference_mode():
+        stepped = model(ids, None, schedule)
+    model.use_onednn = False
+    with torch.inference_mode():
+        torch.testing.assert_close(stepped, model(ids, None, schedule), atol=1e-5, rtol=0)

@@ -100,6 +100,13 @@ class HashEEForSequenceClassification(nn.Module):
             return updated
         return torch.cat([updated, h[:, width:]], dim=1)
 
+    def train(self, mode: bool = True):
+        # fused optimizers update weights without bumping their version counters, so the packed
+        # copies are also dropped at every train()/eval() switch (the training loop makes one
+        # before each step and each evaluation)
+        self.packed_linears.clear()
+        return super().train(mode)
+
     def _can_pack(self, x: torch.Tensor) -> bool:
         return (self.use_onednn and x.device.type == "cpu" and x.dtype == torch.float32
                 and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
@@ -131,10 +138,13 @@ def _module_dense(linear: nn.Module, x: torch.Tensor, activation: nn.Module | No
 
 class _PackedLinears:
     """oneDNN-packed copies of fp32 weights, repacked when a weight is replaced or updated in place
-    (its storage or version counter changes), so training between evaluations is picked up."""
+    by an ordinary op (its storage or version counter changes) and dropped by `clear`."""
 
     def __init__(self):
         self._cache: dict[int, tuple[tuple, torch.Tensor]] = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
 
     def get(self, linear: nn.Linear) -> torch.Tensor:
         w = linear.weight
