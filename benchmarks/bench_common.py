@@ -79,15 +79,18 @@ def wait_for_quiet(max_load: float, max_wait: float) -> float:
     return os.getloadavg()[0]
 
 
-def interleaved_medians(variants: dict, repeats: int) -> dict[str, float]:
+def interleaved_medians(variants: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
     """Median seconds per variant; each variant is a no-argument callable doing one full pass.
-    One warm-up pass each, then `repeats` rounds that run every variant once, in turn."""
+    One warm-up pass each, then `repeats` rounds that run every variant once, in turn; `sync`
+    waits for queued device work (torch.cuda.synchronize on a GPU)."""
     for run in variants.values():
         run()
+    sync()
     times = {name: [] for name in variants}
     for _ in range(repeats):
         for name, run in variants.items():
             start = time.perf_counter()
             run()
+            sync()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}

@@ -14,7 +14,9 @@ Per batch size it reports FLOPs speed-up (vs the backbone's own full model) and
   - efficiency_vs_own_full: the same against our own full forward with the same kernels, which
     isolates what early exiting gains from what the faster GEMM gains;
   - a measured roofline bound of that kernel-neutral efficiency (benchmarks/roofline.py).
-Host-side batch preparation (padding + exit schedule) is timed separately.
+Host-side batch preparation (padding + exit schedule) is timed separately. On a GPU
+(--device cuda, optionally --dtype bfloat16) the default-GEMM variants and the roofline, which
+are about the CPU kernels, are left out.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from earlyexit.encoded import encode_examples  # noqa: E402
 from earlyexit.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
 from earlyexit.models.hashee import HashEEForSequenceClassification  # noqa: E402
 from earlyexit.plumbing.files import atomic_write_json  # noqa: E402
+from earlyexit.plumbing.torch_setup import pick_device  # noqa: E402
 
 
 def main(argv=None):
@@ -46,16 +49,20 @@ def main(argv=None):
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
     p.add_argument("--instances", type=int, default=512, help="dev instances timed per batch size")
     p.add_argument("--instances-batch1", type=int, default=128, help="fewer at batch 1 (slow)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = p.parse_args(argv)
 
+    device = pick_device(args.device)
+    cpu_fp32 = device.type == "cpu" and args.dtype == "float32"
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     task, _, dev, tokenizer, hf, token_hash = setup(args)
-    hf.eval()
+    hf.eval().to(device, dtype=getattr(torch, args.dtype))
     model = HashEEForSequenceClassification(hf).eval()
     L = model.num_layers
     dims = ModelDims.from_hf_config(hf.config)
     pad = tokenizer.pad_token_id
-    with torch.inference_mode():
-        costs = roofline.measure(model, model._packed_dense)
+    costs = roofline.measure(model, model._packed_dense) if cpu_fp32 else None
     rows = []
     for bs in args.batch_sizes:
         n = min(len(dev), args.instances_batch1 if bs == 1 else args.instances)
@@ -64,9 +71,9 @@ def main(argv=None):
         split_hash = attach_exit_layers(encoded(), token_hash, L, np.random.default_rng(0))
         order = evaluation_batches(split_full, bs)
         start = time.perf_counter()
-        hash_batches = [collate(split_hash, idx, pad, L) for idx in order]
+        hash_batches = [collate(split_hash, idx, pad, L).to(device) for idx in order]
         prep_seconds = time.perf_counter() - start
-        full_batches = [collate(split_full, idx, pad, L) for idx in order]
+        full_batches = [collate(split_full, idx, pad, L).to(device) for idx in order]
 
         def plain():
             for b in full_batches:
@@ -81,23 +88,20 @@ def main(argv=None):
             return run
 
         load = wait_for_quiet(args.max_load, args.max_wait)
+        variants = {"plain_hf": plain, "own_full": ours(full_batches, True), "hashee": ours(hash_batches, True)}
+        if cpu_fp32:
+            variants.update(own_full_default_gemm=ours(full_batches, False), hashee_default_gemm=ours(hash_batches, False))
         with torch.inference_mode():
-            t = interleaved_medians({
-                "plain_hf": plain, "own_full": ours(full_batches, True), "hashee": ours(hash_batches, True),
-                "own_full_default_gemm": ours(full_batches, False), "hashee_default_gemm": ours(hash_batches, False),
-            }, args.repeats)
+            t = interleaved_medians(variants, args.repeats, sync)
         model.use_onednn = True
         load_after = os.getloadavg()[0]
-        bound_full = sum(roofline.bound_seconds(model, costs, roofline.linear_rows(b.schedule, *b.input_ids.shape))
-                         for b in full_batches)
-        bound_hash = sum(roofline.bound_seconds(model, costs, roofline.linear_rows(b.schedule, *b.input_ids.shape))
-                         for b in hash_batches)
+        bound = lambda batches: sum(  # noqa: E731
+            roofline.bound_seconds(model, costs, roofline.linear_rows(b.schedule, *b.input_ids.shape)) for b in batches)
         cost = token_exit_cost(split_hash.exit_layers, dims)
         # Wall-clock efficiency compares with this backbone's own full model, so its FLOPs too.
         flops = speedup_record(cost.tokens, cost.method_flops, cost.elue_depth, dims, dims.num_layers)["speedup"]
         fs = flops["flops_vs_own_full"]
         eff_own = t["own_full"] / t["hashee"] / fs
-        bound_eff = bound_full / bound_hash / fs
         row = {
             "batch_size": bs, "instances": n, "threads": torch.get_num_threads(),
             "load_avg_1min_before": load, "load_avg_1min_after": load_after,
@@ -109,21 +113,26 @@ def main(argv=None):
             "efficiency": t["plain_hf"] / t["hashee"] / fs,
             "wall_speedup_vs_own_full": t["own_full"] / t["hashee"],
             "efficiency_vs_own_full": eff_own,
-            "efficiency_vs_own_full_default_gemm": t["own_full_default_gemm"] / t["hashee_default_gemm"] / fs,
-            "roofline_full_linear_seconds": bound_full, "roofline_hashee_linear_seconds": bound_hash,
-            "roofline_bound_efficiency": bound_eff,
-            "efficiency_vs_own_full_over_bound": eff_own / bound_eff,
             "mean_exit_layer": float(cost.elue_depth.mean()),
         }
+        if cpu_fp32:
+            bound_full, bound_hash = bound(full_batches), bound(hash_batches)
+            row.update({
+                "efficiency_vs_own_full_default_gemm": t["own_full_default_gemm"] / t["hashee_default_gemm"] / fs,
+                "roofline_full_linear_seconds": bound_full, "roofline_hashee_linear_seconds": bound_hash,
+                "roofline_bound_efficiency": bound_full / bound_hash / fs,
+                "efficiency_vs_own_full_over_bound": eff_own * bound_hash * fs / bound_full,
+            })
         rows.append(row)
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     record = {
         "backbone": args.backbone, "num_layers": L, "task": task.name, "hash": args.hash,
-        "num_buckets": args.num_buckets, "dtype": "float32",
+        "num_buckets": args.num_buckets, "dtype": args.dtype,
         "data": "ELUE " + args.task if args.data_dir else "synthetic",
-        "device": f"cpu {platform.machine()} ({torch.get_num_threads()} threads)", "repeats": args.repeats,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        f"cpu {platform.machine()} ({torch.get_num_threads()} threads)", "repeats": args.repeats,
         "torch": torch.__version__, "command": "python " + " ".join(sys.argv),
-        "roofline_linear_costs": {f"{o}x{i}": c for (o, i), c in costs.items()},
+        "roofline_linear_costs": {f"{o}x{i}": c for (o, i), c in (costs or {}).items()},
         "rows": rows,
     }
     atomic_write_json(args.out, record)
