@@ -92,9 +92,13 @@ class HashEEForSequenceClassification(nn.Module):
         context = context.transpose(1, 2).reshape(batch, width, hidden)
         if index is not None:
             context = context.reshape(batch * width, hidden).index_select(0, index)
-        attended = _residual_norm(layer.attention.output, context, active_in, dense)     # dense, dropout, LN
-        inner = dense(layer.intermediate.dense, attended, layer.intermediate.intermediate_act_fn)
-        updated = _residual_norm(layer.output, inner, attended, dense)                   # FFN out, LN
+        if dense is _module_dense:   # the HF modules as they are (training, GPU, other dtypes)
+            attended = layer.attention.output(context, active_in)                      # dense, dropout, LN
+            updated = layer.output(layer.intermediate(attended), attended)             # FFN, LN
+        else:                        # the same steps with the packed CPU linears
+            attended = _residual_norm(layer.attention.output, context, active_in, dense)
+            inner = dense(layer.intermediate.dense, attended, layer.intermediate.intermediate_act_fn)
+            updated = _residual_norm(layer.output, inner, attended, dense)
         if index is not None:  # exited and padding positions keep their states
             # frozen states keep their dtype; .to is a no-op (no copy) when the dtypes already agree
             updated = flat_in.index_copy(0, index, updated.to(flat_in.dtype)).view(batch, width, hidden)
