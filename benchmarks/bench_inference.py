@@ -1,154 +1,139 @@
-"""Inference wall-clock of HashEE vs the plain backbone, against HashEE's FLOPs speed-up.
+"""Inference wall-clock of HashEE vs the plain backbone, against HashEE's FLOPs speed-up (CPU).
 
-    python benchmarks/bench_inference.py --backbone minilm --data-dir ../shared/data/elue \
-        --task SST-2 --batch-sizes 1 32 --out benchmarks/results/cpu-minilm.json
+    python benchmarks/bench_inference.py --backbone minilm --data-dir /work/shared/data/elue \
+        --task SST-2 --batch-sizes 1 32 --threads 1 --out benchmarks/results/cpu-1thread-minilm-sst2.json
 
-Fits the hash on the task's train split, then times inference over (a prefix of) the dev split:
-the plain HF model, our forward with every token at the last layer (the "full" row), and HashEE.
-Without --data-dir it uses the synthetic sentiment task. Reports per configuration:
-wall-clock speed-up over the plain model, FLOPs speed-up, and their ratio ("efficiency": 1.0 means
-the wall clock gains all that the FLOPs promise). Host-side batch preparation (padding + exit
-schedule) is timed separately and included in the end-to-end numbers.
+Fits the hash on the task's train split, then times inference over (a prefix of) the dev split,
+in length-sorted batches, for: the plain HF model; our forward with every token at the last layer
+("own full"); HashEE; and both of ours again with PyTorch's default CPU GEMM instead of oneDNN.
+The variants are timed in turn inside each pass (median of --repeats passes after a warm-up).
+Without --data-dir it uses the synthetic sentiment task.
+
+Per batch size it reports FLOPs speed-up (vs the backbone's own full model) and
+  - efficiency: wall-clock speed-up over the plain HF model / FLOPs speed-up (the issue's metric);
+  - efficiency_vs_own_full: the same against our own full forward with the same kernels, which
+    isolates what early exiting gains from what the faster GEMM gains;
+  - a measured roofline bound of that kernel-neutral efficiency (benchmarks/roofline.py).
+Host-side batch preparation (padding + exit schedule) is timed separately. On a GPU
+(--device cuda, optionally --dtype bfloat16) the default-GEMM variants and the roofline, which
+are about the CPU kernels, are left out.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import platform
-import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from earlyexit.backbones import BackboneSpec, load_classifier, load_tokenizer
-from earlyexit.batching import attach_exit_layers, collate, evaluation_batches
-from earlyexit.data.elue import read_elue_split
-from earlyexit.data.synthetic import make_synthetic_task
-from earlyexit.data.tasks import get_task
-from earlyexit.encoded import encode_examples
-from earlyexit.flops import ModelDims, speedup_record, token_exit_cost
-from earlyexit.hashing import fit_hash
-from earlyexit.plumbing.files import atomic_write_json
-from earlyexit.models.hashee import HashEEForSequenceClassification
-from earlyexit.plumbing.torch_setup import pick_device
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import roofline  # noqa: E402
+from bench_common import add_common_args, interleaved_medians, setup, wait_for_quiet  # noqa: E402
 
-
-def load_texts(args):
-    if args.data_dir:
-        task = get_task(args.task)
-        root = Path(args.data_dir) / args.task
-        return task, read_elue_split(root / "train.tsv", task), read_elue_split(root / "dev.tsv", task)
-    task = get_task("synth-sentiment")
-    splits = make_synthetic_task("synth-sentiment", {"train": 2000, "dev": args.instances}, seed=0)
-    return task, splits["train"], splits["dev"]
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def time_pass(fn, batches, device, repeats):
-    """Median seconds of `repeats` passes over all batches (after one warm-up pass)."""
-    fn_all = lambda: [fn(b) for b in batches]  # noqa: E731
-    with torch.inference_mode():
-        fn_all()
-        sync(device)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn_all()
-            sync(device)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from earlyexit.batching import attach_exit_layers, collate, evaluation_batches  # noqa: E402
+from earlyexit.encoded import encode_examples  # noqa: E402
+from earlyexit.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
+from earlyexit.models.hashee import HashEEForSequenceClassification  # noqa: E402
+from earlyexit.plumbing.files import atomic_write_json  # noqa: E402
+from earlyexit.plumbing.torch_setup import pick_device  # noqa: E402
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backbone", default="minilm", help="minilm | tiny | a HF hub id or local folder")
-    p.add_argument("--num-layers", type=int, default=None)
-    p.add_argument("--task", default="SST-2")
-    p.add_argument("--data-dir", default=None, help="ELUE-format folder (e.g. ../shared/data/elue)")
-    p.add_argument("--hash", default="frequency")
-    p.add_argument("--num-buckets", type=int, default=6)
+    add_common_args(p)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
     p.add_argument("--instances", type=int, default=512, help="dev instances timed per batch size")
     p.add_argument("--instances-batch1", type=int, default=128, help="fewer at batch 1 (slow)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", required=True)
     args = p.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    if args.backbone == "minilm":
-        spec = BackboneSpec("minilm", "minilm", num_layers=args.num_layers)
-    elif args.backbone == "tiny":
-        spec = BackboneSpec("tiny", "random", num_layers=args.num_layers or 6)
-    else:
-        spec = BackboneSpec(args.backbone, "hub", hub_id=args.backbone, num_layers=args.num_layers)
-
-    task, train, dev = load_texts(args)
-    tokenizer = load_tokenizer(spec)
-    hf = load_classifier(spec, task.num_labels, seed=0).eval().to(device, dtype=getattr(torch, args.dtype))
+    cpu_fp32 = device.type == "cpu" and args.dtype == "float32"
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    task, _, dev, tokenizer, hf, token_hash = setup(args)
+    hf.eval().to(device, dtype=getattr(torch, args.dtype))
     model = HashEEForSequenceClassification(hf).eval()
     L = model.num_layers
-    train_enc = encode_examples(tokenizer, train, 128, task.is_regression)
-    token_hash = fit_hash(args.hash, train_enc.input_ids, train_enc.labels, vocab_size=len(tokenizer),
-                          special_ids=tokenizer.all_special_ids, num_layers=L, num_buckets=args.num_buckets,
-                          num_labels=task.num_labels, seed=0)
     dims = ModelDims.from_hf_config(hf.config)
+    pad = tokenizer.pad_token_id
+    costs = roofline.measure(model, model._packed_dense) if cpu_fp32 else None
     rows = []
     for bs in args.batch_sizes:
         n = min(len(dev), args.instances_batch1 if bs == 1 else args.instances)
-        split_full = attach_exit_layers(encode_examples(tokenizer, dev[:n], 128, task.is_regression), None, L,
-                                        np.random.default_rng(0))
-        split_hash = attach_exit_layers(encode_examples(tokenizer, dev[:n], 128, task.is_regression), token_hash, L,
-                                        np.random.default_rng(0))
+        encoded = lambda: encode_examples(tokenizer, dev[:n], 128, task.is_regression)  # noqa: E731
+        split_full = attach_exit_layers(encoded(), None, L, np.random.default_rng(0))
+        split_hash = attach_exit_layers(encoded(), token_hash, L, np.random.default_rng(0))
         order = evaluation_batches(split_full, bs)
-        pad = tokenizer.pad_token_id
         start = time.perf_counter()
         hash_batches = [collate(split_hash, idx, pad, L).to(device) for idx in order]
         prep_seconds = time.perf_counter() - start
         full_batches = [collate(split_full, idx, pad, L).to(device) for idx in order]
 
-        def plain(b):
-            return hf(input_ids=b.input_ids, token_type_ids=b.token_type_ids,
-                      attention_mask=b.schedule.key_mask[:, 0, 0].long()).logits
+        def plain():
+            for b in full_batches:
+                hf(input_ids=b.input_ids, token_type_ids=b.token_type_ids,
+                   attention_mask=b.schedule.key_mask[:, 0, 0].long())
 
-        def ours(b):
-            return model(b.input_ids, b.token_type_ids, b.schedule)
+        def ours(batches, onednn):
+            def run():
+                model.use_onednn = onednn
+                for b in batches:
+                    model(b.input_ids, b.token_type_ids, b.schedule)
+            return run
 
-        t_plain = time_pass(plain, full_batches, device, args.repeats)
-        t_full = time_pass(ours, full_batches, device, args.repeats)
-        t_hash = time_pass(ours, hash_batches, device, args.repeats)
+        load = wait_for_quiet(args.max_load, args.max_wait)
+        variants = {"plain_hf": plain, "own_full": ours(full_batches, True), "hashee": ours(hash_batches, True)}
+        if cpu_fp32:
+            variants.update(own_full_default_gemm=ours(full_batches, False), hashee_default_gemm=ours(hash_batches, False))
+        with torch.inference_mode():
+            t = interleaved_medians(variants, args.repeats, sync)
+        model.use_onednn = True
+        load_after = os.getloadavg()[0]
+        bound = lambda batches: sum(  # noqa: E731
+            roofline.bound_seconds(model, costs, roofline.linear_rows(b.schedule, *b.input_ids.shape)) for b in batches)
         cost = token_exit_cost(split_hash.exit_layers, dims)
         # Wall-clock efficiency compares with this backbone's own full model, so its FLOPs too.
         flops = speedup_record(cost.tokens, cost.method_flops, cost.elue_depth, dims, dims.num_layers)["speedup"]
+        fs = flops["flops_vs_own_full"]
+        eff_own = t["own_full"] / t["hashee"] / fs
         row = {
-            "batch_size": bs, "instances": n,
-            "plain_hf_seconds": t_plain, "ours_full_seconds": t_full, "hashee_seconds": t_hash,
+            "batch_size": bs, "instances": n, "threads": torch.get_num_threads(),
+            "load_avg_1min_before": load, "load_avg_1min_after": load_after,
+            **{f"{k}_seconds": v for k, v in t.items()},
             "hashee_batch_prep_seconds": prep_seconds,
-            "wall_speedup_vs_plain": t_plain / t_hash,
-            "wall_speedup_with_prep": t_plain / (t_hash + prep_seconds),
-            "flops_speedup": flops["flops_vs_own_full"], "elue_speedup": flops["elue_vs_own_full"],
-            "efficiency": (t_plain / t_hash) / flops["flops_vs_own_full"],
+            "flops_speedup": fs, "elue_speedup": flops["elue_vs_own_full"],
+            "wall_speedup_vs_plain": t["plain_hf"] / t["hashee"],
+            "wall_speedup_with_prep": t["plain_hf"] / (t["hashee"] + prep_seconds),
+            "efficiency": t["plain_hf"] / t["hashee"] / fs,
+            "wall_speedup_vs_own_full": t["own_full"] / t["hashee"],
+            "efficiency_vs_own_full": eff_own,
             "mean_exit_layer": float(cost.elue_depth.mean()),
         }
+        if cpu_fp32:
+            bound_full, bound_hash = bound(full_batches), bound(hash_batches)
+            row.update({
+                "efficiency_vs_own_full_default_gemm": t["own_full_default_gemm"] / t["hashee_default_gemm"] / fs,
+                "roofline_full_linear_seconds": bound_full, "roofline_hashee_linear_seconds": bound_hash,
+                "roofline_bound_efficiency": bound_full / bound_hash / fs,
+                "efficiency_vs_own_full_over_bound": eff_own * bound_hash * fs / bound_full,
+            })
         rows.append(row)
-        print(json.dumps(row))
+        print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     record = {
-        "backbone": spec.name, "num_layers": L, "task": task.name, "hash": args.hash,
-        "num_buckets": args.num_buckets, "dtype": args.dtype, "data": "ELUE " + args.task if args.data_dir else "synthetic",
+        "backbone": args.backbone, "num_layers": L, "task": task.name, "hash": args.hash,
+        "num_buckets": args.num_buckets, "dtype": args.dtype,
+        "data": "ELUE " + args.task if args.data_dir else "synthetic",
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
-        f"cpu {platform.machine()} ({torch.get_num_threads()} threads)",
-        "torch": torch.__version__, "rows": rows,
+        f"cpu {platform.machine()} ({torch.get_num_threads()} threads)", "repeats": args.repeats,
+        "torch": torch.__version__, "command": "python " + " ".join(sys.argv),
+        "roofline_linear_costs": {f"{o}x{i}": c for (o, i), c in (costs or {}).items()},
+        "rows": rows,
     }
     atomic_write_json(args.out, record)
 

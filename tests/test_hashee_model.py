@@ -257,3 +257,41 @@ def test_backward_under_bf16_autocast_matches_fp32_gradients(padded_batch):
         assert ref.abs().sum() > 0, f"layer {layer}: no gradient"
         # measured relative error 1-2% (bf16 rounding through 4 layers and back)
         assert (grad - ref).norm() / ref.norm() < 0.05, f"layer {layer}"
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "exact-prefix"])
+def test_onednn_inference_path_equals_module_path_and_follows_weight_updates(packed, padded_batch):
+    ids, exits, schedule = _bf16_case(packed, padded_batch)
+    model = HashEEForSequenceClassification(tiny_classifier("bert", LAYERS)).eval()
+    model.use_onednn = True   # the tiny test model is narrower than where it is on by default
+    with torch.inference_mode():
+        fast = model(ids, None, schedule, output_hidden_states=True)
+    model.use_onednn = False
+    with torch.inference_mode():
+        slow = model(ids, None, schedule, output_hidden_states=True)
+    assert model.packed_linears._cache, "the inference forward did not take the oneDNN path"
+    torch.testing.assert_close(fast[0], slow[0], atol=1e-5, rtol=0)
+    for fast_state, slow_state in zip(fast[1], slow[1]):
+        torch.testing.assert_close(fast_state[exits > 0], slow_state[exits > 0], atol=1e-5, rtol=0)
+    # an in-place update (as an optimizer step does) must reach the packed copies
+    model.use_onednn = True
+    with torch.no_grad():
+        model.hf.bert.encoder.layer[0].intermediate.dense.weight.mul_(-1.0)
+    with torch.inference_mode():
+        updated = model(ids, None, schedule)
+    model.use_onednn = False
+    with torch.inference_mode():
+        torch.testing.assert_close(updated, model(ids, None, schedule), atol=1e-5, rtol=0)
+    assert not torch.allclose(updated, fast[0])
+    # a fused AdamW step (does not bump version counters) between train() and eval(), as in training
+    model.use_onednn = True
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    model.train()
+    model(ids, None, schedule).sum().backward()
+    optimizer.step()
+    model.eval()
+    with torch.inference_mode():
+        stepped = model(ids, None, schedule)
+    model.use_onednn = False
+    with torch.inference_mode():
+        torch.testing.assert_close(stepped, model(ids, None, schedule), atol=1e-5, rtol=0)

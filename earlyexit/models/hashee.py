@@ -11,6 +11,12 @@ At layer l (1-based), with tokens reordered by `ExitSchedule` so active ones for
   projects them with its own W_K, W_V); padding keys are masked, so padding never changes a result;
 - a token whose exit layer is l is updated by layer l and then frozen.
 With every token at the last layer this is exactly the plain backbone.
+
+CPU inference (fp32, no autograd, no autocast) runs the linear layers through oneDNN with weights
+packed once (`_PackedLinears`): on the AVX-512 AMD CPU of docs/benchmarks.md, PyTorch's default
+fp32 GEMM reaches a third to a half of oneDNN's rate, and on few rows (the active tokens of late
+layers) its time grows with the rows while oneDNN's stays at the cost of reading the weights.
+Training and every other device/dtype use the HF modules unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.activations import GELUActivation
 
 from earlyexit.models.schedule import ExitSchedule
 
@@ -32,15 +39,20 @@ class HashEEForSequenceClassification(nn.Module):
         self.num_labels = hf_model.config.num_labels
         # BERT-style heads read the pooler output; RoBERTa's head reads the sequence itself.
         self.uses_pooler = getattr(self.base, "pooler", None) is not None and hasattr(hf_model, "dropout")
+        self.packed_linears = _PackedLinears()
+        # set False to time / compare PyTorch's default CPU GEMM; off for narrow models, where the
+        # per-call cost of the oneDNN op outweighs its faster GEMM (measured slower at hidden 64)
+        self.use_onednn = hf_model.config.hidden_size >= 256
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
                 schedule: ExitSchedule, output_hidden_states: bool = False):
         """Logits [B, C]; with output_hidden_states also the per-layer states in original order."""
         embeddings = self.base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # [B, T, H]
+        dense = self._packed_dense if self._can_pack(embeddings) else _module_dense
         h = embeddings if schedule.identity else _gather_rows(embeddings, schedule.permutation)
         states = [h] if output_hidden_states else None
         for index, layer in enumerate(self.layers):
-            h = self._layer(layer, h, index + 1, schedule)
+            h = self._layer(layer, h, index + 1, schedule, dense)
             if states is not None:
                 states.append(h)
         logits = self._head(h)
@@ -51,7 +63,8 @@ class HashEEForSequenceClassification(nn.Module):
             states = [_gather_rows(s, inverse) for s in states]
         return logits, states
 
-    def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule) -> torch.Tensor:
+    def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
+               dense) -> torch.Tensor:
         width = schedule.active_counts[layer_number - 1]
         batch, seq_len, hidden = h.shape
         if width == 0:
@@ -62,25 +75,30 @@ class HashEEForSequenceClassification(nn.Module):
         index = schedule.active_index[layer_number - 1]
         if index is None:   # every row has exactly `width` active tokens
             active_in = queries_in
-            q = attention.query(queries_in)
+            q = dense(attention.query, queries_in)
         else:               # pack the active tokens: token-wise work only where it is needed
             flat_in = queries_in.reshape(batch * width, hidden)
             active_in = flat_in.index_select(0, index)                                 # [N, H]
-            q_active = attention.query(active_in)
+            q_active = dense(attention.query, active_in)
             # buffer in the projection's dtype: under CUDA autocast that is bf16 while h is fp32,
             # and index_copy refuses mixed dtypes there (CPU autocast would promote them)
             q = q_active.new_zeros(batch * width, q_active.shape[-1]).index_copy(0, index, q_active)
         q = q.view(batch, width, heads, head_dim).transpose(1, 2)
-        k = attention.key(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)    # [B, h, T, d]
-        v = attention.value(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)
+        k = dense(attention.key, h).view(batch, seq_len, heads, head_dim).transpose(1, 2)    # [B, h, T, d]
+        v = dense(attention.value, h).view(batch, seq_len, heads, head_dim).transpose(1, 2)
         context = F.scaled_dot_product_attention(
             q, k, v, attn_mask=schedule.key_mask,
             dropout_p=attention.dropout.p if self.training else 0.0)                  # [B, h, A, d]
         context = context.transpose(1, 2).reshape(batch, width, hidden)
         if index is not None:
             context = context.reshape(batch * width, hidden).index_select(0, index)
-        attended = layer.attention.output(context, active_in)                          # dense, dropout, LN
-        updated = layer.output(layer.intermediate(attended), attended)                 # FFN, LN
+        if dense is _module_dense:   # the HF modules as they are (training, GPU, other dtypes)
+            attended = layer.attention.output(context, active_in)                      # dense, dropout, LN
+            updated = layer.output(layer.intermediate(attended), attended)             # FFN, LN
+        else:                        # the same steps with the packed CPU linears
+            attended = _residual_norm(layer.attention.output, context, active_in, dense)
+            inner = dense(layer.intermediate.dense, attended, layer.intermediate.intermediate_act_fn)
+            updated = _residual_norm(layer.output, inner, attended, dense)
         if index is not None:  # exited and padding positions keep their states
             # frozen states keep their dtype; .to is a no-op (no copy) when the dtypes already agree
             updated = flat_in.index_copy(0, index, updated.to(flat_in.dtype)).view(batch, width, hidden)
@@ -88,10 +106,60 @@ class HashEEForSequenceClassification(nn.Module):
             return updated
         return torch.cat([updated, h[:, width:]], dim=1)
 
+    def train(self, mode: bool = True):
+        # fused optimizers update weights without bumping their version counters, so the packed
+        # copies are also dropped at every train()/eval() switch (the training loop makes one
+        # before each step and each evaluation)
+        self.packed_linears.clear()
+        return super().train(mode)
+
+    def _can_pack(self, x: torch.Tensor) -> bool:
+        return (self.use_onednn and x.device.type == "cpu" and x.dtype == torch.float32
+                and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
+                and torch.backends.mkldnn.is_available())
+
+    def _packed_dense(self, linear: nn.Linear, x: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
+        packed = self.packed_linears.get(linear)
+        # the exact (erf) GELU of BERT-family FFNs runs inside the GEMM; any other activation after it
+        erf_gelu = isinstance(activation, GELUActivation) and activation.act is F.gelu
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), packed, linear.bias,
+                                                 "gelu" if erf_gelu else "none", [], "none" if erf_gelu else "")
+        out = out.view(*x.shape[:-1], out.shape[-1])
+        return out if activation is None or erf_gelu else activation(out)
+
     def _head(self, sequence_output: torch.Tensor) -> torch.Tensor:
         if self.uses_pooler:
             return self.hf.classifier(self.hf.dropout(self.base.pooler(sequence_output)))
         return self.hf.classifier(sequence_output)
+
+
+def _residual_norm(block: nn.Module, x: torch.Tensor, residual: torch.Tensor, dense) -> torch.Tensor:
+    """HF's *SelfOutput / *Output: LayerNorm(dropout(dense(x)) + residual)."""
+    return block.LayerNorm(block.dropout(dense(block.dense, x)) + residual)
+
+
+def _module_dense(linear: nn.Module, x: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
+    return linear(x) if activation is None else activation(linear(x))
+
+
+class _PackedLinears:
+    """oneDNN-packed copies of fp32 weights, repacked when a weight is replaced or updated in place
+    by an ordinary op (its storage or version counter changes) and dropped by `clear`."""
+
+    def __init__(self):
+        self._cache: dict[int, tuple[tuple, torch.Tensor]] = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def get(self, linear: nn.Linear) -> torch.Tensor:
+        w = linear.weight
+        key = (w.data_ptr(), w._version, tuple(w.shape))
+        hit = self._cache.get(id(linear))
+        if hit is None or hit[0] != key:
+            hit = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), None))
+            self._cache[id(linear)] = hit
+        return hit[1]
 
 
 def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
