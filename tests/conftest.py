@@ -39,3 +39,27 @@ def padded_batch():
     lengths = torch.tensor([11, 7, 4])
     real = torch.arange(11)[None, :] < lengths[:, None]
     return ids, real, lengths
+
+
+# A tiny random backbone and a complete `hash` config section, for tests that run the experiment step.
+def tiny_backbone():
+    from earlyexit.backbones import BackboneSpec
+
+    return BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_size=32, num_attention_heads=2,
+                        intermediate_size=64)
+
+
+TINY_HASH_CONFIG = {"num_buckets": 2, "balance": "types", "mi_regression_bins": 2, "cluster_n_init": 1,
+                    "cluster_max_iter": 50}
+
+
+def tokenized_synth_nli(root: Path, train_size: int) -> Path:
+    """synth-nli (a sentence-pair task) prepared and tokenised for tiny_backbone() under `root`
+    (root/tok.npz, root/tok.json); dev and test hold 12 examples each."""
+    from earlyexit.data.prepare import prepare_task
+    from earlyexit.experiment import tokenize_task
+
+    prepare_task("synth-nli", "synthetic", root / "data", synthetic_sizes={"train": train_size, "dev": 12, "test": 12})
+    tokenize_task(task_name="synth-nli", split_dir=root / "data", backbone=tiny_backbone(), max_seq_len=32,
+                  out_npz=root / "tok.npz", out_meta=root / "tok.json")
+    return root

@@ -5,32 +5,25 @@ registry, so a new method module is covered without touching this file."""
 import pytest
 
 from analysis.collect import read_run
-from earlyexit.backbones import BackboneSpec
-from earlyexit.data.prepare import prepare_task
-from earlyexit.experiment import run_experiment, tokenize_task
+from earlyexit.experiment import run_experiment
 from earlyexit.hash_artifacts import fit_hash_artifact
 from earlyexit.plumbing.files import read_json
 from earlyexit.methods import METHODS, config_errors, get_method, method_variants
 from earlyexit.methods.base import FAMILIES
 from earlyexit.training import TrainConfig
+from tests.conftest import TINY_HASH_CONFIG, tiny_backbone, tokenized_synth_nli
 
-BACKBONE = BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_size=32, num_attention_heads=2,
-                        intermediate_size=64)
+BACKBONE = tiny_backbone()
 ONE_STEP = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
                        grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
                        evals_per_epoch=1, bf16=False)
-HASH_CONFIG = {"num_buckets": 2, "balance": "types", "mi_regression_bins": 2, "cluster_n_init": 1, "cluster_max_iter": 50}
 CASES = [(name, variant) for name, method in METHODS.items() for variant in method.variants]
 
 
 @pytest.fixture(scope="module")
 def tokenized(tmp_path_factory):
     """synth-nli (a sentence-pair task) with a 16-example training split: one batch, one step."""
-    root = tmp_path_factory.mktemp("contract")
-    prepare_task("synth-nli", "synthetic", root / "data", synthetic_sizes={"train": 16, "dev": 12, "test": 12})
-    tokenize_task(task_name="synth-nli", split_dir=root / "data", backbone=BACKBONE, max_seq_len=32,
-                  out_npz=root / "tok.npz", out_meta=root / "tok.json")
-    return root
+    return tokenized_synth_nli(tmp_path_factory.mktemp("contract"), train_size=16)
 
 
 def make_artifacts(root, declared: dict) -> dict:
@@ -40,7 +33,7 @@ def make_artifacts(root, declared: dict) -> dict:
         assert spec["kind"] == "hash", f"the contract test cannot build artifacts of kind {spec['kind']!r}"
         out = root / f"{spec['hash']}-{spec['fit']}"
         fit_hash_artifact(tokenized=root / "tok.npz", meta=read_json(root / "tok.json"), backbone=BACKBONE,
-                          hash_name=spec["hash"], hash_config=HASH_CONFIG, seed=1,
+                          hash_name=spec["hash"], hash_config=TINY_HASH_CONFIG, seed=1,
                           out_npz=f"{out}.npz", out_summary=f"{out}.json")
         paths[name] = f"{out}.npz"
     return paths

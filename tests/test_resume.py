@@ -9,13 +9,12 @@ import pytest
 import torch
 
 from earlyexit import fine_tuning
-from earlyexit.backbones import BackboneSpec
-from earlyexit.data.prepare import prepare_task
-from earlyexit.experiment import run_experiment, tokenize_task, train_state_path
+from earlyexit.experiment import run_experiment, train_state_path
 from earlyexit.hash_artifacts import fit_hash_artifact
 from earlyexit.plumbing.files import read_json
 from earlyexit.train_state import StateFile
 from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from tests.conftest import TINY_HASH_CONFIG, tiny_backbone, tokenized_synth_nli
 
 
 class Killed(BaseException):
@@ -151,24 +150,19 @@ def test_an_unreadable_state_is_not_resumed(tmp_path, caplog, uninterrupted):
 
 # --- through the experiment step: a tiny random backbone, every method that trains ------------------
 
-BACKBONE = BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_size=32, num_attention_heads=2,
-                        intermediate_size=64)
+BACKBONE = tiny_backbone()
 # 64 training examples in batches of 16: 4 steps per epoch; evaluations at 2, 4, 6, 8, states also at 3.
 EIGHT_STEPS = TrainConfig(lr=1e-3, batch_size=16, epochs=2, eval_batch_size=16, warmup_ratio=0.25, weight_decay=0.0,
                           grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
                           evals_per_epoch=2, bf16=False, checkpoint_every_steps=3)
-HASH_CONFIG = {"num_buckets": 2, "balance": "types", "mi_regression_bins": 2, "cluster_n_init": 1, "cluster_max_iter": 50}
 TIMINGS = ("train_seconds", "eval_seconds", "total_seconds")
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    prepare_task("synth-nli", "synthetic", root / "data", synthetic_sizes={"train": 64, "dev": 12, "test": 12})
-    tokenize_task(task_name="synth-nli", split_dir=root / "data", backbone=BACKBONE, max_seq_len=32,
-                  out_npz=root / "tok.npz", out_meta=root / "tok.json")
+    root = tokenized_synth_nli(tmp_path_factory.mktemp("resume"), train_size=64)
     fit_hash_artifact(tokenized=root / "tok.npz", meta=read_json(root / "tok.json"), backbone=BACKBONE,
-                      hash_name="frequency", hash_config=HASH_CONFIG, seed=1,
+                      hash_name="frequency", hash_config=TINY_HASH_CONFIG, seed=1,
                       out_npz=root / "frequency.npz", out_summary=root / "frequency.json")
     return root
 
