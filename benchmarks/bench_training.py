@@ -16,6 +16,7 @@ efficiency = throughput ratio / FLOPs speed-up.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import sys
@@ -27,9 +28,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import add_common_args, backbone_spec, interleaved_medians, setup, wait_for_quiet  # noqa: E402
+from bench_common import add_common_args, interleaved_medians, setup, wait_for_quiet  # noqa: E402
 
-from earlyexit.backbones import load_classifier  # noqa: E402
 from earlyexit.batching import attach_exit_layers, collate, training_batches  # noqa: E402
 from earlyexit.encoded import encode_examples  # noqa: E402
 from earlyexit.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
@@ -65,8 +65,7 @@ def main(argv=None):
         p.error("--repeats must be >= 1 and --train-instances >= --batch-size")
 
     task, train, _, tokenizer, hf_plain, token_hash = setup(args)
-    hf_ours = load_classifier(backbone_spec(args), task.num_labels, seed=0)
-    hf_ours.load_state_dict(hf_plain.state_dict())
+    hf_ours = copy.deepcopy(hf_plain)     # the same weights, driven by HashEE
     model = HashEEForSequenceClassification(hf_ours)
     L = model.num_layers
     pad = tokenizer.pad_token_id

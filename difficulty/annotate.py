@@ -108,17 +108,16 @@ def train_annotator(rows, *, spec, token_level: bool, settings: dict, val_fracti
     return model, tokenizer, report
 
 
-def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto", where: str = "annotator") -> PairSet:
-    cfg = loop_config(settings, where)
+def label_pairs(model, tokenizer, rows, settings: dict, device: str = "auto") -> PairSet:
+    cfg = loop_config(settings, "annotator")   # settings already checked by train_annotator
     dev = pick_device(device)
     task = _Task(rows, tokenizer, False, cfg.max_seq_len, None)
     bits = np.concatenate(layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size))
     return PairSet([r[0] for r in rows], [r[1] for r in rows], bits)
 
 
-def label_tokens(model, tokenizer, rows, settings: dict, tag_ids: dict, device: str = "auto",
-                 where: str = "annotator") -> TokenSet:
-    cfg = loop_config(settings, where)
+def label_tokens(model, tokenizer, rows, settings: dict, tag_ids: dict, device: str = "auto") -> TokenSet:
+    cfg = loop_config(settings, "annotator")   # settings already checked by train_annotator
     dev = pick_device(device)
     task = _Task(rows, tokenizer, True, cfg.max_seq_len, tag_ids)
     bits = layer_correct(model, task, tokenizer.pad_token_id, dev, cfg.eval_batch_size)

@@ -101,11 +101,9 @@ MODEL_SETTINGS = {"bilstm": ("lstm_hidden",), "linear-b": ("frozen",)}  # shape 
 
 def split_settings(predictor: str, settings: dict, where: str) -> tuple[TrainConfig, dict]:
     """(loop settings, model settings) of one predictor. A missing key, or another predictor's model
-    setting (TrainConfig rejects it as unknown), raises ValueError naming `where.<key>`."""
+    setting (TrainConfig rejects it as unknown), raises ValueError naming `where.<key>`; the schema
+    fills the model settings' defaults."""
     own = MODEL_SETTINGS.get(predictor, ())
-    for key in own:
-        if key not in settings:
-            raise ValueError(f"config key '{where}.{key}': required for {predictor}")
     loop = loop_config({k: v for k, v in settings.items() if k not in own}, where)
     return loop, {k: settings[k] for k in own}
 

@@ -20,6 +20,8 @@ PREDICTORS = {
     "sentence": ("majority", "linear-m", "linear-b", "bilstm", "bert"),
     "token": ("majority", "linear-b", "bilstm", "bert"),
 }
+# Predictors that fine-tune a BERT-sized backbone (the rules give them a GPU and more memory).
+BERT_SIZED = ("bert", "linear-b")
 
 
 def validated(config: dict, schema: Path = SCHEMA) -> dict:

@@ -71,7 +71,7 @@ def build_sentence_dataset(data: dict, backbone: dict, annotator: dict, val_frac
         model, tokenizer, report = annotate.train_annotator(
             train_rows, spec=settings.spec_from(backbone), token_level=False, settings=annotator,
             val_fraction=val_fraction, seed=seed, device=device, where=where)
-        labelled = annotate.label_pairs(model, tokenizer, label_rows, annotator, device, where)
+        labelled = annotate.label_pairs(model, tokenizer, label_rows, annotator, device)
         train, test = datasets.split_in_order(labelled, data["n_train"])
         counts = {"source": {"source": "annotate", "train_data": _describe(data["train_data"]),
                              "train_rows": len(train_rows), "label_data": _describe(data["label_data"]),
@@ -97,7 +97,7 @@ def build_token_dataset(data: dict, backbone: dict, annotator: dict, val_fractio
     model, tokenizer, report = annotate.train_annotator(
         train_rows, spec=settings.spec_from(backbone), token_level=True, settings=annotator,
         val_fraction=val_fraction, seed=seed, device=device, tag_ids=tag_ids, where=where)
-    labelled = annotate.label_tokens(model, tokenizer, label_rows, annotator, tag_ids, device, where)
+    labelled = annotate.label_tokens(model, tokenizer, label_rows, annotator, tag_ids, device)
     train, test = datasets.split_shuffled(labelled, data["test_fraction"], seed)
     counts = {"source": {"train_data": _describe(data["train_data"]), "train_rows": len(train_rows),
                          "label_data": _describe(data["label_data"]), "label_rows": len(label_rows)},

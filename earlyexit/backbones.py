@@ -53,6 +53,32 @@ def minilm_path() -> Path:
     return path
 
 
+def backbone_depth(entry: dict, download: bool = False) -> int | None:
+    """Encoder layers a backbone (a config entry, or a BackboneSpec's fields) runs with: num_layers,
+    else a random backbone's default, MiniLM's or a local hub folder's config.json. A hub id's depth
+    is read from the hub only with `download` (else None, as where the config is checked)."""
+    if entry.get("num_layers"):
+        return entry["num_layers"]
+    if entry["source"] == "random":
+        return RANDOM_DEFAULT_LAYERS
+    try:
+        if entry["source"] == "minilm":
+            config_file = minilm_path() / "config.json"
+        elif entry["source"] == "hub" and entry.get("hub_id") and (Path(entry["hub_id"]) / "config.json").is_file():
+            config_file = Path(entry["hub_id"]) / "config.json"
+        elif download:
+            from transformers import AutoConfig
+
+            return AutoConfig.from_pretrained(entry["hub_id"], revision=entry.get("revision")).num_hidden_layers
+        else:
+            return None
+        return int(json.loads(config_file.read_text())["num_hidden_layers"])
+    except (ImportError, OSError, ValueError, KeyError, TypeError):
+        if download:
+            raise
+        return None          # unreadable here: the loader reports it with its own message
+
+
 def load_tokenizer(spec: BackboneSpec):
     from transformers import AutoTokenizer
 

@@ -6,15 +6,15 @@ Hash fitting lives in `hash_artifacts` (no torch)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import time
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig
 
-from earlyexit.backbones import BackboneSpec, load_tokenizer, minilm_path
+from earlyexit.backbones import BackboneSpec, backbone_depth, load_tokenizer
 from earlyexit.encoded import encode_examples, load_encoded, save_encoded
 from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
@@ -29,15 +29,6 @@ log = logging.getLogger("earlyexit.experiment")
 SPLITS = ("train", "dev", "test")
 
 
-def backbone_num_layers(spec: BackboneSpec) -> int:
-    if spec.num_layers:
-        return spec.num_layers
-    if spec.source == "random":
-        return 6
-    path = str(minilm_path()) if spec.source == "minilm" else spec.hub_id
-    return AutoConfig.from_pretrained(path, revision=spec.revision).num_hidden_layers
-
-
 def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSpec, max_seq_len: int,
                   out_npz: str | Path, out_meta: str | Path) -> dict:
     """Tokenise train/dev/test once per task x backbone; the meta JSON records what hashes need."""
@@ -48,12 +39,14 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
     meta = {
         "task": task_name, "backbone": backbone.name, "max_seq_len": max_seq_len,
         "vocab_size": len(tokenizer), "special_ids": sorted(map(int, tokenizer.all_special_ids)),
-        "pad_id": int(tokenizer.pad_token_id), "num_layers": backbone_num_layers(backbone),
+        "pad_id": int(tokenizer.pad_token_id), "num_layers": backbone_depth(dataclasses.asdict(backbone), download=True),
         "num_labels": task.num_labels,
         "mean_tokens": {s: float(encoded[s].lengths.mean()) for s in SPLITS},
         "truncated": {s: int((encoded[s].lengths >= max_seq_len).sum()) for s in SPLITS},
     }
     save_encoded(out_npz, encoded)
+    # Digest of the tokenised splits, computed once here: each run's resumable state is tied to it.
+    meta["sha256"] = file_digest(out_npz)
     atomic_write_json(out_meta, meta)
     return meta
 
@@ -78,15 +71,16 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         raise ValueError(f"method {method!r} has no variant {variant!r} (known: {', '.join(chosen.variants)})")
     task = get_task(task_name)
     dev_ = pick_device(device)
+    meta = read_json(tokenized_meta)
     # What else must match for a saved state to be resumed (the loop adds its settings and seed):
     # the run's identity and the contents of its inputs, so changed data is never continued.
     state = StateFile(str(train_state_path(out_json)), {
         "task": task_name, "backbone": dict(backbone.__dict__), "method": method, "variant": variant,
-        "device": dev_.type, "tokenized": file_digest(tokenized),
+        "device": dev_.type, "tokenized": meta["sha256"],
         "artifacts": {name: file_digest(path) for name, path in sorted(artifacts.items())},
     })
     ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=load_encoded(tokenized),
-                     meta=read_json(tokenized_meta), artifacts={k: str(v) for k, v in artifacts.items()},
+                     meta=meta, artifacts={k: str(v) for k, v in artifacts.items()},
                      train_config=train_config, device=dev_, checkpoint=str(checkpoint) if checkpoint else None,
                      progress=progress, train_state=state)
     outcome = chosen.run(ctx)

@@ -26,7 +26,7 @@ PREPARE_ERRORS = (DataFormatError, FileNotFoundError, ValueError, RuntimeError)
 
 def task_source(data_config: dict, task: str) -> str:
     """The source of `task` under the config's `data:` section: `data.sources.<task>` when set,
-    else `data.source`. The one place that decides it (rules, config checks and the CLI ask here)."""
+    else `data.source`. The one place that decides it (the rules and the config checks ask here)."""
     overrides = data_config.get("sources") or {}
     key = f"data.sources.{task}" if task in overrides else "data.source"
     source = overrides.get(task, data_config.get("source"))

@@ -10,14 +10,13 @@ stops with one line and writes nothing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from earlyexit.backbones import RANDOM_DEFAULT_LAYERS, minilm_path
+from earlyexit.backbones import backbone_depth
 from earlyexit.data.elue import ELUE_SPLIT_FILES
 from earlyexit.data.prepare import task_source
 from earlyexit.data.synthetic import SYNTHETIC_TASKS
@@ -47,25 +46,6 @@ def _sentence(error) -> str:
     if error.validator == "required":
         return f"config key '{key}': {error.message}"
     return f"config key '{key}': {error.message}"
-
-
-def backbone_depth(entry: dict) -> int | None:
-    """Encoder layers a backbone entry runs with, when known without the network (else None):
-    num_layers, else a random backbone's default, MiniLM's or a local hub folder's config.json."""
-    if entry.get("num_layers"):
-        return entry["num_layers"]
-    if entry["source"] == "random":
-        return RANDOM_DEFAULT_LAYERS
-    try:
-        if entry["source"] == "minilm":
-            config_file = minilm_path() / "config.json"
-        elif entry["source"] == "hub" and entry.get("hub_id") and (Path(entry["hub_id"]) / "config.json").is_file():
-            config_file = Path(entry["hub_id"]) / "config.json"
-        else:
-            return None      # a hub id: its depth is only known after a download
-        return int(json.loads(config_file.read_text())["num_hidden_layers"])
-    except (ImportError, OSError, ValueError, KeyError, TypeError):
-        return None          # unreadable here: the loader reports it with its own message
 
 
 def _source_key(data: dict, task: str) -> str:

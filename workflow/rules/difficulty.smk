@@ -95,7 +95,7 @@ rule difficulty_predict:
         paths.difficulty_run(PRESET, "{dlevel}", "{predictor}", "{seed}"),
     wildcard_constraints:
         dlevel="sentence|token",
-        predictor="majority|linear-m|linear-b|bilstm|bert",
+        predictor="|".join(dict.fromkeys(dsettings.PREDICTORS["sentence"] + dsettings.PREDICTORS["token"])),
     params:
         backbone=lambda w: dsettings.predictor_backbone(DIFF, DIFF_BACKBONES, w.dlevel, w.predictor),
         training=lambda w: dsettings.training_settings(DIFF, w.dlevel, w.predictor),
@@ -104,9 +104,8 @@ rule difficulty_predict:
         paths.log_file(PRESET, "difficulty_predict", "{dlevel}", "{predictor}", "seed{seed}"),
     threads: 1
     resources:
-        # BERT and Linear-B run a BERT-sized backbone; the others are small
-        gpu=lambda w: gpus_for(config, DIFF["device"], w.predictor in ("bert", "linear-b")),
-        mem_mb=lambda w, attempt: (16000 if w.predictor in ("bert", "linear-b") else 4000) * attempt,
+        gpu=lambda w: gpus_for(config, DIFF["device"], w.predictor in dsettings.BERT_SIZED),
+        mem_mb=lambda w, attempt: (16000 if w.predictor in dsettings.BERT_SIZED else 4000) * attempt,
         runtime=lambda w, attempt: 120 * attempt,
     conda:
         "../envs/hashee.yaml"
@@ -121,7 +120,7 @@ rule difficulty_human_predict:
     output:
         paths.difficulty_run(PRESET, "human", "{predictor}", "{seed}"),
     wildcard_constraints:
-        predictor="majority|linear-m|bilstm|bert",
+        predictor="|".join(dsettings.PREDICTORS["human"]),
     params:
         backbone=lambda w: dsettings.predictor_backbone(DIFF, DIFF_BACKBONES, "human", w.predictor),
         training=lambda w: dsettings.training_settings(DIFF, "human", w.predictor),
@@ -130,9 +129,8 @@ rule difficulty_human_predict:
         paths.log_file(PRESET, "difficulty_human_predict", "{predictor}", "seed{seed}"),
     threads: 1
     resources:
-        # BERT and Linear-B run a BERT-sized backbone; the others are small
-        gpu=lambda w: gpus_for(config, DIFF["device"], w.predictor in ("bert", "linear-b")),
-        mem_mb=lambda w, attempt: (16000 if w.predictor in ("bert", "linear-b") else 4000) * attempt,
+        gpu=lambda w: gpus_for(config, DIFF["device"], w.predictor in dsettings.BERT_SIZED),
+        mem_mb=lambda w, attempt: (16000 if w.predictor in dsettings.BERT_SIZED else 4000) * attempt,
         runtime=lambda w, attempt: 120 * attempt,
     conda:
         "../envs/hashee.yaml"

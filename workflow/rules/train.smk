@@ -10,7 +10,6 @@ rule train_eval:
     params:
         preset=PRESET,
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-        artifacts=lambda wildcards: run_artifacts(wildcards),
         training=training_params,
         device=config["device"],
         checkpoint=lambda w: (

@@ -21,7 +21,8 @@ run_step(
     backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, backbone),
     method=snakemake.wildcards.method,
     variant=snakemake.wildcards.variant,
-    artifacts=snakemake.params.artifacts,
+    # the inputs other than the tokenised task are the artifacts the method declared (run_inputs)
+    artifacts={name: path for name, path in snakemake.input.items() if name not in ("npz", "meta")},
     # checkpoint_every_steps is not a param: changing it changes no result, so it reruns nothing.
     train_config=TrainConfig.from_config({
         **snakemake.params.training,
