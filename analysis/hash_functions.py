@@ -27,7 +27,7 @@ import pandas as pd
 
 from analysis.display import Row, ordered, table_rows, task_order, task_title
 from analysis.published import PUBLISHED_NAME
-from analysis.table_writer import DASH, Column, Layout, write_table
+from analysis.table_writer import DASH, Column, Layout, format_score, format_speedup, write_table
 
 log = logging.getLogger("earlyexit")
 
@@ -155,17 +155,6 @@ def hash_functions_frame(runs_df: pd.DataFrame, published_df: pd.DataFrame | Non
 
 
 # ----------------------------------------------------------------------------------------- display
-
-def format_score(mean: float, std: float = math.nan) -> str:
-    """'81.0 ± 1.41', '81.0' without a std, '–' without a value."""
-    if mean is None or not np.isfinite(mean):
-        return DASH
-    return f"{mean:.1f} ± {std:.2f}" if std is not None and np.isfinite(std) else f"{mean:.1f}"
-
-
-def format_speedup(value: float) -> str:
-    return f"{value:.1f}×" if value is not None and np.isfinite(value) else DASH
-
 
 def _columns(table: pd.DataFrame) -> tuple[list[tuple[str, str, bool]], bool]:
     tasks = list(dict.fromkeys(zip(table["task"], table["paper_task"], table["synthetic"].astype(bool))))

@@ -104,13 +104,10 @@ def _legend_handles(rows, backbones, markers, with_published):
 
 def _empty_figure(preset, out_png, out_pdf) -> None:
     fig, ax = plt.subplots(figsize=(5, 3))
-    try:
-        ax.text(0.5, 0.5, "no runs to plot", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        fig.suptitle(f"Dev score vs FLOPs speed-up, preset {preset}")
-        save_figure(fig, out_png, out_pdf)
-    finally:
-        plt.close(fig)
+    ax.text(0.5, 0.5, "no runs to plot", ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    fig.suptitle(f"Dev score vs FLOPs speed-up, preset {preset}")
+    save_figure(fig, out_png, out_pdf)
 
 
 def plot_score_vs_speedup(runs_df: pd.DataFrame, out_png: str | os.PathLike, out_pdf: str | os.PathLike,
@@ -139,36 +136,33 @@ def plot_score_vs_speedup(runs_df: pd.DataFrame, out_png: str | os.PathLike, out
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
         grid = sns.FacetGrid(points, col="task", col_order=tasks, col_wrap=min(3, len(tasks)),
                              height=3.4, aspect=1.15, sharex=True, sharey=False, despine=False)
-        try:
-            for task, ax in grid.axes_dict.items():
-                for p in points[points["task"] == task].itertuples(index=False):
-                    row = by_key[(p.method, p.variant)]
-                    ax.errorbar(p.flops_speedup, p.dev_score, xerr=_bar(p.flops_speedup_std),
-                                yerr=_bar(p.dev_score_std), linestyle="none", capsize=2, elinewidth=1,
-                                marker=REFERENCE_MARKER if row.reference else markers[p.paper_backbone],
-                                markersize=13 if row.reference else 7, zorder=3, color=row.color)
-                    if row.reference and len(backbones) > 1:   # which backbone each star is; alternate up/down
-                        lift = 3 if backbones.index(p.paper_backbone) % 2 == 0 else -9
-                        ax.annotate(p.paper_backbone, (p.flops_speedup, p.dev_score), fontsize=7,
-                                    xytext=(7, lift), textcoords="offset points")
-                for q in published[published["task"] == task].itertuples(index=False):
-                    ax.errorbar(q.speedup, q.value, yerr=_bar(q.std), linestyle="none", capsize=2, elinewidth=0.8,
-                                marker=markers[q.backbone], markersize=8, markerfacecolor="none",
-                                markeredgewidth=1.5, zorder=2, color=by_key[(q.method, q.variant)].color)
-                ax.set_title(titles[task], fontsize=9)
-                ax.set_xlabel("FLOPs speed-up vs reference depth (×)")
-                ax.set_ylabel("dev score (%)")
-                ax.tick_params(labelbottom=True)
-            grid.figure.suptitle(f"Dev score vs FLOPs speed-up, preset {preset}\n"
-                                 f"(ours: mean ± std over seeds"
-                                 + ("; hollow: published dev scores" if len(published) else "") + ")",
-                                 y=1.0, va="bottom")
-            legend = grid.figure.legend(handles=_legend_handles(rows, backbones, markers, len(published) > 0),
-                                        loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-            for text in legend.get_texts():
-                if text.get_text() in LEGEND_HEADERS:
-                    text.set_fontweight("bold")
-            save_figure(grid.figure, out_png, out_pdf)
-        finally:
-            plt.close(grid.figure)
+        for task, ax in grid.axes_dict.items():
+            for p in points[points["task"] == task].itertuples(index=False):
+                row = by_key[(p.method, p.variant)]
+                ax.errorbar(p.flops_speedup, p.dev_score, xerr=_bar(p.flops_speedup_std),
+                            yerr=_bar(p.dev_score_std), linestyle="none", capsize=2, elinewidth=1,
+                            marker=REFERENCE_MARKER if row.reference else markers[p.paper_backbone],
+                            markersize=13 if row.reference else 7, zorder=3, color=row.color)
+                if row.reference and len(backbones) > 1:   # which backbone each star is; alternate up/down
+                    lift = 3 if backbones.index(p.paper_backbone) % 2 == 0 else -9
+                    ax.annotate(p.paper_backbone, (p.flops_speedup, p.dev_score), fontsize=7,
+                                xytext=(7, lift), textcoords="offset points")
+            for q in published[published["task"] == task].itertuples(index=False):
+                ax.errorbar(q.speedup, q.value, yerr=_bar(q.std), linestyle="none", capsize=2, elinewidth=0.8,
+                            marker=markers[q.backbone], markersize=8, markerfacecolor="none",
+                            markeredgewidth=1.5, zorder=2, color=by_key[(q.method, q.variant)].color)
+            ax.set_title(titles[task], fontsize=9)
+            ax.set_xlabel("FLOPs speed-up vs reference depth (×)")
+            ax.set_ylabel("dev score (%)")
+            ax.tick_params(labelbottom=True)
+        grid.figure.suptitle(f"Dev score vs FLOPs speed-up, preset {preset}\n"
+                             f"(ours: mean ± std over seeds"
+                             + ("; hollow: published dev scores" if len(published) else "") + ")",
+                             y=1.0, va="bottom")
+        legend = grid.figure.legend(handles=_legend_handles(rows, backbones, markers, len(published) > 0),
+                                    loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        for text in legend.get_texts():
+            if text.get_text() in LEGEND_HEADERS:
+                text.set_fontweight("bold")
+        save_figure(grid.figure, out_png, out_pdf)
     return points

@@ -8,15 +8,28 @@ first and then written atomically, so a rendering error leaves no file behind.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from earlyexit.plumbing.files import atomic_write_text
 
 DASH = "–"
+
+
+def format_score(mean: float, std: float = math.nan, std_digits: int = 2) -> str:
+    """'81.0 ± 1.41', '81.0' without a std, the dash without a value."""
+    if mean is None or not np.isfinite(mean):
+        return DASH
+    return f"{mean:.1f} ± {std:.{std_digits}f}" if std is not None and np.isfinite(std) else f"{mean:.1f}"
+
+
+def format_speedup(value: float) -> str:
+    return f"{value:.1f}×" if value is not None and np.isfinite(value) else DASH
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -60,9 +73,6 @@ class Layout:
             for row in rows:
                 if len(row) != width:
                     raise ValueError(f"table {self.name}: row {row[:1]} has {len(row)} cells, expected {width}")
-
-    def rows(self) -> list[list[str]]:
-        return [row for _, rows in self.groups for row in rows]
 
 
 def _md_cell(text) -> str:

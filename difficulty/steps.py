@@ -211,26 +211,18 @@ def write_difficulty_human(run_paths, preset: str, out_csv, out_md, out_tex, cou
 
 def plot_difficulty_human_accuracy(run_paths, out_png, out_pdf) -> None:
     """Per-epoch train and test accuracy of the human-difficulty predictors."""
+    from analysis.figure_writer import save_figure
     from difficulty import tables
 
-    _save(tables.plot_human_curves([read_json(p) for p in run_paths]), out_png, out_pdf)
+    save_figure(tables.plot_human_curves([read_json(p) for p in run_paths]), out_png, out_pdf)
 
 
 def plot_difficulty_layer_labels(split_paths: dict, out_png, out_pdf) -> None:
     """The per-layer label distribution of the model-defined datasets; split_paths: level -> {split: path}."""
+    from analysis.figure_writer import save_figure
     from difficulty import tables
 
     data = {level: {split: read_dataset(level, path) for split, path in splits.items()}
             for level, splits in split_paths.items()}
-    _save(tables.plot_layer_labels(data), out_png, out_pdf)
+    save_figure(tables.plot_layer_labels(data), out_png, out_pdf)
 
-
-def _save(fig, out_png, out_pdf) -> None:
-    import matplotlib.pyplot as plt
-
-    from analysis.figure_writer import save_figure
-
-    try:
-        save_figure(fig, out_png, out_pdf)
-    finally:
-        plt.close(fig)

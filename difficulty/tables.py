@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.table_writer import Column, Layout
+from analysis.table_writer import Column, Layout, format_score
 from difficulty.settings import PREDICTORS
 
 DISPLAY = {"majority": "Majority", "linear-m": "Linear-M", "linear-b": "Linear-B", "bilstm": "BiLSTM", "bert": "BERT"}
@@ -60,16 +60,6 @@ def difficulty_frame(records: list[dict], published: dict, synthetic_levels=()) 
     return pd.DataFrame(rows)
 
 
-def _cell(mean, std) -> str:
-    if math.isnan(mean):
-        return "–"
-    return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
-
-
-def _pub(value) -> str:
-    return "–" if math.isnan(value) else f"{value:.1f}"
-
-
 def difficulty_layout(frame: pd.DataFrame, preset: str, synthetic_levels=()) -> Layout:
     """Ours (mean ± std over seeds) beside the published P / R / F1, a row group per level. A level on
     synthetic data is titled as such; with only such levels there are no published columns."""
@@ -81,8 +71,8 @@ def difficulty_layout(frame: pd.DataFrame, preset: str, synthetic_levels=()) -> 
     for level, part in frame.groupby("level", sort=False):
         rows = []
         for r in part.itertuples():
-            ours = [_cell(getattr(r, f"{m}_mean"), getattr(r, f"{m}_std")) for m in METRICS]
-            pub = [_pub(getattr(r, f"published_{m}")) for m in METRICS] if with_published else []
+            ours = [format_score(getattr(r, f"{m}_mean"), getattr(r, f"{m}_std"), std_digits=1) for m in METRICS]
+            pub = [format_score(getattr(r, f"published_{m}")) for m in METRICS] if with_published else []
             rows.append([r.predictor, *ours, *pub, str(r.seeds)])
         title = LEVEL_TITLES[level] + (" (synthetic stand-in data)" if level in synthetic_levels else "")
         groups.append((title, rows))
@@ -114,7 +104,7 @@ def human_layout(frame: pd.DataFrame, preset: str, synthetic: bool = False) -> L
     """Train and test accuracy against chance, with the per-seed binomial p-values."""
     columns = [Column("train acc"), Column("test acc"), Column("chance"), Column("binomial p (per seed, one-sided)"),
                Column("seeds")]
-    rows = [[r.predictor, f"{r.train_accuracy_mean:.1f}", _cell(r.test_accuracy_mean, r.test_accuracy_std),
+    rows = [[r.predictor, f"{r.train_accuracy_mean:.1f}", format_score(r.test_accuracy_mean, r.test_accuracy_std, std_digits=1),
              f"{r.chance:.1f}", r.p_values.replace(";", ", "), str(r.seeds)] for r in frame.itertuples()]
     return Layout(name=f"difficulty_human-{preset}", stub="Model", columns=columns, groups=[(None, rows)],
                   caption=f"Human-defined difficulty ({'synthetic stand-in for ' if synthetic else ''}simple vs "
