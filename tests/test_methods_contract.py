@@ -30,6 +30,18 @@ def make_artifacts(root, declared: dict) -> dict:
     """Build each artifact a method declares; a kind unknown here fails loudly (add it here)."""
     paths = {}
     for name, spec in declared.items():
+        if spec["kind"] == "checkpoint":
+            # the selected weights of another method's run (one step, like every contract run)
+            ckpt = root / f"checkpoints/{spec['method']}-{spec['variant']}-seed{spec['seed']}.pt"
+            if not ckpt.exists():
+                run_experiment(preset="contract", task_name="synth-nli", tokenized=root / "tok.npz",
+                               tokenized_meta=root / "tok.json", backbone=BACKBONE, method=spec["method"],
+                               variant=spec["variant"],
+                               artifacts=make_artifacts(root, get_method(spec["method"]).artifacts(spec["variant"], spec["seed"])),
+                               train_config=ONE_STEP, seed=spec["seed"], reference_layers=12,
+                               out_json=ckpt.with_suffix(".json"), checkpoint=ckpt, device="cpu", progress=False)
+            paths[name] = str(ckpt)
+            continue
         assert spec["kind"] == "hash", f"the contract test cannot build artifacts of kind {spec['kind']!r}"
         out = root / f"{spec['hash']}-{spec['fit']}"
         fit_hash_artifact(tokenized=root / "tok.npz", meta=read_json(root / "tok.json"), backbone=BACKBONE,

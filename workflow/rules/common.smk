@@ -51,6 +51,11 @@ wildcard_constraints:
 # the hub where it downloads.
 
 
+def keep_or_temp(path):
+    """Checkpoints are kept only when training.save_checkpoint asks; else removed once consumed."""
+    return path if config["training"]["save_checkpoint"] else temp(path)
+
+
 def max_seq_len(task):
     training = config["training"]
     return training.get("max_seq_len_per_task", {}).get(task, training["max_seq_len"])
@@ -98,6 +103,9 @@ def artifact_path(wildcards, spec):
     """The file of one artifact a method declares (earlyexit.methods.base.Method.artifacts)."""
     if spec["kind"] == "hash":
         return paths.hash_artifact(PRESET, wildcards.task, wildcards.backbone, spec["hash"], spec["fit"], "npz")
+    if spec["kind"] == "checkpoint":
+        # the selected weights of another run on the same task x backbone (rule train_eval)
+        return paths.checkpoint(PRESET, wildcards.task, wildcards.backbone, spec["method"], spec["variant"], spec["seed"])
     raise ValueError(f"method {wildcards.method}: no rule makes artifacts of kind {spec['kind']!r}")
 
 

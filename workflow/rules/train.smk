@@ -6,17 +6,15 @@ rule train_eval:
     input:
         unpack(run_inputs),
     output:
-        paths.run_record(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"]),
+        record=paths.run_record(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"]),
+        # The selected weights: what sweeps, timings and methods built on this run (artifact kind
+        # "checkpoint") read. Removed once no job needs them, unless training.save_checkpoint.
+        model=keep_or_temp(paths.checkpoint(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"])),
     params:
         preset=PRESET,
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
         training=training_params,
         device=config["device"],
-        checkpoint=lambda w: (
-            paths.checkpoint(PRESET, w.task, w.backbone, w.method, w.variant, w.seed)
-            if config["training"]["save_checkpoint"]
-            else ""
-        ),
     log:
         paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}"),
     threads: 1

@@ -30,8 +30,8 @@ run_step(
     }),
     seed=int(snakemake.wildcards.seed),
     reference_layers=backbone["reference_layers"],
-    out_json=snakemake.output[0],
-    checkpoint=snakemake.params.checkpoint or None,
+    out_json=snakemake.output.record,
+    checkpoint=snakemake.output.model,
     device=snakemake.params.device,
     progress=True,
 )
