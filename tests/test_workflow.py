@@ -38,6 +38,35 @@ def test_paper_preset_dry_run_lists_the_full_grid():
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
 
 
+def dry_run_outputs(config_path, cwd) -> dict:
+    """Output file -> rule of every job a dry run lists."""
+    result = snakemake("-n", "--cores", "1", "--configfile", str(config_path), "--directory", str(cwd))
+    assert result.returncode == 0, result.stderr[-2000:]
+    outputs, rule = {}, None
+    for line in result.stdout.splitlines():
+        if line.startswith("rule ") or line.startswith("localrule "):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("output:"):
+            outputs.update({path.strip(): rule for path in line.split(":", 1)[1].split(",")})
+    return outputs
+
+
+def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
+    files = {}
+    for grouped in (True, False):
+        path = tmp_path / f"grouped-{grouped}.yaml"
+        path.write_text(yaml.safe_dump({**config, "group_small_jobs": grouped}))
+        files[grouped] = dry_run_outputs(path, tmp_path)
+    assert set(files[True]) == set(files[False])
+    runs = [f for f in files[False] if f.startswith("results/demo/runs/")]
+    assert {files[False][f] for f in runs} == {"train_eval"}
+    assert {files[True][f] for f in runs} == {"train_eval_full", "train_eval_hashee"}
+    hashes = [f for f in files[False] if f.startswith("results/demo/hashes/")]
+    assert len(hashes) == 2 * 3 * (3 + 2 * 2)     # npz + json, 3 tasks, 3 fitted once + 2 per seed
+    assert len({files[True][f] for f in hashes}) == 1
+
+
 def test_lint_is_clean():
     result = snakemake("--lint")
     assert "Lints for" not in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
@@ -104,7 +133,10 @@ def test_demo_dag_end_to_end(tmp_path):
     assert len(human) >= 2
 
     logs = list((tmp_path / "logs/e2e").rglob("*.log"))
-    hashee_jobs = 1 + 1 + 2 + 6 + 3   # prepare, tokenize, hashes, runs, analysis (runs table, hash table, figure)
+    # prepare, tokenize, hashes (one job: group_small_jobs), runs (one job per method), analysis
+    # (runs table, hash table, figure)
+    assert config["group_small_jobs"]
+    hashee_jobs = 1 + 1 + 1 + 2 + 3
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))

@@ -28,6 +28,11 @@ RUNS = method_variants(config["methods"])
 HASHES = sorted(
     {spec["hash"] for method, variant in RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
 )
+# (hash, fit) of every hash artifact some run declares: fit "train" or "seed<N>".
+HASH_FITS = sorted(
+    {(spec["hash"], spec["fit"]) for method, variant in RUNS for seed in config["seeds"]
+     for spec in get_method(method).artifacts(variant, seed).values() if spec["kind"] == "hash"}
+)
 # Wildcard placeholders for the path builders of earlyexit.plumbing.paths.
 W = {k: f"{{{k}}}" for k in ("task", "backbone", "method", "variant", "seed", "hash", "fit")}
 
@@ -49,6 +54,11 @@ wildcard_constraints:
 # No onstart GPU/network check: on a cluster the launching host is a login node. Each job checks
 # its own node (earlyexit.plumbing.preflight.check_job): GPU where it asked for one (resource gpu),
 # the hub where it downloads.
+
+
+def hash_fit_outputs():
+    """fit_hash's (hash, fit) outputs: wildcards, or (group_small_jobs) every fit of a task x backbone."""
+    return HASH_FITS if config["group_small_jobs"] else [(W["hash"], W["fit"])]
 
 
 def keep_or_temp(path):
@@ -99,25 +109,54 @@ def elue_files(wildcards):
     return [f"{root}/{wildcards.task}/{name}.tsv" for name in ("train", "dev", "test_full")]
 
 
-def artifact_path(wildcards, spec):
-    """The file of one artifact a method declares (earlyexit.methods.base.Method.artifacts)."""
+def artifact_path(wildcards, spec, method):
+    """The file of one artifact `method` declares (earlyexit.methods.base.Method.artifacts)."""
     if spec["kind"] == "hash":
         return paths.hash_artifact(PRESET, wildcards.task, wildcards.backbone, spec["hash"], spec["fit"], "npz")
     if spec["kind"] == "checkpoint":
         # the selected weights of another run on the same task x backbone (rule train_eval)
         return paths.checkpoint(PRESET, wildcards.task, wildcards.backbone, spec["method"], spec["variant"], spec["seed"])
-    raise ValueError(f"method {wildcards.method}: no rule makes artifacts of kind {spec['kind']!r}")
+    raise ValueError(f"method {method}: no rule makes artifacts of kind {spec['kind']!r}")
 
 
-def run_artifacts(wildcards):
-    """The artifacts a run needs, named as the method declares them (e.g. hash)."""
-    declared = get_method(wildcards.method).artifacts(wildcards.variant, int(wildcards.seed))
-    return {name: artifact_path(wildcards, spec) for name, spec in declared.items()}
+class TrainJob:
+    """The runs one train_eval job does: one run (wildcards task, backbone, method, variant, seed) or,
+    with group_small_jobs, every variant x seed of one method (wildcards task, backbone)."""
+
+    def __init__(self, method=None):
+        self.method = method
+        if method is None:
+            self.rule = "train_eval"
+            self.pairs = [(W["variant"], W["seed"])]
+            self.log = paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}")
+        else:
+            self.rule = f"train_eval_{method}"
+            self.pairs = [(v, seed) for m, v in RUNS if m == method for seed in config["seeds"]]
+            self.log = paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], method, "all-runs")
+        self.size = len(self.pairs)
+        self.records = [paths.run_record(PRESET, W["task"], W["backbone"], self._method(), v, s) for v, s in self.pairs]
+        self.models = [paths.checkpoint(PRESET, W["task"], W["backbone"], self._method(), v, s) for v, s in self.pairs]
+
+    def _method(self):
+        return W["method"] if self.method is None else self.method
+
+    def runs(self, wildcards):
+        """Per run: method, variant, seed and its artifacts (name -> file, as the method declares)."""
+        method = self.method or wildcards.method
+        pairs = [(wildcards.variant, wildcards.seed)] if self.method is None else self.pairs
+        return [
+            {"method": method, "variant": variant, "seed": int(seed),
+             "artifacts": {name: artifact_path(wildcards, spec, method)
+                           for name, spec in get_method(method).artifacts(variant, int(seed)).items()}}
+            for variant, seed in pairs
+        ]
+
+    def artifact_inputs(self, wildcards):
+        return sorted({path for run in self.runs(wildcards) for path in run["artifacts"].values()})
 
 
-def run_inputs(wildcards):
-    return {
-        "npz": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "npz"),
-        "meta": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "json"),
-        **run_artifacts(wildcards),
-    }
+def train_jobs():
+    """The train_eval job shapes: one per run, or (group_small_jobs) one per method."""
+    if not config["group_small_jobs"]:
+        return [TrainJob()]
+    return [TrainJob(method) for method in dict.fromkeys(m for m, _ in RUNS)]

@@ -1,28 +1,37 @@
 # One fine-tune + evaluation per task x backbone x method x variant x seed. The method comes from the
 # registry (earlyexit/methods/): "full" is the no-exit reference row, "hashee" runs one hash function.
+# With group_small_jobs (the demo), one job per task x backbone x method runs all its variants and
+# seeds in one interpreter: on CPU the per-job start (Python + torch) would rival the training.
 
 
-rule train_eval:
-    input:
-        unpack(run_inputs),
-    output:
-        record=paths.run_record(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"]),
-        # The selected weights: what sweeps, timings and methods built on this run (artifact kind
-        # "checkpoint") read. Removed once no job needs them, unless training.save_checkpoint.
-        model=keep_or_temp(paths.checkpoint(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"])),
-    params:
-        preset=PRESET,
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-        training=training_params,
-        device=config["device"],
-    log:
-        paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}"),
-    threads: 1
-    resources:
-        gpu=lambda w: gpus_for(config, config["device"]),
-        mem_mb=lambda w, attempt: 16000 * attempt,
-        runtime=lambda w, attempt: 480 * attempt,
-    conda:
-        "../envs/hashee.yaml"
-    script:
-        "../scripts/train_eval.py"
+for _job in train_jobs():
+
+    rule:
+        name:
+            _job.rule
+        input:
+            npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
+            meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
+            artifacts=_job.artifact_inputs,
+        output:
+            record=_job.records,
+            # The selected weights: what sweeps, timings and methods built on a run (artifact kind
+            # "checkpoint") read. Removed once no job needs them, unless training.save_checkpoint.
+            model=[keep_or_temp(path) for path in _job.models],
+        params:
+            preset=PRESET,
+            backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+            training=training_params,
+            device=config["device"],
+            runs=_job.runs,
+        log:
+            _job.log,
+        threads: 1
+        resources:
+            gpu=lambda w: gpus_for(config, config["device"]),
+            mem_mb=lambda w, attempt: 16000 * attempt,
+            runtime=lambda w, attempt, n=_job.size: 480 * n * attempt,
+        conda:
+            "../envs/hashee.yaml"
+        script:
+            "../scripts/train_eval.py"

@@ -1,4 +1,5 @@
-"""Snakemake wrapper: one task x backbone x method x variant x seed -> one run record."""
+"""Snakemake wrapper: the runs of one train_eval job (one, or a method's variants x seeds) -> one
+run record and one checkpoint each, in order."""
 
 import torch
 
@@ -11,27 +12,34 @@ from earlyexit.training import TrainConfig
 check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule asked for one, the hub if it downloads
 torch.set_num_threads(snakemake.threads)
 backbone = snakemake.params.backbone
-run_step(
-    snakemake.log[0],
-    run_experiment,
-    preset=snakemake.params.preset,
-    task_name=snakemake.wildcards.task,
-    tokenized=snakemake.input.npz,
-    tokenized_meta=snakemake.input.meta,
-    backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, backbone),
-    method=snakemake.wildcards.method,
-    variant=snakemake.wildcards.variant,
-    # the inputs other than the tokenised task are the artifacts the method declared (run_inputs)
-    artifacts={name: path for name, path in snakemake.input.items() if name not in ("npz", "meta")},
-    # checkpoint_every_steps is not a param: changing it changes no result, so it reruns nothing.
-    train_config=TrainConfig.from_config({
-        **snakemake.params.training,
-        "checkpoint_every_steps": snakemake.config["training"]["checkpoint_every_steps"],
-    }),
-    seed=int(snakemake.wildcards.seed),
-    reference_layers=backbone["reference_layers"],
-    out_json=snakemake.output.record,
-    checkpoint=snakemake.output.model,
-    device=snakemake.params.device,
-    progress=True,
-)
+declared = set(snakemake.input.artifacts)
+
+
+def run_all():
+    for run, record, model in zip(snakemake.params.runs, snakemake.output.record, snakemake.output.model, strict=True):
+        # a run's artifacts are files of this rule's inputs (TrainJob.artifact_inputs)
+        assert set(run["artifacts"].values()) <= declared, run
+        run_experiment(
+            preset=snakemake.params.preset,
+            task_name=snakemake.wildcards.task,
+            tokenized=snakemake.input.npz,
+            tokenized_meta=snakemake.input.meta,
+            backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, backbone),
+            method=run["method"],
+            variant=run["variant"],
+            artifacts=run["artifacts"],
+            # checkpoint_every_steps is not a param: changing it changes no result, so it reruns nothing.
+            train_config=TrainConfig.from_config({
+                **snakemake.params.training,
+                "checkpoint_every_steps": snakemake.config["training"]["checkpoint_every_steps"],
+            }),
+            seed=run["seed"],
+            reference_layers=backbone["reference_layers"],
+            out_json=record,
+            checkpoint=model,
+            device=snakemake.params.device,
+            progress=True,
+        )
+
+
+run_step(snakemake.log[0], run_all)
