@@ -183,3 +183,35 @@ def test_speedup_record_of_a_pruned_model_is_against_the_unpruned_backbone():
     with pytest.raises(ValueError, match="layer_heads"):
         ModelDims(hidden=64, heads=4, intermediate=128, num_layers=2, num_labels=2, layer_heads=(5, 4))
     assert elue_protocol_flops(12, 6, d) == elue_protocol_flops(12, 6, d.unpruned)
+
+
+def test_a_headprune_run_removes_heads_to_the_target_and_counts_the_pruned_model(tmp_path):
+    from earlyexit.encoded import load_encoded
+    from earlyexit.experiment import run_experiment
+    from earlyexit.methods.headprune import METHOD, target_speedup
+    from tests.conftest import tokenized_synth_nli
+    from tests.test_methods_contract import BACKBONE, ONE_STEP, make_artifacts
+
+    root = tokenized_synth_nli(tmp_path, train_size=16)
+    record = run_experiment(preset="t", task_name="synth-nli", tokenized=root / "tok.npz",
+                            tokenized_meta=root / "tok.json", backbone=BACKBONE, method="headprune", variant="default",
+                            artifacts=make_artifacts(root, METHOD.artifacts("default", 1)), train_config=ONE_STEP,
+                            seed=1, reference_layers=2, out_json=root / "run.json", checkpoint=root / "pruned.pt",
+                            device="cpu", progress=False)
+    info = record["headprune"]
+    assert info["target_speedup"] == target_speedup("SNLI") == 1.5 and target_speedup("SST-2") == 1.3
+    assert [s["removed"] for s in info["curve"]] == list(range(1, info["heads_removed"] + 1))  # 4 heads: one a step
+    assert info["curve"][-1]["speedup"] >= 1.5 or info["heads_removed"] == 4
+    assert len(info["curve"]) == 1 or info["curve"][-2]["speedup"] < 1.5
+    assert sum(info["layer_heads"]) == 4 - info["heads_removed"] and "score" in info["no_retrain"]["test"]
+    lengths = load_encoded(root / "tok.npz")["test"].lengths
+    full, pruned = ModelDims(32, 2, 64, 2, 3), ModelDims(32, 2, 64, 2, 3, layer_heads=tuple(info["layer_heads"]))
+    assert record["num_layers"] == 2
+    assert record["flops"]["method_per_instance"] == pytest.approx(np.mean([full_flops(int(n), pruned) for n in lengths]))
+    assert record["speedup"]["flops_vs_own_full"] == pytest.approx(
+        sum(full_flops(int(n), full) for n in lengths) / sum(full_flops(int(n), pruned) for n in lengths))
+    assert record["speedup"]["elue_vs_own_full"] == pytest.approx(counter_speedup(lengths, full, info["layer_heads"]))
+    saved = torch.load(root / "pruned.pt", weights_only=True)
+    # the saved weights are the pruned ones: the output projection reads 16 columns per kept head
+    assert [saved[f"bert.encoder.layer.{i}.attention.output.dense.weight"].shape[1] // 16 for i in range(2)] == \
+        info["layer_heads"]

@@ -86,7 +86,7 @@ class HeadPrune(Method):
             dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
             selected_step=result["selected_step"], history=result["history"],
             train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
-            method_flops=flops, elue_depth=depth, tokens=tokens, dims=pruned,
+            method_flops=flops, elue_depth=depth, tokens=tokens, dims=dims,   # the backbone, with every head
             extra={"mean_exit_layer": float(dims.num_layers), "headprune": {
                 "target_speedup": target, "reached": final.speedup >= target,
                 "heads_removed": final.removed, "heads_total": int(importance.size),
