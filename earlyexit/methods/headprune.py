@@ -9,8 +9,9 @@ baselines-spec 3.4): attention heads of the fine-tuned full model removed, least
    the published cells' 1.3x for SST-2 and 1.5x elsewhere. Each step is scored on dev with the heads
    masked (the pruning curve, in the record); the last step's heads are removed physically.
 4. Retraining, the spec's choice for the open question A4: the pruned model is fine-tuned for one
-   epoch (the preset's learning rate) on the one loop, dev-selected; the score without retraining is
-   in the record too (`headprune.no_retrain`).
+   epoch (always; the other settings are the run's: `training`, or `method_training.headprune`, lr
+   2e-5 on the paper preset) on the one loop, dev-selected; the score without retraining is in the
+   record too (`headprune.no_retrain`).
 Cost: the pruned model's exact FLOPs with its per-layer head counts; ELUE protocol depth = the depth
 whose full-width counter gives the pruned model's MACs (flops.elue_equivalent_depth).
 """
