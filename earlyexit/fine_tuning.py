@@ -50,9 +50,9 @@ def evaluate(model, split, metric, cfg, pad_id, device, regression) -> dict:
 
 def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit, *, metric: str,
               regression: bool, cfg: TrainConfig, seed: int, pad_id: int, device: torch.device,
-              progress: bool = True, state: StateFile | None = None) -> dict:
+              progress: bool = True, state: StateFile | None = None, before_step=None) -> dict:
     """Train, select the checkpoint with the best dev score, evaluate it on test; with `state`,
-    resumably (see `training.train_loop`).
+    resumably (see `training.train_loop`); `before_step` is the loop's hook of that name.
 
     Returns dev/test metrics of the selected checkpoint, the best test score seen at any evaluation
     point (the authors' test-set selection, reported separately), the evaluation history and timings.
@@ -73,7 +73,7 @@ def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit,
         return point
 
     hooks = TrainHooks(epoch_batches=lambda rng: training_batches(train, cfg.batch_size, rng),
-                       loss=loss, evaluate=evaluate_point)
+                       loss=loss, evaluate=evaluate_point, before_step=before_step)
     result = train_loop(model, hooks, cfg, seed, progress=progress, state=state)
     tested = [p for p in result["history"] if "test" in p]
     best_on_test = max(tested, key=lambda p: p["test"]["score"], default=None)

@@ -20,6 +20,7 @@ the paper's and ELUE's convention) or, labelled as such, the run's own full-dept
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -34,19 +35,43 @@ class ModelDims:
     num_layers: int
     num_labels: int
     pooler: bool = True
+    # Heads kept in each layer after head pruning (HeadPrune); None: all `heads` in every layer.
+    layer_heads: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if self.layer_heads is not None and (len(self.layer_heads) != self.num_layers or
+                                             not all(0 <= k <= self.heads for k in self.layer_heads)):
+            raise ValueError(f"layer_heads {self.layer_heads}: need {self.num_layers} counts in 0..{self.heads}")
 
     @classmethod
-    def from_hf_config(cls, config) -> "ModelDims":
+    def from_hf_config(cls, config, layer_heads=None) -> "ModelDims":
         return cls(hidden=config.hidden_size, heads=config.num_attention_heads,
                    intermediate=config.intermediate_size, num_layers=config.num_hidden_layers,
-                   num_labels=config.num_labels, pooler=getattr(config, "model_type", "bert") != "roberta")
+                   num_labels=config.num_labels, pooler=getattr(config, "model_type", "bert") != "roberta",
+                   layer_heads=None if layer_heads is None else tuple(int(k) for k in layer_heads))
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def unpruned(self) -> "ModelDims":
+        """The same model with every head."""
+        return dataclasses.replace(self, layer_heads=None)
+
+    def kept_heads(self) -> np.ndarray:
+        """Heads per layer, [num_layers]."""
+        return np.array(self.layer_heads if self.layer_heads is not None else [self.heads] * self.num_layers)
 
 
-def layer_flops(n_tokens: int | np.ndarray, n_active: int | np.ndarray, d: ModelDims):
-    """Matmul FLOPs of one layer with `n_active` queries attending over `n_tokens` keys."""
+def layer_flops(n_tokens: int | np.ndarray, n_active: int | np.ndarray, d: ModelDims,
+                width: int | np.ndarray | None = None):
+    """Matmul FLOPs of one layer with `n_active` queries attending over `n_tokens` keys; `width` is
+    the attention width (kept heads x head size; default: every head, = hidden)."""
     h, i = d.hidden, d.intermediate
-    projections = 2 * n_active * h * h * 2 + 2 * n_tokens * h * h * 2   # Q, O ; K, V
-    attention = 2 * n_active * n_tokens * h * 2                          # scores, context
+    a = h if width is None else width
+    projections = 2 * n_active * h * a * 2 + 2 * n_tokens * h * a * 2   # Q, O ; K, V
+    attention = 2 * n_active * n_tokens * a * 2                          # scores, context
     ffn = 2 * n_active * h * i * 2
     return projections + attention + ffn
 
@@ -61,19 +86,30 @@ def hashee_flops(exit_layers: np.ndarray, d: ModelDims) -> float:
     exit_layers = np.asarray(exit_layers)
     n = len(exit_layers)
     active = (exit_layers[None, :] >= np.arange(1, d.num_layers + 1)[:, None]).sum(1)
-    return float(layer_flops(n, active, d).sum() + head_flops(d))
+    return float(layer_flops(n, active, d, d.kept_heads() * d.head_dim).sum() + head_flops(d))
 
 
 def full_flops(n_tokens: int, d: ModelDims) -> float:
     return hashee_flops(np.full(n_tokens, d.num_layers), d)
 
 
-def elue_layer_macs(n: int, d: ModelDims) -> float:
+def elue_layer_macs(n: int, d: ModelDims, heads: int | None = None) -> float:
     """ElasticBERT counter, one layer on n tokens: attention (with softmax and scaling terms),
-    output projection, two LayerNorms, FFN (hashee-spec 6.1, FFN width generalised to I)."""
-    h, heads, i = d.hidden, d.heads, d.intermediate
-    attention = 3 * n * h * h + heads * (n * n + (h // heads) * n * n + n * n + (h // heads) * n * n)
-    return attention + n * h * h + 4 * n * h + 2 * n * h * i
+    output projection, two LayerNorms, FFN (hashee-spec 6.1, FFN width generalised to I). With
+    `heads` kept of d.heads, the counter reads the reduced head count and all_head_size, as it does
+    for a pruned model (baselines-spec 3.4); default: every head."""
+    h, i, dh = d.hidden, d.intermediate, d.head_dim
+    heads = d.heads if heads is None else heads
+    a = heads * dh                                                      # all_head_size
+    attention = 3 * n * h * a + heads * (n * n + dh * n * n + n * n + dh * n * n)
+    return attention + n * a * h + 4 * n * h + 2 * n * h * i
+
+
+def elue_equivalent_depth(n: int, d: ModelDims) -> float:
+    """The depth a `seq_len<TAB>depth` line must state for ELUE's full-width counter to give the
+    counter's MACs of a head-pruned model (its layers summed with their own head counts): the
+    protocol has no field for heads, but its cost is linear in depth."""
+    return float(sum(elue_layer_macs(n, d, int(k)) for k in d.kept_heads()) / elue_layer_macs(n, d))
 
 
 def elue_protocol_flops(n_tokens: int, depth: float, d: ModelDims) -> float:
@@ -115,7 +151,7 @@ def speedup_record(tokens: np.ndarray, method_flops: np.ndarray, elue_depth: np.
     reference = ModelDims(d.hidden, d.heads, d.intermediate, reference_layers, d.num_labels, d.pooler)
     method = float(np.sum(method_flops))
     elue_method = sum(elue_protocol_flops(n, depth, d) for n, depth in zip(tokens, elue_depth))
-    own_full = sum(full_flops(n, d) for n in tokens)
+    own_full = sum(full_flops(n, d.unpruned) for n in tokens)     # the backbone with every head
     ref_full = sum(full_flops(n, reference) for n in tokens)
     elue_own = sum(elue_protocol_flops(n, d.num_layers, d) for n in tokens)
     elue_ref = sum(elue_protocol_flops(n, reference_layers, d) for n in tokens)

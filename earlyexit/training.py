@@ -73,12 +73,17 @@ class TrainHooks:
     epoch_batches(rng) -> the batches of one epoch, drawn from the loop's seeded generator;
     loss(batch)        -> scalar loss of one batch (the loop has put the model in train mode);
     evaluate()         -> metrics at an evaluation point, with a float "select" (higher is better);
-                          the loop runs it in eval mode without gradients.
+                          the loop runs it in eval mode without gradients;
+    before_step(step)  -> optional: called before each step's loss with the number of optimizer steps
+                          done so far (0, 1, ...), e.g. to set a schedule that depends on the step
+                          (BERT-of-Theseus' replacement rate); after a resume it continues at the
+                          resumed step, so what it sets must follow from `step` alone.
     """
 
     epoch_batches: Callable[[np.random.Generator], Sequence[Any]]
     loss: Callable[[Any], torch.Tensor]
     evaluate: Callable[[], dict]
+    before_step: Callable[[int], None] | None = None
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -144,6 +149,8 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
             if done <= step:
                 continue
             model.train()
+            if hooks.before_step is not None:
+                hooks.before_step(step)
             loss = hooks.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

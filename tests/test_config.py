@@ -25,13 +25,16 @@ def test_shipped_presets_are_valid(name):
     (lambda c: c["training"].update(learning_rate=1e-3), "config key 'training.learning_rate': unknown key"),
     (lambda c: c["training"].update(lr="fast"), "config key 'training.lr': 'fast' is not of type 'number'"),
     (lambda c: c["tasks"].append("SST-3"), "config key 'tasks[3]': 'SST-3' is not one of"),
-    (lambda c: c["methods"].update(entropy=None), "config key 'methods.entropy': unknown method (known: full, hashee"),
+    (lambda c: c["methods"].update(entropy=None), "config key 'methods.entropy': unknown method (known: full, "),
     (lambda c: c["methods"].update(hashee=["md5"]), "config key 'methods.hashee': unknown variant 'md5'"),
     (lambda c: c["methods"].update(full=[]), "config key 'methods.full': [] should be non-empty"),
     (lambda c: c["backbones"]["tiny-6L"].update(source="s3"), "config key 'backbones.tiny-6L.source'"),
     (lambda c: c["hash"].update(num_buckets=7), "config key 'hash.num_buckets': 7 buckets exceed the 6 layers"),
     (lambda c: (c.update(tasks=["SST-2"]), c["data"].update(source="dir")), "config key 'data.data_dir': required"),
     (lambda c: c.pop("seeds"), "'seeds' is a required property"),
+    (lambda c: c.update(method_training={"deebert": {"lr": 1e-5}}), "config key 'method_training.deebert': not a method"),
+    (lambda c: c.update(method_training={"theseus": {"lr": "slow"}}), "config key 'method_training.theseus.lr'"),
+    (lambda c: c.update(method_training={"theseus": {"max_seq_len": 9}}), "config key 'method_training.theseus.max_seq_len': unknown key"),
 ])
 def test_bad_config_gives_one_line_naming_the_key(mutate, expected):
     config = copy.deepcopy(load("config/presets/demo.yaml"))

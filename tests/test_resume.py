@@ -116,6 +116,38 @@ def test_the_checkpoint_interval_changes_no_result(tmp_path, uninterrupted):
     same_end(*uninterrupted, rerun, result)
 
 
+class Scheduled(Toy):
+    """A Toy whose dropout rate follows the step through the loop's before_step hook (as BERT-of-
+    Theseus' replacement rate does); it records the steps it was told."""
+
+    def __init__(self, kill_at=None):
+        super().__init__(kill_at)
+        self.told = []
+
+    def before_step(self, step):
+        self.told.append(step)
+        self.model[2].p = 0.05 + 0.02 * step
+
+    def train(self, cfg=None, state=None):
+        hooks = TrainHooks(epoch_batches=self.epoch_batches, loss=self.loss, evaluate=self.evaluate,
+                           before_step=self.before_step)
+        return train_loop(self.model, hooks, cfg or config(), seed=7, progress=False, state=state)
+
+
+def test_before_step_is_told_each_step_and_a_resume_continues_the_schedule(tmp_path):
+    plain = Scheduled()
+    result = plain.train()
+    assert plain.told == list(range(20))
+    assert result["history"] != Toy().train()["history"]          # the schedule did change training
+    state = StateFile(str(tmp_path / "state.pt"))
+    with pytest.raises(Killed):
+        Scheduled(kill_at=10).train(state=state)                  # saved at step 8
+    rerun = Scheduled()
+    resumed = rerun.train(state=state)
+    assert rerun.told == list(range(8, 20))
+    same_end(plain, result, rerun, resumed)
+
+
 @pytest.mark.parametrize("changed, differs", [
     ({"cfg": config(lr=2e-2)}, "training.lr"),
     ({"cfg": config(warmup_ratio=0.0)}, "training.warmup_ratio"),

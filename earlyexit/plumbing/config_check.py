@@ -106,6 +106,8 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
     from earlyexit.methods import config_errors as method_errors
 
     messages = method_errors(config["methods"])
+    messages += [f"config key 'method_training.{name}': not a method of `methods` ({', '.join(config['methods'])})"
+                 for name in config.get("method_training") or {} if name not in config["methods"]]
     buckets = config["hash"]["num_buckets"]
     for name, backbone in config["backbones"].items():
         if name.startswith("."):

@@ -89,7 +89,8 @@ def training_params(wildcards):
     training = config["training"]
     dropped = ("max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps")
     kept = {k: v for k, v in training.items() if k not in dropped}
-    return {**kept, "max_seq_len": max_seq_len(wildcards.task)}
+    # a method's own recipe (method_training.<method>) replaces the settings it names
+    return {**kept, **config["method_training"].get(wildcards.method, {}), "max_seq_len": max_seq_len(wildcards.task)}
 
 
 def analysis_targets():
