@@ -61,7 +61,7 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     assert set(files[True]) == set(files[False])
     runs = [f for f in files[False] if f.startswith("results/demo/runs/")]
     assert {files[False][f] for f in runs} == {"train_eval"}
-    assert {files[True][f] for f in runs} == {"train_eval_full", "train_eval_hashee"}
+    assert {files[True][f] for f in runs} == {f"train_eval_{method}" for method in config["methods"]}
     hashes = [f for f in files[False] if f.startswith("results/demo/hashes/")]
     assert len(hashes) == 2 * 3 * (3 + 2 * 2)     # npz + json, 3 tasks, 3 fitted once + 2 per seed
     assert len({files[True][f] for f in hashes}) == 1

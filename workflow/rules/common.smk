@@ -82,7 +82,7 @@ def run_results():
     ]
 
 
-def training_params(wildcards):
+def training_params(wildcards, method):
     """The training section as TrainConfig takes it, with the task's max_seq_len. Without
     checkpoint_every_steps: it changes no result, so changing it must not rerun finished runs
     (train_eval.py reads it from the config)."""
@@ -90,7 +90,7 @@ def training_params(wildcards):
     dropped = ("max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps")
     kept = {k: v for k, v in training.items() if k not in dropped}
     # a method's own recipe (method_training.<method>) replaces the settings it names
-    return {**kept, **config["method_training"].get(wildcards.method, {}), "max_seq_len": max_seq_len(wildcards.task)}
+    return {**kept, **config["method_training"].get(method, {}), "max_seq_len": max_seq_len(wildcards.task)}
 
 
 def analysis_targets():
@@ -151,6 +151,9 @@ class TrainJob:
                            for name, spec in get_method(method).artifacts(variant, int(seed)).items()}}
             for variant, seed in pairs
         ]
+
+    def training(self, wildcards):
+        return training_params(wildcards, self.method or wildcards.method)
 
     def artifact_inputs(self, wildcards):
         return sorted({path for run in self.runs(wildcards) for path in run["artifacts"].values()})

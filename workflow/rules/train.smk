@@ -21,7 +21,7 @@ for _job in train_jobs():
         params:
             preset=PRESET,
             backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-            training=training_params,
+            training=_job.training,
             device=config["device"],
             runs=_job.runs,
         log:
