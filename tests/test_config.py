@@ -32,7 +32,7 @@ def test_shipped_presets_are_valid(name):
     (lambda c: c["hash"].update(num_buckets=7), "config key 'hash.num_buckets': 7 buckets exceed the 6 layers"),
     (lambda c: (c.update(tasks=["SST-2"]), c["data"].update(source="dir")), "config key 'data.data_dir': required"),
     (lambda c: c.pop("seeds"), "'seeds' is a required property"),
-    (lambda c: c.update(method_training={"deebert": {"lr": 1e-5}}), "config key 'method_training.deebert': not a method"),
+    (lambda c: c.update(method_training={"distilled": {"lr": 1e-5}}), "config key 'method_training.distilled': not a method"),
     (lambda c: c.update(method_training={"theseus": {"lr": "slow"}}), "config key 'method_training.theseus.lr'"),
     (lambda c: c.update(method_training={"theseus": {"max_seq_len": 9}}), "config key 'method_training.theseus.max_seq_len': unknown key"),
 ])

@@ -82,6 +82,29 @@ def run_results():
     ]
 
 
+def dynamic_runs():
+    """(method, variant) pairs of the config whose method is dynamic: each run gets a sweep."""
+    return [(m, v) for m, v in RUNS if get_method(m).family == "dynamic"]
+
+
+def sweep_results():
+    """Every sweep file of the config: task x backbone x dynamic (method, variant) x seed."""
+    return [
+        paths.sweep(PRESET, task, backbone, method, variant, seed)
+        for task in config["tasks"]
+        for backbone in config["backbones"]
+        for method, variant in dynamic_runs()
+        for seed in config["seeds"]
+    ]
+
+
+def method_settings(method):
+    """A dynamic method's own config section (RunContext.settings); {} for the other families."""
+    if get_method(method).family != "dynamic":
+        return {}
+    return dict(config["dynamic"].get(method, {}))
+
+
 def training_params(wildcards, method):
     """The training section as TrainConfig takes it, with the task's max_seq_len. Without
     checkpoint_every_steps: it changes no result, so changing it must not rerun finished runs
@@ -99,6 +122,18 @@ def analysis_targets():
         paths.table(PRESET, "runs.csv"),
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        *dynamic_targets(),
+    ]
+
+
+def dynamic_targets():
+    """The dynamic methods' table and curves figure (rules in sweeps.smk), when the config runs any."""
+    if not dynamic_runs():
+        return []
+    return [
+        paths.table(PRESET, "dynamic_curves.csv"),
+        *[paths.table(PRESET, f"dynamic.{ext}") for ext in ("csv", "md", "tex")],
+        *[paths.figure(PRESET, f"dynamic_curves.{ext}") for ext in ("png", "pdf")],
     ]
 
 
@@ -120,26 +155,27 @@ def artifact_path(wildcards, spec, method):
     raise ValueError(f"method {method}: no rule makes artifacts of kind {spec['kind']!r}")
 
 
-class TrainJob:
-    """The runs one train_eval job does: one run (wildcards task, backbone, method, variant, seed) or,
-    with group_small_jobs, every variant x seed of one method (wildcards task, backbone)."""
+class RunJob:
+    """The runs one job of train_eval or sweep_exits covers, one run (wildcards task,
+    backbone, method, variant, seed) or, with group_small_jobs, every variant x seed of one method
+    (wildcards task, backbone; named <name>_<method>)."""
 
-    def __init__(self, method=None):
+    def __init__(self, name, method=None, runs=()):
         self.method = method
         if method is None:
-            self.rule = "train_eval"
+            self.rule = name
             self.pairs = [(W["variant"], W["seed"])]
-            self.log = paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}")
+            self.log = paths.log_file(PRESET, name, W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}")
         else:
-            self.rule = f"train_eval_{method}"
-            self.pairs = [(v, seed) for m, v in RUNS if m == method for seed in config["seeds"]]
-            self.log = paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], method, "all-runs")
+            self.rule = f"{name}_{method}"
+            self.pairs = [(v, seed) for m, v in runs if m == method for seed in config["seeds"]]
+            self.log = paths.log_file(PRESET, name, W["task"], W["backbone"], method, "all-runs")
         self.size = len(self.pairs)
-        self.records = [paths.run_record(PRESET, W["task"], W["backbone"], self._method(), v, s) for v, s in self.pairs]
-        self.models = [paths.checkpoint(PRESET, W["task"], W["backbone"], self._method(), v, s) for v, s in self.pairs]
 
-    def _method(self):
-        return W["method"] if self.method is None else self.method
+    def files(self, path_of):
+        """One file per run, from a path builder of earlyexit.plumbing.paths (run_record, checkpoint, ...)."""
+        method = W["method"] if self.method is None else self.method
+        return [path_of(PRESET, W["task"], W["backbone"], method, variant, seed) for variant, seed in self.pairs]
 
     def runs(self, wildcards):
         """Per run: method, variant, seed and its artifacts (name -> file, as the method declares)."""
@@ -155,12 +191,16 @@ class TrainJob:
     def training(self, wildcards):
         return training_params(wildcards, self.method or wildcards.method)
 
+    def settings(self, wildcards):
+        return method_settings(self.method or wildcards.method)
+
     def artifact_inputs(self, wildcards):
         return sorted({path for run in self.runs(wildcards) for path in run["artifacts"].values()})
 
 
-def train_jobs():
-    """The train_eval job shapes: one per run, or (group_small_jobs) one per method."""
+def run_jobs(name, runs):
+    """The job shapes of `name` (train_eval, sweep_exits) over (method, variant) pairs `runs`, one per run or
+    (group_small_jobs) one per method."""
     if not config["group_small_jobs"]:
-        return [TrainJob()]
-    return [TrainJob(method) for method in dict.fromkeys(m for m, _ in RUNS)]
+        return [RunJob(name)]
+    return [RunJob(name, method, runs) for method in dict.fromkeys(m for m, _ in runs)]

@@ -4,7 +4,7 @@
 # seeds in one interpreter: on CPU the per-job start (Python + torch) would rival the training.
 
 
-for _job in train_jobs():
+for _job in run_jobs("train_eval", RUNS):
 
     rule:
         name:
@@ -14,16 +14,17 @@ for _job in train_jobs():
             meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
             artifacts=_job.artifact_inputs,
         output:
-            record=_job.records,
+            record=_job.files(paths.run_record),
             # The selected weights: what sweeps, timings and methods built on a run (artifact kind
             # "checkpoint") read. Removed once no job needs them, unless training.save_checkpoint.
-            model=[keep_or_temp(path) for path in _job.models],
+            model=[keep_or_temp(path) for path in _job.files(paths.checkpoint)],
         params:
             preset=PRESET,
             backbone=lambda wildcards: config["backbones"][wildcards.backbone],
             training=_job.training,
             device=config["device"],
             runs=_job.runs,
+            method_settings=_job.settings,
         log:
             _job.log,
         threads: 1

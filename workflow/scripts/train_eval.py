@@ -17,7 +17,7 @@ declared = set(snakemake.input.artifacts)
 
 def run_all():
     for run, record, model in zip(snakemake.params.runs, snakemake.output.record, snakemake.output.model, strict=True):
-        # a run's artifacts are files of this rule's inputs (TrainJob.artifact_inputs)
+        # a run's artifacts are files of this rule's inputs (RunJob.artifact_inputs)
         assert set(run["artifacts"].values()) <= declared, run
         run_experiment(
             preset=snakemake.params.preset,
@@ -39,6 +39,7 @@ def run_all():
             checkpoint=model,
             device=snakemake.params.device,
             progress=True,
+            method_settings=dict(snakemake.params.method_settings),
         )
 
 

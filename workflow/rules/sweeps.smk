@@ -1,0 +1,74 @@
+# Dynamic early exit: train once (rule train_eval saves the selected weights), then score that
+# checkpoint at every value of the method's sweep on dev and test (earlyexit/sweeps.py), never
+# retraining; the matched operating point per run goes to runs.csv (table_runs), every point to
+# dynamic_curves.csv; the dynamic table and the curves figure read those.
+
+
+for _job in run_jobs("sweep_exits", dynamic_runs()):
+
+    rule:
+        name:
+            _job.rule
+        input:
+            npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
+            meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
+            model=_job.files(paths.checkpoint),
+            published=PUBLISHED,
+        output:
+            sweep=_job.files(paths.sweep),
+        params:
+            preset=PRESET,
+            backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+            training=_job.training,
+            method_settings=_job.settings,
+            runs=_job.runs,
+            target_speedup=config["dynamic"]["target_speedup"],
+            device=config["device"],
+        log:
+            _job.log,
+        threads: 1
+        resources:
+            gpu=lambda w: gpus_for(config, config["device"]),
+            mem_mb=lambda w, attempt: 8000 * attempt,
+            runtime=lambda w, attempt, n=_job.size: 120 * n * attempt,
+        conda:
+            "../envs/hashee.yaml"
+        script:
+            "../scripts/sweep_exits.py"
+
+
+rule table_dynamic:
+    input:
+        runs=rules.table_runs.output.csv,
+        curves=paths.table(PRESET, "dynamic_curves.csv"),
+        published=PUBLISHED,
+    output:
+        csv=report(paths.table(PRESET, "dynamic.csv"), caption="../report/dynamic.rst", category="Tables"),
+        md=report(paths.table(PRESET, "dynamic.md"), caption="../report/dynamic.rst", category="Tables"),
+        tex=report(paths.table(PRESET, "dynamic.tex"), caption="../report/dynamic.rst", category="Tables"),
+    params:
+        preset=PRESET,
+    log:
+        paths.log_file(PRESET, "table_dynamic"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/table_dynamic.py"
+
+
+rule figure_dynamic_curves:
+    input:
+        runs=rules.table_runs.output.csv,
+        curves=paths.table(PRESET, "dynamic_curves.csv"),
+        published=PUBLISHED,
+    output:
+        png=report(paths.figure(PRESET, "dynamic_curves.png"), caption="../report/dynamic_curves.rst", category="Figures"),
+        pdf=report(paths.figure(PRESET, "dynamic_curves.pdf"), caption="../report/dynamic_curves.rst", category="Figures"),
+    params:
+        preset=PRESET,
+    log:
+        paths.log_file(PRESET, "figure_dynamic_curves"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/figure_dynamic_curves.py"
