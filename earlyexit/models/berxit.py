@@ -1,6 +1,7 @@
-"""BERxiT's parts that do not depend on the backbone (Xin et al., EACL 2021; baselines-spec.md 2.5):
-the learning-to-exit (LTE) module, its targets and loss, the `alternate-lte` training objective,
-and the exit rule on LTE outputs. Layers are 1-based (exit layer e in 1..L).
+"""BERxiT (Xin et al., EACL 2021; baselines-spec.md 2.5): the learning-to-exit (LTE) module, its
+targets and loss, the `alternate-lte` objective and the exit rule on LTE outputs, as plain
+functions; then the model on the multi-exit backbone and the LTE exit rule for the batched runner.
+Layers are 1-based (exit layer e in 1..L).
 """
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from earlyexit.exit_rules import ExitRule, LayerView
+from earlyexit.models.multi_exit import MultiExitClassifier, _pretrained_pooler
 
 # The eval script's "never exit" value; LTE outputs lie in (0, 1), so no threshold <= 0 fires.
 NEVER_EXIT = -1.0
@@ -84,3 +88,59 @@ def exit_layers(uncertainty: torch.Tensor, thresholds) -> torch.Tensor:
     fire = uncertainty[:, :num_layers - 1] < tau[None, :]
     fire = torch.cat([fire, torch.ones_like(fire[:, :1])], dim=1)   # layer L always answers
     return fire.to(torch.int8).argmax(dim=1) + 1
+
+
+# --- on the multi-exit backbone ------------------------------------------------------------------
+
+
+class BERxiTClassifier(MultiExitClassifier):
+    """DeeBERT's exits (highways 1..L-1 with their own poolers, the model's head at L) and one LTE
+    module. The authors' L-th highway exists only to feed the LTE at layer L (the final head answers
+    there): its pooler (a copy of the pretrained one) and dropout are kept for that."""
+
+    def __init__(self, hf_model: nn.Module):
+        import copy
+
+        super().__init__(hf_model, "deebert")
+        config = hf_model.config
+        self.lte = LearningToExit(config.hidden_size)
+        self.last_pooler = copy.deepcopy(_pretrained_pooler(hf_model))
+        self.last_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def lte_forward(self, input_ids, token_type_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every exit's logits [B, L, C] and LTE output [B, L]; each LTE reads the same dropped-out
+        highway vector as its classifier (spec B9)."""
+        h, mask = self.embed(input_ids, token_type_ids, attention_mask)
+        logits, uncertainty = [], []
+        for number, (layer, head) in enumerate(zip(self.layers, self.exits), start=1):
+            h = layer(h, mask)
+            if number < self.num_layers:
+                pooled = head.dropout(head.pooler(h))
+                logits.append(head.classifier(pooled))
+            else:
+                pooled = self.last_dropout(self.last_pooler(h))
+                logits.append(head(h, mask))
+            uncertainty.append(self.lte(pooled))
+        return torch.stack(logits, dim=1), torch.stack(uncertainty, dim=1)
+
+    def alternate_loss(self, batch, position: int, regression: bool, odd_step_includes_final: bool = False):
+        """`alternate-lte` on one batch (input_ids, token_type_ids, attention_mask, labels) at
+        `position` in the epoch."""
+        ids, types, mask, labels = batch
+        logits, uncertainty = self.lte_forward(ids, types, mask)
+        lte = lte_loss(uncertainty, lte_targets(logits, labels, regression))
+        return alternate_lte_loss(position, exit_losses(logits, labels, regression), lte, odd_step_includes_final)
+
+
+class LTERule(ExitRule):
+    """Exit at layer i < L when the LTE output on its highway vector is below τ_i (the runner lets
+    the final head answer at L)."""
+
+    def __init__(self, model: BERxiTClassifier, thresholds):
+        self.model = model
+        self.tau = torch.tensor(parse_thresholds(thresholds, model.num_layers))
+
+    def decide(self, view: LayerView) -> torch.Tensor:
+        head = self.model.exits[view.layer - 1]
+        u = self.model.lte(head.pooler(view.hidden))
+        return u < self.tau[view.layer - 1].to(u.device, u.dtype)

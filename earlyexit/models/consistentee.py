@@ -1,7 +1,8 @@
-"""ConsistentEE's parts that do not depend on the backbone (Zeng et al., AAAI 2024;
-consistentee-spec.md sections in brackets): the per-layer policy networks [1.2], the exit decision
-[1.3], the PABEE-weighted multi-exit loss of stage 1 [2.1], the memorized layer [2.2], and the
-REINFORCE formulation with the hardness-guided reward [2.3].
+"""ConsistentEE (Zeng et al., AAAI 2024; consistentee-spec.md sections in brackets): the per-layer
+policy networks [1.2], the exit decision [1.3], the PABEE-weighted multi-exit loss of stage 1 [2.1],
+the memorized layer [2.2] and the REINFORCE formulation with the hardness-guided reward [2.3], as
+plain functions; then the model on the multi-exit backbone (one shared pooler, a linear head per
+layer, a policy per layer) and the policy exit rule for the batched runner.
 
 Layers are 1-based everywhere (exit layer e in 1..L), as in the run records.
 """
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from earlyexit.exit_rules import ExitRule, LayerView
+from earlyexit.models.multi_exit import MultiExitClassifier
 
 # Clamp policy probabilities before logs (the BERT code has no epsilon, spec B7; its LLM code uses 1e-6).
 PROB_EPS = 1e-6
@@ -161,3 +165,37 @@ def rollout_losses(layer_logits: torch.Tensor, probs: torch.Tensor, labels: torc
     log_prob = trajectory_log_prob(probs, exit_layer, chose, count_final_as_continue)
     return {"policy": policy_loss(log_prob, rewards, copies), "task": task_loss.mean(),
             "exit_layer": exit_layer, "reward": rewards}
+
+
+# --- on the multi-exit backbone ------------------------------------------------------------------
+
+class ConsistentEEClassifier(MultiExitClassifier):
+    """PABEE-shaped exits [1.1] (the one pretrained pooler shared by every exit, then dropout and a
+    Linear(H, C) per layer; exit L is the full model) and a policy per layer reading the pooled
+    [CLS] vector before the classifier dropout [1.2]."""
+
+    def __init__(self, hf_model: nn.Module, policy_width: int = 32):
+        super().__init__(hf_model, "pabee")
+        self.policies = LayerPolicies(self.num_layers, hf_model.config.hidden_size, policy_width)
+
+    @property
+    def pooler(self) -> nn.Module:
+        return self.exits[0].pooler
+
+    def states(self, input_ids, token_type_ids, attention_mask, detach_state: bool = False):
+        """Every exit's logits [R, L, C] and P(exit) [R, L] (every row through every layer: a row's
+        loss reads only layers up to its exit, so the gradients equal a real early-exit rollout)."""
+        out = self.forward(input_ids, token_type_ids, attention_mask, output_hidden=True)
+        pooled = torch.stack([self.pooler(h) for h in out.hidden], dim=1)
+        return torch.stack(out.logits, dim=1), self.policies.all_layers(pooled.detach() if detach_state else pooled)
+
+
+class PolicyRule(ExitRule):
+    """Exit at the first layer whose policy gives P(exit) > threshold (0.5: the paper's
+    deterministic decision [1.3]); the runner lets exit L answer."""
+
+    def __init__(self, model: ConsistentEEClassifier, threshold: float = 0.5):
+        self.model, self.threshold = model, float(threshold)
+
+    def decide(self, view: LayerView) -> torch.Tensor:
+        return self.model.policies(view.layer, self.model.pooler(view.hidden)) > self.threshold
