@@ -47,3 +47,62 @@ def test_exit_rule_first_confident_layer_before_the_last():
     # per-layer groups "v,n;v,n": layer 1 at 0.0, layers 2-3 at 0.25
     assert parse_thresholds("0.0,1;0.25,2", 4) == [0.0, 0.25, 0.25]
     assert exit_layers(u, "0.0,1;0.25,2").tolist() == [2, 2, 4]
+
+
+def one_by_one(model, ids, real, lengths, make_rule):
+    """Each row alone (its own length, no padding) through the runner."""
+    rows = [model.early_exit(ids[i:i + 1, :n], None, real[i:i + 1, :n].long(), make_rule()) for i, n in enumerate(lengths.tolist())]
+    return torch.cat([r.logits for r in rows]), [int(r.exit_layers[0]) for r in rows]
+
+
+def test_berxit_model_exits_where_its_lte_says_batched_as_one_by_one(padded_batch):
+    from earlyexit.models.berxit import BERxiTClassifier, LTERule
+    from tests.conftest import tiny_classifier
+
+    model = BERxiTClassifier(tiny_classifier(num_layers=4, num_labels=3)).eval()
+    ids, real, lengths = padded_batch
+    mask = real.long()
+    with torch.no_grad():
+        logits, u = model.lte_forward(ids, None, mask)
+        plain = torch.stack(model(ids, None, mask).logits, dim=1)
+    assert torch.allclose(logits, plain, atol=1e-6)       # the LTE path runs the same exits
+    first = u[:, 0].sort().values
+    tau = float(first[:2].mean())                           # only one row leaves at layer 1
+    expected = exit_layers(u, tau)
+    assert len(set(expected.tolist())) > 1
+    batched = model.early_exit(ids, None, mask, LTERule(model, tau))
+    assert batched.exit_layers.tolist() == expected.tolist()
+    assert torch.allclose(batched.logits, logits[torch.arange(3), expected - 1], atol=1e-5)
+    alone, alone_exits = one_by_one(model, ids, real, lengths, lambda: LTERule(model, tau))
+    assert alone_exits == expected.tolist() and torch.allclose(alone, batched.logits, atol=1e-5)
+    never = model.early_exit(ids, None, mask, LTERule(model, NEVER_EXIT))
+    assert never.exit_layers.tolist() == [4, 4, 4] and torch.allclose(never.logits, plain[:, -1], atol=1e-5)
+
+
+def test_berxit_training_loss_alternates_and_trains_the_lte(padded_batch):
+    from earlyexit.models.berxit import BERxiTClassifier
+    from tests.conftest import tiny_classifier
+
+    model = BERxiTClassifier(tiny_classifier(num_layers=4, num_labels=3)).train()
+    ids, real, _ = padded_batch
+    batch = (ids, None, real.long(), torch.tensor([0, 1, 2]))
+    even = model.alternate_loss(batch, 0, regression=False)
+    even.backward()
+    assert model.lte.linear.weight.grad is not None and model.hf.classifier.weight.grad is not None
+    assert not model.exits[0].classifier.weight.grad.any()            # highways rest on even steps
+    model.zero_grad(set_to_none=True)
+    model.alternate_loss(batch, 1, regression=False).backward()
+    assert model.exits[0].classifier.weight.grad.any() and not model.hf.classifier.weight.grad.any()
+
+
+def test_berxit_published_row_follows_the_paper_backbone():
+    from earlyexit.methods import get_method
+
+    berxit = get_method("berxit")
+    assert berxit.published_row("elue_main", "default", "BERT-base") == "BERxiT w/ BERT"
+    assert berxit.published_row("elue_main", "default", "ElasticBERT-12L") == "BERxiT w/ ElasticBERT"
+    assert berxit.published_row("elue_main", "default", "BERT") == "BERxiT w/ BERT"
+    assert berxit.published_row("elue_main", "default", "ElasticBERT-6L") == "BERxiT w/ ElasticBERT"
+    assert berxit.published_row("elue_main", "default", "RoBERTa") == "BERxiT"
+    assert berxit.published_row("elue_main", "default") == "BERxiT"
+    assert berxit.exit_support(type("T", (), {"is_regression": True})()) is None     # tanh target: STS-B runs

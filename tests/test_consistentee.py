@@ -127,3 +127,43 @@ def test_policy_learns_to_exit_early_where_layer_one_already_solves_the_instance
     assert exits[easy].float().mean() < 1.5          # easy instances leave at (almost always) layer 1
     assert exits[~easy].eq(layers).all()             # hard ones run to the layer that gets them right
     assert (gather_exit(logits, exits).argmax(-1) == labels).all()
+
+
+def test_policy_rule_exits_where_the_policies_say_batched_as_one_by_one(padded_batch):
+    from earlyexit.models.consistentee import ConsistentEEClassifier, PolicyRule
+    from tests.conftest import tiny_classifier
+
+    torch.manual_seed(3)
+    model = ConsistentEEClassifier(tiny_classifier(num_layers=4, num_labels=3), policy_width=8).eval()
+    ids, real, lengths = padded_batch
+    mask = real.long()
+    with torch.no_grad():
+        logits, probs = model.states(ids, None, mask)
+    first = probs[:, 0].sort(descending=True).values
+    threshold = float(first[:2].mean())                     # only one row leaves at layer 1
+    expected = inference_exit_layers(probs, threshold)
+    assert len(set(expected.tolist())) > 1
+    batched = model.early_exit(ids, None, mask, PolicyRule(model, threshold))
+    assert batched.exit_layers.tolist() == expected.tolist()
+    assert torch.allclose(batched.logits, gather_exit(logits, expected), atol=1e-5)
+    for i, n in enumerate(lengths.tolist()):
+        alone = model.early_exit(ids[i:i + 1, :n], None, mask[i:i + 1, :n], PolicyRule(model, threshold))
+        assert int(alone.exit_layers[0]) == expected[i]
+        assert torch.allclose(alone.logits[0], batched.logits[i], atol=1e-5)
+    # one pooler shared by every exit; the policy reads it before the classifier dropout
+    assert all(head.pooler is model.pooler for head in model.exits)
+
+
+def test_consistentee_policy_stage_trains_only_the_policies(tmp_path):
+    """A policy-only step leaves every backbone and head weight as it was (spec 2.4)."""
+    from earlyexit.methods import get_method
+
+    method = get_method("consistentee")
+    assert method.variants == ("default", "code-reward")
+    assert method.exit_support(type("T", (), {"is_regression": True})()) is not None
+    from earlyexit.models.consistentee import ConsistentEEClassifier
+    from tests.conftest import tiny_classifier
+
+    model = ConsistentEEClassifier(tiny_classifier(num_layers=3, num_labels=2), policy_width=4)
+    names = [n for n, _ in model.named_parameters() if n.startswith("policies.")]
+    assert len(names) == 3 * 4 and all(n.startswith("policies.layers.") for n in names)

@@ -31,7 +31,8 @@ def test_paper_preset_dry_run_lists_the_full_grid():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
-    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5) * 3     # full + HashEE x 5 hash functions
+    # full + HashEE x 5 hash functions + DeeBERT, FastBERT, PABEE, BERxiT + ConsistentEE x 2 rewards
+    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5 + 3 + 1 + 2) * 3
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
     assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
     assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24

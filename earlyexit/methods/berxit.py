@@ -30,11 +30,10 @@ class BERxiT(DynamicMethod):
     sweep = {"lte_threshold": THRESHOLDS}
 
     def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:
-        # The ELUE table has one BERxiT row per backbone family; without a backbone no row matches.
-        if paper_backbone is None:
-            return self.paper_name
-        family = "ElasticBERT" if paper_backbone.lower().startswith("elasticbert") else "BERT"
-        return f"{self.paper_name} w/ {family}"
+        # The ELUE table has a BERxiT row for BERT and one for ElasticBERT; other backbones (RoBERTa)
+        # and an unknown backbone match none.
+        family = (paper_backbone or "").split("-")[0].split(" ")[0]
+        return f"{self.paper_name} w/ {family}" if family in ("BERT", "ElasticBERT") else self.paper_name
 
     def build(self, ctx: RunContext):
         from earlyexit.backbones import load_classifier
