@@ -51,7 +51,10 @@ class BERxiT(DynamicMethod):
 
     def stages(self, model, ctx: RunContext) -> list[Stage]:
         regression = ctx.task.is_regression
-        with_final = bool(ctx.settings.get("odd_step_includes_final", False))
+        from earlyexit.dynamic_config import method_settings, section
+
+        # the run's settings over the schema's defaults (the one place for them)
+        with_final = {**method_settings(section(), self.name), **ctx.settings}["odd_step_includes_final"]
 
         def loss(model, batch, rows, position):
             return model.alternate_loss(batch, position, regression, with_final)

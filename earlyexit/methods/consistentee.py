@@ -46,7 +46,7 @@ class ConsistentEE(DynamicMethod):
         from earlyexit.models.consistentee import ConsistentEEClassifier
 
         return ConsistentEEClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed),
-                                      int(ctx.settings.get("policy_width", 32)))
+                                      settings(ctx)["policy_width"])
 
     def model_rule(self, model, setting: dict, task):
         from earlyexit.models.consistentee import PolicyRule
@@ -62,9 +62,9 @@ class ConsistentEE(DynamicMethod):
         from earlyexit.models.consistentee import rollout_losses, tile, weighted_exit_loss
 
         regression = ctx.task.is_regression
-        s = ctx.settings
+        s = settings(ctx)
         hardness = REWARDS[ctx.variant]
-        copies = int(s.get("copies", 8))
+        copies = s["copies"]
         memorized: dict = {}     # split -> memorized layer per instance, set once stage 1 is done
 
         def multi_exit_loss(model, batch):
@@ -79,34 +79,38 @@ class ConsistentEE(DynamicMethod):
         def rl_loss(model, batch, rows, position, joint: bool):
             ids, types, mask, labels = batch
             logits, probs = model.states(tile(ids, copies), None if types is None else tile(types, copies),
-                                         tile(mask, copies), detach_state=joint and s.get("detach_policy_state", False))
+                                         tile(mask, copies), detach_state=joint and s["detach_policy_state"])
             mem = tile(memorized["train"][torch.from_numpy(rows)].to(labels.device), copies)
-            out = rollout_losses(logits, probs, tile(labels, copies), mem, copies, alpha=float(s.get("alpha", 0.02)),
-                                 hardness=hardness, action_mode=s.get("action_mode", "threshold"),
-                                 count_final_as_continue=s.get("count_final_as_continue", True))
+            out = rollout_losses(logits, probs, tile(labels, copies), mem, copies, alpha=s["alpha"],
+                                 hardness=hardness, action_mode=s["action_mode"],
+                                 count_final_as_continue=s["count_final_as_continue"])
             return out["policy"] + out["task"] if joint else out["policy"]
 
         def dev_reward(scores):
-            return mean_dev_reward(model, ctx, memorized["dev"], float(s.get("alpha", 0.02)), hardness)
+            return mean_dev_reward(model, ctx, memorized["dev"], s["alpha"], hardness)
 
         def rl_config(prefix: str) -> dict:
-            config = {"warmup_ratio": 0.0}     # the authors' RL and joint stages have no warmup
-            for key in ("lr", "batch_size", "epochs"):
-                if s.get(f"{prefix}_{key}") is not None:
-                    config[key] = s[f"{prefix}_{key}"]
-            return config
+            # the authors' RL and joint stages have no warmup
+            return {"warmup_ratio": 0.0, **{key: s[f"{prefix}_{key}"] for key in ("lr", "batch_size", "epochs")}}
 
         stages = [Stage("multi-exit", lambda name: not name.startswith("policies."), multi_exit_loss, last_layer,
                         needs_exits=False)]
-        for round_ in range(1, int(s.get("rounds", 1)) + 1):
+        for round_ in range(1, s["rounds"] + 1):
             stages += [
                 Stage(f"policy{round_}", lambda name: name.startswith("policies."),
                       lambda m, b, r, p: rl_loss(m, b, r, p, joint=False), dev_reward, config=rl_config("rl"),
-                      start=annotate if round_ == 1 else None, indexed=True, max_batches=s.get("rl_max_batches")),
+                      start=annotate if round_ == 1 else None, indexed=True, max_batches=s["rl_max_batches"]),
                 Stage(f"joint{round_}", lambda name: True, lambda m, b, r, p: rl_loss(m, b, r, p, joint=True),
-                      dev_reward, config=rl_config("joint"), indexed=True, max_batches=s.get("joint_max_batches")),
+                      dev_reward, config=rl_config("joint"), indexed=True, max_batches=s["joint_max_batches"]),
             ]
         return stages
+
+
+def settings(ctx: RunContext) -> dict:
+    """The run's `dynamic.consistentee` settings over the schema's defaults (the one place for them)."""
+    from earlyexit.dynamic_config import method_settings, section
+
+    return {**method_settings(section(), "consistentee"), **ctx.settings}
 
 
 def memorized_layers_of(model, split, ctx: RunContext):
