@@ -106,3 +106,22 @@ def test_berxit_published_row_follows_the_paper_backbone():
     assert berxit.published_row("elue_main", "default", "RoBERTa") == "BERxiT"
     assert berxit.published_row("elue_main", "default") == "BERxiT"
     assert berxit.exit_support(type("T", (), {"is_regression": True})()) is None     # tanh target: STS-B runs
+
+
+def test_with_elasticbert_each_highway_starts_from_that_layers_pretrained_pooler():
+    from earlyexit.backbones import BackboneSpec, elasticbert_layer_pooler_states, elasticbert_layer_poolers
+    from earlyexit.models.berxit import BERxiTClassifier
+    from tests.conftest import tiny_classifier
+
+    # ElasticBERT keeps one pooler per layer (0-based in its keys); BERT's layout has one
+    state = {f"elasticbert.encoder.pooler.{i}.dense.{p}": torch.full((32, 32) if p == "weight" else (32,), float(i))
+             for i in range(6) for p in ("weight", "bias")}
+    state["elasticbert.encoder.layer.0.output.dense.weight"] = torch.zeros(1)
+    poolers = elasticbert_layer_pooler_states(state, num_layers=4)
+    assert [float(p["dense.bias"][0]) for p in poolers] == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(RuntimeError, match=r"no pooler for layer\(s\) \[7\]"):
+        elasticbert_layer_pooler_states(state, num_layers=7)
+    model = BERxiTClassifier(tiny_classifier(num_layers=4, num_labels=2), poolers)
+    assert [float(head.pooler.dense.bias[0]) for head in model.exits[:-1]] == [0.0, 1.0, 2.0]
+    assert float(model.last_pooler.dense.bias[0]) == 3.0
+    assert elasticbert_layer_poolers(BackboneSpec(name="r", source="random", num_layers=2)) is None

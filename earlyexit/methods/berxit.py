@@ -36,10 +36,12 @@ class BERxiT(DynamicMethod):
         return f"{self.paper_name} w/ {family}" if family in ("BERT", "ElasticBERT") else self.paper_name
 
     def build(self, ctx: RunContext):
-        from earlyexit.backbones import load_classifier
+        from earlyexit.backbones import elasticbert_layer_poolers, load_classifier
         from earlyexit.models.berxit import BERxiTClassifier
 
-        return BERxiTClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed))
+        # With ElasticBERT, its pretrained pooler of each layer starts that layer's highway (spec 2.5).
+        return BERxiTClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed),
+                                elasticbert_layer_poolers(ctx.backbone))
 
     def model_rule(self, model, setting: dict, task):
         from earlyexit.models.berxit import LTERule

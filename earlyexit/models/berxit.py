@@ -98,7 +98,9 @@ class BERxiTClassifier(MultiExitClassifier):
     module. The authors' L-th highway exists only to feed the LTE at layer L (the final head answers
     there): its pooler (a copy of the pretrained one) and dropout are kept for that."""
 
-    def __init__(self, hf_model: nn.Module):
+    def __init__(self, hf_model: nn.Module, layer_poolers: list[dict] | None = None):
+        """`layer_poolers`: pretrained poolers of layers 1..L (ElasticBERT's) for the highways;
+        None: every highway starts from the backbone's pooler (BERT)."""
         import copy
 
         super().__init__(hf_model, "deebert")
@@ -106,6 +108,12 @@ class BERxiTClassifier(MultiExitClassifier):
         self.lte = LearningToExit(config.hidden_size)
         self.last_pooler = copy.deepcopy(_pretrained_pooler(hf_model))
         self.last_dropout = nn.Dropout(config.hidden_dropout_prob)
+        if layer_poolers is not None:
+            if len(layer_poolers) != self.num_layers:
+                raise ValueError(f"{len(layer_poolers)} layer poolers for {self.num_layers} layers")
+            for head, state in zip(self.exits[:-1], layer_poolers):
+                head.pooler.load_state_dict(state)
+            self.last_pooler.load_state_dict(layer_poolers[-1])
 
     def lte_forward(self, input_ids, token_type_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
         """Every exit's logits [B, L, C] and LTE output [B, L]; each LTE reads the same dropped-out
