@@ -81,7 +81,7 @@ def trajectory_log_prob(probs: torch.Tensor, exit_layer: torch.Tensor, chose: to
     """log pi of each row's trajectory [2.3]: sum over l < e of log(1 - p_l), plus log p_e when the
     row chose to exit at e. A forced exit at L counts as "continue", log(1 - p_L), as in the code
     (spec A3), or adds nothing with `count_final_as_continue` False."""
-    p = probs.clamp(PROB_EPS, 1 - PROB_EPS)
+    p = probs.float().clamp(PROB_EPS, 1 - PROB_EPS)      # fp32: 1 - 1e-6 is 1.0 in bf16
     layers = torch.arange(1, probs.shape[1] + 1, device=probs.device)[None, :]
     e = exit_layer[:, None]
     before = (layers < e).to(p.dtype)
