@@ -122,6 +122,6 @@ def test_with_elasticbert_each_highway_starts_from_that_layers_pretrained_pooler
     with pytest.raises(RuntimeError, match=r"no pooler for layer\(s\) \[7\]"):
         elasticbert_layer_pooler_states(state, num_layers=7)
     model = BERxiTClassifier(tiny_classifier(num_layers=4, num_labels=2), poolers)
-    assert [float(head.pooler.dense.bias[0]) for head in model.exits[:-1]] == [0.0, 1.0, 2.0]
-    assert float(model.last_pooler.dense.bias[0]) == 3.0
+    assert [head.pooler.dense.bias[0].item() for head in model.exits[:-1]] == [0.0, 1.0, 2.0]
+    assert model.last_pooler.dense.bias[0].item() == 3.0
     assert elasticbert_layer_poolers(BackboneSpec(name="r", source="random", num_layers=2)) is None
