@@ -20,8 +20,8 @@ class Row:
     color: str
     reference: bool
 
-    def published_row(self, table: str) -> str:
-        return METHODS[self.method].published_row(table, self.variant)
+    def published_row(self, table: str, paper_backbone: str | None = None) -> str:
+        return METHODS[self.method].published_row(table, self.variant, paper_backbone)
 
 
 def row_color(method: str, variant: str) -> str:

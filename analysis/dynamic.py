@@ -66,7 +66,7 @@ def dynamic_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: st
                 cell = mine[mine["task"] == task]
                 scores = cell["test_score"].dropna()
                 reasons = sorted(set(cell["exit_unsupported"]) - {""})
-                pub = None if synthetic else published_cell(published, row.published_row(PUBLISHED_TABLE), paper_task, backbone)
+                pub = None if synthetic else published_cell(published, row.published_row(PUBLISHED_TABLE, backbone), paper_task, backbone)
                 lines.append({
                     "preset": preset, "paper_backbone": backbone, "method": row.method, "variant": row.variant,
                     "label": row.label, "task": task, "paper_task": paper_task, "synthetic": synthetic,
@@ -182,8 +182,10 @@ def plot_dynamic_curves(runs: pd.DataFrame, curves: pd.DataFrame, out_png: str |
         if not synthetic and published is not None:
             pub = published[(published["table"] == PUBLISHED_TABLE) & (published["task"] == paper_task)
                             & (published["metric"] == "score") & published["speedup"].notna()]
-            wanted = {r.published_row(PUBLISHED_TABLE): r for r in table_rows(PUBLISHED_TABLE)
-                      if METHODS[r.method].family == "dynamic" or r.method == "hashee"}
+            # a row's published name may depend on the backbone (BERxiT w/ BERT / w/ ElasticBERT)
+            wanted = {r.published_row(PUBLISHED_TABLE, b): r for r in table_rows(PUBLISHED_TABLE)
+                      if METHODS[r.method].family == "dynamic" or r.method == "hashee"
+                      for b in {*here["paper_backbone"], *hashee.loc[hashee["task"] == task, "paper_backbone"]}}
             for item in pub.itertuples(index=False):
                 row = wanted.get(item.row)
                 if row is None:

@@ -180,13 +180,12 @@ def rename_elasticbert_state_dict(state: dict, num_layers: int) -> dict:
     return renamed
 
 
-def load_elasticbert(hub_id: str, revision: str | None, num_layers: int | None, num_labels: int):
+def _elasticbert_checkpoint(hub_id: str, revision: str | None) -> tuple[dict, dict]:
+    """(raw config, state dict) of an ElasticBERT hub checkpoint."""
     import torch
     from huggingface_hub import hf_hub_download
-    from transformers import BertForSequenceClassification
 
     raw = json.loads(Path(hf_hub_download(hub_id, "config.json", revision=revision)).read_text())
-    config = elasticbert_to_bert_config(raw, num_layers, num_labels)
     try:
         from safetensors.torch import load_file
 
@@ -194,6 +193,36 @@ def load_elasticbert(hub_id: str, revision: str | None, num_layers: int | None, 
     except Exception:  # older checkpoints ship only a pickle
         state = torch.load(hf_hub_download(hub_id, "pytorch_model.bin", revision=revision),
                            map_location="cpu", weights_only=True)
+    return raw, state
+
+
+def elasticbert_layer_pooler_states(state: dict, num_layers: int) -> list[dict]:
+    """ElasticBERT's pretrained pooler of layers 1..num_layers, each as a state dict of BERT's pooler
+    (`dense.weight`, `dense.bias`): multi-exit methods put them on their per-layer exits."""
+    poolers = [{} for _ in range(num_layers)]
+    for key, value in state.items():
+        found = re.match(r"elasticbert\.encoder\.pooler\.(\d+)\.(.*)", key)
+        if found and int(found.group(1)) < num_layers:
+            poolers[int(found.group(1))][found.group(2)] = value
+    missing = [i + 1 for i, p in enumerate(poolers) if not p]
+    if missing:
+        raise RuntimeError(f"ElasticBERT checkpoint has no pooler for layer(s) {missing}")
+    return poolers
+
+
+def elasticbert_layer_poolers(spec: BackboneSpec) -> list[dict] | None:
+    """The per-layer pretrained poolers of an ElasticBERT hub backbone; None for any other backbone."""
+    if spec.source != "hub" or _model_type(spec.hub_id, spec.revision) != "elasticbert":
+        return None
+    raw, state = _elasticbert_checkpoint(spec.hub_id, spec.revision)
+    return elasticbert_layer_pooler_states(state, spec.num_layers or raw["num_hidden_layers"])
+
+
+def load_elasticbert(hub_id: str, revision: str | None, num_layers: int | None, num_labels: int):
+    from transformers import BertForSequenceClassification
+
+    raw, state = _elasticbert_checkpoint(hub_id, revision)
+    config = elasticbert_to_bert_config(raw, num_layers, num_labels)
     model = BertForSequenceClassification(config)
     missing, _ = model.load_state_dict(rename_elasticbert_state_dict(state, config.num_hidden_layers), strict=False)
     unexpected_missing = [k for k in missing if not k.startswith("classifier.")]

@@ -138,7 +138,7 @@ def run_sweep(*, preset: str, task_name: str, tokenized, tokenized_meta, backbon
     ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=splits, meta=meta, artifacts={},
                      train_config=train_config, device=pick_device(device), checkpoint=None, progress=False,
                      settings=dict(method_settings or {}))
-    row = chosen.published_row(PUBLISHED_TABLE, variant)
+    row = chosen.published_row(PUBLISHED_TABLE, variant, backbone.paper_backbone or backbone.name)
     published_speedup = published_target(published, task.paper_task, row)
     if published_speedup is not None:
         target, source = published_speedup, f"published {PUBLISHED_TABLE} {row} on {task.paper_task}"

@@ -31,9 +31,10 @@ def test_paper_preset_dry_run_lists_the_full_grid():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
-    # full + HashEE x 5 hash functions + HeadPrune, Theseus + DeeBERT, FastBERT, PABEE (each swept once per run)
-    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5 + 2 + 3) * 3
-    assert counts["sweep_exits"] == 6 * 4 * 3 * 3
+    # full + HashEE x 5 hash functions + HeadPrune, Theseus + DeeBERT, FastBERT, PABEE, BERxiT,
+    # ConsistentEE x 2 rewards (each dynamic run swept once)
+    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5 + 2 + 3 + 1 + 2) * 3
+    assert counts["sweep_exits"] == 6 * 4 * (3 + 1 + 2) * 3
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
     assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
     assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24

@@ -42,6 +42,11 @@ class Stage:
     config:      changes to the run's TrainConfig (e.g. {"lr": ..., "epochs": ...});
     needs_exits: False for a stage that only fine-tunes the last layer (run even where the exit
                  rule cannot run the task).
+    start:       (model) -> None, called before the stage trains, after the previous stage restored
+                 its selected weights (also on a resumed run), e.g. ConsistentEE's memorized layers;
+    indexed:     the loss gets (model, batch, rows, position): the batch's training-example indices
+                 and its position in the epoch (BERxiT alternates objectives by step parity);
+    max_batches: at most this many batches per epoch (the first ones of the shuffled plan).
     """
 
     name: str
@@ -50,6 +55,9 @@ class Stage:
     select: Callable[[list], float]
     config: dict = dataclasses.field(default_factory=dict)
     needs_exits: bool = True
+    start: Callable | None = None
+    indexed: bool = False
+    max_batches: int | None = None
 
 
 def last_layer(scores: list) -> float:
@@ -78,6 +86,11 @@ class DynamicMethod(Method):
 
     def make_rule(self, setting: dict, task):
         raise NotImplementedError
+
+    def model_rule(self, model, setting: dict, task):
+        """The rule of one setting for a trained `model`: learned rules read its modules (BERxiT's
+        exit module, ConsistentEE's policies); by default `make_rule`."""
+        return self.make_rule(setting, task)
 
     def extra_record(self, model, ctx: RunContext, tokens: np.ndarray, exit_layers: np.ndarray) -> dict:
         """Method-specific fields of the run record (e.g. FastBERT's classifier cost)."""
@@ -135,7 +148,7 @@ class DynamicMethod(Method):
         dims = ModelDims.from_hf_config(model.hf.config)
         points = []
         for setting in settings:
-            scored = {name: evaluate_with_rule(model, ctx.splits[name], lambda: self.make_rule(setting, ctx.task), ctx)
+            scored = {name: evaluate_with_rule(model, ctx.splits[name], lambda: self.model_rule(model, setting, ctx.task), ctx)
                       for name in ("dev", "test")}
             points.append(SweepPoint(
                 setting=dict(setting), dev=scored["dev"].metrics, test=scored["test"].metrics,
@@ -171,10 +184,23 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError(f"stage {stage.name}: no trainable parameter")
 
-        def loss(indices, stage=stage, cfg=cfg):
+        if stage.start is not None:
+            stage.start(model)
+
+        def loss(planned, stage=stage, cfg=cfg):
+            # an indexed stage's plan holds [position, *indices] (an int array keeps the plan's digest)
+            indices = planned[1:] if stage.indexed else planned
             batch = tuple(t if t is None else t.to(device, non_blocking=True) for t in pad_batch(train, indices, pad_id))
             with autocast(device, cfg.bf16):
+                if stage.indexed:
+                    return stage.loss(model, batch, indices, int(planned[0]))
                 return stage.loss(model, batch)
+
+        def epoch_batches(rng, stage=stage, cfg=cfg):
+            batches = training_batches(train, cfg.batch_size, rng)[:stage.max_batches]
+            if stage.indexed:
+                return [np.concatenate([[position], rows]) for position, rows in enumerate(batches)]
+            return batches
 
         def evaluate_point(stage=stage, cfg=cfg):
             scores = layer_scores(model, dev, ctx, cfg)
@@ -183,8 +209,7 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
                 point["test"] = {"score": layer_scores(model, test, ctx, cfg, last_only=True)[-1]}
             return point
 
-        hooks = TrainHooks(epoch_batches=lambda rng, cfg=cfg: training_batches(train, cfg.batch_size, rng),
-                           loss=loss, evaluate=evaluate_point)
+        hooks = TrainHooks(epoch_batches=epoch_batches, loss=loss, evaluate=evaluate_point)
         state = ctx.train_state.stage(stage.name) if ctx.train_state is not None else None
         result = train_loop(model, hooks, cfg, ctx.seed, progress=ctx.progress, desc=stage.name, state=state)
         seconds += result["train_seconds"]

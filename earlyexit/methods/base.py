@@ -108,8 +108,9 @@ class Method:
             return self.paper_name
         return self.variant_labels.get(variant, variant)
 
-    def published_row(self, table: str, variant: str) -> str:
-        """This run's row name in data/published/hashee_published.csv's `table`."""
+    def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:
+        """This run's row name in data/published/hashee_published.csv's `table`; `paper_backbone`
+        (the run's) for methods whose row depends on it (BERxiT w/ BERT / w/ ElasticBERT)."""
         return self.label(variant)
 
     def artifacts(self, variant: str, seed: int) -> dict:

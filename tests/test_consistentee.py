@@ -1,0 +1,169 @@
+"""ConsistentEE's exit decision, memorized layer, reward and REINFORCE pieces on hand-made numbers,
+and a toy task on which the policy learns to exit early where layer 1 already solves an instance."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from earlyexit.models.consistentee import (LayerPolicies, first_exit, gather_exit, group_advantage,
+                                           inference_exit_layers, memorized_layers, policy_loss, reward,
+                                           rollout_losses, tile, trajectory_log_prob, weighted_exit_loss)
+from earlyexit.training import TrainConfig, TrainHooks, train_loop
+
+
+def test_memorized_layer_is_where_correct_predictions_become_stable():
+    correct = torch.tensor([
+        [1, 1, 1, 1],   # right everywhere: 1
+        [0, 1, 1, 1],   # right from layer 2 on: 2
+        [1, 0, 1, 1],   # right at 1, forgotten at 2, stable from 3: 3
+        [1, 1, 0, 1],   # stable only at the last layer: 4
+        [1, 1, 1, 0],   # last exit wrong: the code's default L
+        [0, 0, 0, 0],   # never right: also L (spec A1)
+    ], dtype=torch.bool)
+    assert memorized_layers(correct).tolist() == [1, 2, 3, 4, 4, 4]
+
+
+def test_reward_is_the_papers_hardness_guided_one_and_the_codes_as_an_option():
+    loss = torch.tensor([0.5, 0.5, 0.5, 0.5])
+    exit_layer = torch.tensor([3, 3, 12, 1])
+    memorized = torch.tensor([6, 12, 1, 1])
+    got = reward(loss, exit_layer, memorized, num_layers=12, alpha=0.02)
+    # -loss - alpha * (1 - m/L) * e
+    want = [-0.5 - 0.02 * 0.5 * 3, -0.5, -0.5 - 0.02 * (11 / 12) * 12, -0.5 - 0.02 * (11 / 12) * 1]
+    assert got.tolist() == pytest.approx(want)
+    # an easy instance pays for every layer it uses; the hardest pays nothing
+    assert got[2] < got[3] and got[1] == pytest.approx(-0.5)
+    assert reward(loss, exit_layer, memorized, 12, alpha=0.02, hardness="none").tolist() == pytest.approx([-0.5] * 4)
+    with pytest.raises(ValueError, match="reward hardness 'log'"):
+        reward(loss, exit_layer, memorized, 12, alpha=0.02, hardness="log")
+
+
+def test_inference_exits_at_the_first_layer_whose_policy_passes_one_half():
+    probs = torch.tensor([[0.6, 0.1, 0.9],
+                          [0.4, 0.5, 0.51],     # 0.5 is not > 0.5
+                          [0.1, 0.2, 0.3]])     # never: the last layer answers
+    assert inference_exit_layers(probs).tolist() == [1, 3, 3]
+    assert first_exit(probs > 0.5)[1].tolist() == [True, True, False]
+
+
+def test_trajectory_log_prob_counts_the_forced_final_exit_as_continue():
+    probs = torch.tensor([[0.2, 0.7, 0.9], [0.2, 0.3, 0.4], [0.2, 0.3, 0.6]])
+    exit_layer, chose = first_exit(probs > 0.5)
+    assert exit_layer.tolist() == [2, 3, 3] and chose.tolist() == [True, False, True]
+    got = trajectory_log_prob(probs, exit_layer, chose)
+    want = [math.log(0.8) + math.log(0.7), math.log(0.8) + math.log(0.7) + math.log(0.6),
+            math.log(0.8) + math.log(0.7) + math.log(0.6)]
+    assert got.tolist() == pytest.approx(want)
+    no_final = trajectory_log_prob(probs, exit_layer, chose, count_final_as_continue=False)
+    assert no_final[1].item() == pytest.approx(math.log(0.8) + math.log(0.7))
+    assert torch.isfinite(trajectory_log_prob(torch.tensor([[1.0, 0.0]]), torch.tensor([1]), torch.tensor([True]))).all()
+
+
+def test_advantage_subtracts_the_mean_over_the_copies_of_each_instance():
+    # B = 2 instances, K = 2 copies; copy j of instance i at row j*B + i
+    rows = tile(torch.tensor([10, 20]), 2)
+    assert rows.tolist() == [10, 20, 10, 20]
+    assert group_advantage(torch.tensor([1.0, 2.0, 3.0, 6.0]), 2).tolist() == [-1.0, -2.0, 1.0, 2.0]
+    log_prob = torch.tensor([0.1, 0.2, 0.3, 0.4], requires_grad=True)
+    loss = policy_loss(log_prob, torch.tensor([1.0, 2.0, 3.0, 6.0]), 2)
+    loss.backward()
+    # d loss / d log pi = -A / (B*K): raise the log-probability of better-than-average copies
+    assert log_prob.grad.tolist() == pytest.approx([0.25, 0.5, -0.25, -0.5])
+
+
+def test_weighted_exit_loss_and_gather():
+    assert weighted_exit_loss(torch.tensor([1.0, 2.0, 3.0])).item() == pytest.approx((1 + 4 + 9) / 6)
+    per_layer = torch.arange(24.0).view(2, 3, 4)
+    assert gather_exit(per_layer, torch.tensor([3, 1])).tolist() == [per_layer[0, 2].tolist(), per_layer[1, 0].tolist()]
+
+
+def toy_task(n: int = 64, layers: int = 4, hidden: int = 8, seed: int = 0):
+    """Half the instances are right at every exit (easy), half only at the last one (hard); the
+    policy's state shows which is which, plus noise. Frozen exit logits, as in stage 2."""
+    g = torch.Generator().manual_seed(seed)
+    easy = torch.arange(n) % 2 == 0
+    labels = torch.randint(0, 2, (n,), generator=g)
+    correct = easy[:, None] | (torch.arange(1, layers + 1) == layers)[None, :]
+    predicted = torch.where(correct, labels[:, None], 1 - labels[:, None])
+    logits = 3.0 * torch.nn.functional.one_hot(predicted, 2).float() - 1.5    # [n, L, 2]
+    states = torch.randn(n, layers, hidden, generator=g)
+    states[:, :, 0] = torch.where(easy, 1.0, -1.0)[:, None]
+    return states, logits, labels, correct, easy
+
+
+@pytest.mark.parametrize("action_mode", ["sample", "threshold"])
+def test_policy_learns_to_exit_early_where_layer_one_already_solves_the_instance(action_mode):
+    layers, copies = 4, 8
+    states, logits, labels, correct, easy = toy_task(layers=layers)
+    memorized = memorized_layers(correct)
+    assert memorized[easy].eq(1).all() and memorized[~easy].eq(layers).all()
+    torch.manual_seed(0)
+    policies = LayerPolicies(layers, states.shape[-1], width=16)
+    # "threshold" (the released code) explores only through dropout noise on the state (spec B2)
+    dropout = torch.nn.Dropout(0.3)
+    cfg = TrainConfig(lr=1e-2, batch_size=16, epochs=40, eval_batch_size=64, warmup_ratio=0.0, weight_decay=0.0,
+                      grad_clip=1.0, max_seq_len=8, optimizer="adamw", evals_per_epoch=1, bf16=False,
+                      track_best_on_test=False)
+
+    def loss(rows):
+        rows = torch.as_tensor(rows)
+        idx = tile(rows, copies)
+        probs = policies.all_layers(dropout(states[idx]) if action_mode == "threshold" else states[idx])
+        return rollout_losses(logits[idx], probs, labels[idx], memorized[idx], copies, alpha=0.2,
+                              action_mode=action_mode)["policy"]
+
+    def evaluate():
+        exits = inference_exit_layers(policies.all_layers(states))
+        right = (gather_exit(logits, exits).argmax(-1) == labels).float().mean().item()
+        return {"select": right - 0.01 * exits.float().mean().item(), "exits": exits}
+
+    hooks = TrainHooks(epoch_batches=lambda rng: list(np.array_split(rng.permutation(len(labels)), 4)),
+                       loss=loss, evaluate=evaluate)
+    train_loop(policies, hooks, cfg, seed=0, progress=False)
+    with torch.no_grad():
+        exits = inference_exit_layers(policies.all_layers(states))
+    assert exits[easy].float().mean() < 1.5          # easy instances leave at (almost always) layer 1
+    assert exits[~easy].eq(layers).all()             # hard ones run to the layer that gets them right
+    assert (gather_exit(logits, exits).argmax(-1) == labels).all()
+
+
+def test_policy_rule_exits_where_the_policies_say_batched_as_one_by_one(padded_batch):
+    from earlyexit.models.consistentee import ConsistentEEClassifier, PolicyRule
+    from tests.conftest import tiny_classifier
+
+    torch.manual_seed(3)
+    model = ConsistentEEClassifier(tiny_classifier(num_layers=4, num_labels=3), policy_width=8).eval()
+    ids, real, lengths = padded_batch
+    mask = real.long()
+    with torch.no_grad():
+        logits, probs = model.states(ids, None, mask)
+    first = probs[:, 0].sort(descending=True).values
+    threshold = float(first[:2].mean())                     # only one row leaves at layer 1
+    expected = inference_exit_layers(probs, threshold)
+    assert len(set(expected.tolist())) > 1
+    batched = model.early_exit(ids, None, mask, PolicyRule(model, threshold))
+    assert batched.exit_layers.tolist() == expected.tolist()
+    assert torch.allclose(batched.logits, gather_exit(logits, expected), atol=1e-5)
+    for i, n in enumerate(lengths.tolist()):
+        alone = model.early_exit(ids[i:i + 1, :n], None, mask[i:i + 1, :n], PolicyRule(model, threshold))
+        assert int(alone.exit_layers[0]) == expected[i]
+        assert torch.allclose(alone.logits[0], batched.logits[i], atol=1e-5)
+    # one pooler shared by every exit; the policy reads it before the classifier dropout
+    assert all(head.pooler is model.pooler for head in model.exits)
+
+
+def test_consistentee_policy_stage_trains_only_the_policies(tmp_path):
+    """A policy-only step leaves every backbone and head weight as it was (spec 2.4)."""
+    from earlyexit.methods import get_method
+
+    method = get_method("consistentee")
+    assert method.variants == ("default", "code-reward")
+    assert method.exit_support(type("T", (), {"is_regression": True})()) is not None
+    from earlyexit.models.consistentee import ConsistentEEClassifier
+    from tests.conftest import tiny_classifier
+
+    model = ConsistentEEClassifier(tiny_classifier(num_layers=3, num_labels=2), policy_width=4)
+    names = [n for n, _ in model.named_parameters() if n.startswith("policies.")]
+    assert len(names) == 3 * 4 and all(n.startswith("policies.layers.") for n in names)
