@@ -1,0 +1,185 @@
+"""Wall-clock inference time over a test split: the paper's actual-inference-time comparison.
+
+For one task x backbone (the first seed's weights), every timed method runs the whole test split at
+each batch size: its padded batches are built and moved to the device first (tokenisation,
+batching and host-to-device copies are outside the clock, the same for every method), then one
+pass = every batch through the method's real inference, ending with the predictions on the host.
+`warmup` passes are run and discarded, then `repeats` timed passes; the median is reported.
+On CUDA the clock reads after `torch.cuda.synchronize()`.
+
+Each method brings an `InferenceRunner` (its own weights, at its operating point):
+- `batches(split, batch_size)` -> device-ready batches (not timed);
+- `run(batch)` -> (predictions, exit info) on the host: one batch of real inference (timed);
+- `cost(split, batches, outputs)` -> earlyexit.flops.TokenExitCost of the pass, per instance.
+The FLOPs speed-up printed beside the wall-clock one is the cost of the timed pass itself, so the
+two measure the same computation. Runners for the full model and HashEE (token-level exits from
+the hash) and for the dynamic methods (the multi-exit model's real early exit) are here; a method
+can bring its own (`Method.inference_runner`, e.g. CascadeBERT's cascade).
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from earlyexit.flops import ModelDims, TokenExitCost, speedup_record
+
+TIMING_SCOPE = ("model forward and exit decisions over pre-built padded batches already on the device, "
+                "predictions copied to the host; tokenisation, batching and host-to-device copies are "
+                "outside the clock")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_description(device: torch.device) -> dict:
+    """What ran the timings: the device's name and the number of CPU threads torch used."""
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"cpu ({platform.processor() or platform.machine()})")
+    return {"device": name, "device_type": device.type, "threads": torch.get_num_threads(),
+            "torch": torch.__version__}
+
+
+def time_passes(one_pass: Callable[[], Any], *, warmup: int, repeats: int, device: torch.device) -> tuple[list[float], Any]:
+    """Seconds of each of `repeats` passes after `warmup` untimed ones, and the last pass's result."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"timing needs repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    result = None
+    with torch.inference_mode():
+        for _ in range(warmup):
+            result = one_pass()
+        _sync(device)
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            result = one_pass()
+            _sync(device)
+            seconds.append(time.perf_counter() - started)
+    return seconds, result
+
+
+@dataclass
+class TimingCase:
+    """One row of the comparison: a method/variant at its operating point, and its runner."""
+
+    method: str
+    variant: str
+    label: str
+    family: str
+    setting: dict | None            # the operating point (None: nothing to set)
+    setting_source: str | None      # where it comes from (e.g. the sweep file's matched point)
+    runner: Any                     # an InferenceRunner
+    reference: bool = False         # the full model: wall-clock speed-ups are against it
+
+
+def time_case(case: TimingCase, split, batch_size: int, *, warmup: int, repeats: int,
+              device: torch.device) -> tuple[dict, TokenExitCost]:
+    """Time one case at one batch size; the entry's numbers and the pass's cost."""
+    batches = case.runner.batches(split, batch_size)
+
+    def one_pass():
+        return [case.runner.run(batch) for batch in batches]
+
+    seconds, outputs = time_passes(one_pass, warmup=warmup, repeats=repeats, device=device)
+    cost = case.runner.cost(split, batches, outputs)
+    return {"batch_size": batch_size, "seconds": seconds, "median_seconds": statistics.median(seconds)}, cost
+
+
+def time_inference(cases: list[TimingCase], split, *, batch_sizes: list[int], warmup: int, repeats: int,
+                   device: torch.device, dims: ModelDims, reference_layers: int) -> dict:
+    """Time every case at every batch size. Each entry gets the FLOPs speed-ups of its timed pass
+    (against this backbone's own full model and against the family's reference depth) and, per batch
+    size, its median seconds and the wall-clock speed-up against the reference case's median."""
+    references = [c for c in cases if c.reference]
+    if len(references) != 1:
+        raise ValueError(f"timing needs exactly one reference (full) model among the cases, got {len(references)}")
+    entries = []
+    for case in cases:
+        timings, cost = [], None
+        for batch_size in batch_sizes:
+            timed, cost = time_case(case, split, batch_size, warmup=warmup, repeats=repeats, device=device)
+            timings.append(timed)
+        speed = speedup_record(cost.tokens, cost.method_flops, cost.elue_depth, dims, reference_layers)["speedup"]
+        entries.append({"method": case.method, "variant": case.variant, "label": case.label, "family": case.family,
+                        "reference": case.reference, "setting": case.setting, "setting_source": case.setting_source,
+                        "flops_speedup_vs_own_full": speed["flops_vs_own_full"], "flops_speedup": speed["flops"],
+                        "mean_layers": float(np.mean(cost.elue_depth)), "timings": timings})
+    full = next(e for e in entries if e["reference"])
+    full_median = {t["batch_size"]: t["median_seconds"] for t in full["timings"]}
+    for entry in entries:
+        for timed in entry["timings"]:
+            timed["wall_speedup"] = full_median[timed["batch_size"]] / timed["median_seconds"]
+    return {"split": "test", "instances": len(split), "batch_sizes": list(batch_sizes), "warmup": warmup,
+            "repeats": repeats, "statistic": "median", "timing_scope": TIMING_SCOPE,
+            **device_description(device), "entries": entries}
+
+
+# --- runners -------------------------------------------------------------------------------------
+
+class TokenExitRunner:
+    """The full model and HashEE: `HashEEForSequenceClassification` with the exit layer of every
+    token attached to the split (earlyexit.batching.attach_exit_layers) before timing."""
+
+    def __init__(self, model, pad_id: int, device: torch.device):
+        self.model, self.pad_id, self.device = model.to(device).eval(), pad_id, device
+
+    def batches(self, split, batch_size: int) -> list:
+        from earlyexit.batching import collate, evaluation_batches
+
+        return [collate(split, indices, self.pad_id, self.model.num_layers).to(self.device)
+                for indices in evaluation_batches(split, batch_size)]
+
+    def run(self, batch):
+        logits = self.model(batch.input_ids, batch.token_type_ids, batch.schedule)
+        return _answer(logits), None
+
+    def cost(self, split, batches, outputs) -> TokenExitCost:
+        from earlyexit.flops import token_exit_cost
+
+        return token_exit_cost(split.exit_layers, ModelDims.from_hf_config(self.model.hf.config))
+
+
+class EarlyExitRunner:
+    """A dynamic method's multi-exit model (earlyexit.models.multi_exit) with a fresh exit rule per
+    batch (`make_rule()`), as its sweep scores it."""
+
+    def __init__(self, model, make_rule: Callable, pad_id: int, device: torch.device):
+        self.model, self.make_rule, self.pad_id, self.device = model.to(device).eval(), make_rule, pad_id, device
+
+    def batches(self, split, batch_size: int) -> list:
+        from earlyexit.batching import evaluation_batches
+        from earlyexit.models.multi_exit import pad_batch
+
+        out = []
+        for indices in evaluation_batches(split, batch_size):
+            ids, types, mask, _ = pad_batch(split, indices, self.pad_id)
+            out.append((indices, ids.to(self.device), None if types is None else types.to(self.device),
+                        mask.to(self.device)))
+        return out
+
+    def run(self, batch):
+        _, ids, types, mask = batch
+        result = self.model.early_exit(ids, types, mask, self.make_rule())
+        return _answer(result.logits), result.exit_layers
+
+    def cost(self, split, batches, outputs) -> TokenExitCost:
+        from earlyexit.flops import dynamic_exit_cost
+
+        exit_layers = np.zeros(len(split), dtype=np.int64)
+        for (indices, *_), (_, layers) in zip(batches, outputs):
+            exit_layers[indices] = layers
+        return dynamic_exit_cost(split.lengths, exit_layers, ModelDims.from_hf_config(self.model.hf.config))
+
+
+def _answer(logits: torch.Tensor) -> np.ndarray:
+    """Predictions on the host (class, or the score for one logit): every runner ends a batch here."""
+    logits = logits.float()
+    return (logits[:, 0] if logits.shape[-1] == 1 else logits.argmax(-1)).cpu().numpy()
