@@ -59,11 +59,13 @@ def train_state_path(out_json: str | Path) -> Path:
 def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokenized_meta: str | Path,
                    backbone: BackboneSpec, method: str, variant: str, artifacts: dict, train_config: TrainConfig,
                    seed: int, reference_layers: int, out_json: str | Path, checkpoint: str | Path | None = None,
-                   device: str | None = None, progress: bool = True) -> dict:
+                   device: str | None = None, progress: bool = True, method_settings: dict | None = None) -> dict:
     """Run `method` (a name in the methods registry) in `variant` and write one run record (schema:
     workflow/schemas/result.schema.yaml) with both speed-up conventions (`reference_layers`: the
     depth of the paper's reference model of this backbone family). A training state left beside
-    `out_json` by an interrupted run of the same settings and inputs is resumed."""
+    `out_json` by an interrupted run of the same settings and inputs is resumed. `method_settings`:
+    the method's own config section (RunContext.settings; dynamic methods: `dynamic.<method>`);
+    None: the schema's defaults."""
     started = time.perf_counter()
     set_seed(seed)
     chosen = get_method(method)
@@ -72,17 +74,21 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
     task = get_task(task_name)
     dev_ = pick_device(device)
     meta = read_json(tokenized_meta)
+    if method_settings is None:
+        from earlyexit.dynamic_config import method_settings as settings_of, section
+
+        method_settings = settings_of(section(), method) if chosen.family == "dynamic" else {}
     # What else must match for a saved state to be resumed (the loop adds its settings and seed):
     # the run's identity and the contents of its inputs, so changed data is never continued.
     state = StateFile(str(train_state_path(out_json)), {
         "task": task_name, "backbone": dict(backbone.__dict__), "method": method, "variant": variant,
-        "device": dev_.type, "tokenized": meta["sha256"],
+        "device": dev_.type, "tokenized": meta["sha256"], "settings": method_settings,
         "artifacts": {name: file_digest(path) for name, path in sorted(artifacts.items())},
     })
     ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=load_encoded(tokenized),
                      meta=meta, artifacts={k: str(v) for k, v in artifacts.items()},
                      train_config=train_config, device=dev_, checkpoint=str(checkpoint) if checkpoint else None,
-                     progress=progress, train_state=state)
+                     progress=progress, train_state=state, settings=dict(method_settings))
     outcome = chosen.run(ctx)
     cost = speedup_record(outcome.tokens, outcome.method_flops, outcome.elue_depth, outcome.dims, reference_layers)
     record = {
@@ -111,10 +117,10 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "total_seconds": time.perf_counter() - started,
         "device": torch.cuda.get_device_name(dev_) if dev_.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "config": {"training": train_config.as_dict(), "backbone": backbone.__dict__,
-                   "artifacts": ctx.artifacts, "tokenized": str(tokenized)},
+                   "artifacts": ctx.artifacts, "tokenized": str(tokenized), "method_settings": method_settings},
     }
     atomic_write_json(out_json, record)
-    Path(state.path).unlink(missing_ok=True)    # the record holds the results now
+    state.remove()                              # the record holds the results now (every stage's state)
     speed = cost["speedup"]
     log.info("%s %s %s/%s seed %d: test %.2f, FLOPs speed-up %.2fx vs %d layers (%.2fx vs own %d)", task_name,
              backbone.name, method, variant, seed, outcome.test["score"], speed["flops"], reference_layers,

@@ -134,3 +134,35 @@ def speedup_record(tokens: np.ndarray, method_flops: np.ndarray, elue_depth: np.
         "flops": {"reference_per_instance": ref_full / count, "full_per_instance": own_full / count,
                   "method_per_instance": method / count},
     }
+
+
+# --- dynamic (instance-level) early exit ------------------------------------------------------------
+
+def exit_layer_flops(n_tokens: int, exit_layer: int, d: ModelDims) -> float:
+    """Exact FLOPs of one instance of `n_tokens` real tokens that runs `exit_layer` layers on every
+    token and then one head: the FLOPs of the `exit_layer`-layer model (internal exit classifiers
+    not counted, as the ELUE protocol does not count them; see `exit_classifier_flops`)."""
+    return float(exit_layer * layer_flops(n_tokens, n_tokens, d) + head_flops(d))
+
+
+def dynamic_exit_cost(tokens: np.ndarray, exit_layers: np.ndarray, d: ModelDims) -> TokenExitCost:
+    """The cost of instance-level exits: instance i has `tokens[i]` real tokens and stops after
+    layer `exit_layers[i]` (1..L); its ELUE-protocol depth is that layer (spec 1.3)."""
+    tokens, exit_layers = np.asarray(tokens, dtype=np.int64), np.asarray(exit_layers, dtype=np.int64)
+    if len(tokens) != len(exit_layers):
+        raise ValueError(f"{len(tokens)} token counts for {len(exit_layers)} exit layers")
+    if len(exit_layers) and (exit_layers.min() < 1 or exit_layers.max() > d.num_layers):
+        raise ValueError(f"exit layers must lie in 1..{d.num_layers}, got {exit_layers.min()}..{exit_layers.max()}")
+    return TokenExitCost(tokens=tokens,
+                         method_flops=np.array([exit_layer_flops(n, e, d) for n, e in zip(tokens, exit_layers)], dtype=float),
+                         elue_depth=exit_layers.astype(float))
+
+
+def fastbert_classifier_flops(n_tokens: int, d: ModelDims, width: int = 128) -> float:
+    """Matmul FLOPs of one FastBERT classifier on n tokens (reported beside, not inside, the
+    protocol's FLOPs; spec 1.3): Linear(H, w) on every token, K/V projections of every token and
+    the Q/output projections of position 0, its attention over the n keys, then two small linears."""
+    reduce = 2 * n_tokens * d.hidden * width
+    projections = 2 * n_tokens * width * width * 2 + 2 * width * width * 2
+    attention = 2 * n_tokens * width * 2
+    return float(reduce + projections + attention + 2 * width * width + 2 * width * d.num_labels)

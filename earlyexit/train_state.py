@@ -34,6 +34,24 @@ class StateFile:
     path: str
     identity: dict = field(default_factory=dict)
 
+    def stage(self, name: str) -> "StateFile":
+        """The state of one stage of a multi-stage run (e.g. DeeBERT: fine-tune, then exits), each
+        stage one `train_loop` call: a file of its own beside this one (`<stem>.<name><suffix>`),
+        identified as this run plus the stage. A rerun resumes the stage it was in; stages already
+        done are found at their last step and return at once with their selected weights."""
+        if not name or "/" in name or "." in name:
+            raise ValueError(f"stage name {name!r}: a plain name without '/' or '.' is needed")
+        path = Path(self.path)
+        return StateFile(str(path.with_name(f"{path.name.split('.')[0]}.{name}{''.join(path.suffixes)}")),
+                         {**self.identity, "stage": name})
+
+    def remove(self) -> None:
+        """Delete this state and every stage's (once the run's results are safe)."""
+        path = Path(self.path)
+        stem, suffix = path.name.split(".")[0], "".join(path.suffixes)
+        for candidate in [path, *path.parent.glob(f"{stem}.*{suffix}")]:
+            candidate.unlink(missing_ok=True)
+
 
 def file_digest(path) -> str:
     with open(path, "rb") as f:

@@ -87,6 +87,6 @@ def test_registry_declares_what_rules_and_tables_read():
 def test_config_methods_are_checked_against_the_registry():
     assert method_variants({"hashee": ["mi"], "full": None}) == [("full", "default"), ("hashee", "mi")]
     assert len(method_variants({"hashee": None})) == len(METHODS["hashee"].variants)
-    assert config_errors({"deebert": None}) == [
-        f"config key 'methods.deebert': unknown method (known: {', '.join(METHODS)})"]
+    assert config_errors({"no-such-method": None}) == [
+        f"config key 'methods.no-such-method': unknown method (known: {', '.join(METHODS)})"]
     assert config_errors({"hashee": ["md5"]})[0].startswith("config key 'methods.hashee': unknown variant 'md5'")

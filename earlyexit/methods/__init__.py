@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome
+from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint
 
-__all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "get_method", "method_variants",
+__all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "SweepPoint", "get_method", "method_variants",
            "config_errors"]
 
 

@@ -35,6 +35,9 @@ class RunContext:
     checkpoint: str | None = None   # save the selected weights here, when set
     train_state: Any = None         # earlyexit.train_state.StateFile: train resumably there, when set
     progress: bool = True
+    # The method's own settings from the config (dynamic methods: the schema-filled
+    # `dynamic.<method>` section, e.g. FastBERT's distillation epochs); empty for the others.
+    settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -60,6 +63,31 @@ class RunOutcome:
     extra: dict = field(default_factory=dict)   # method-specific record fields
 
 
+@dataclass
+class SweepPoint:
+    """One inference-time setting of a dynamic method scored on its trained checkpoint
+    (`Method.score_sweep`); the sweep step (earlyexit/sweeps.py) turns it into speed-ups.
+
+    Per instance, in split order: `*_exit_layers` (1-based layer that answered) and `*_cost`
+    (earlyexit.flops.TokenExitCost: real tokens, exact FLOPs, ELUE-protocol depth; a cascade
+    counts every model it ran). `dims` are the dimensions the FLOPs were counted with."""
+
+    setting: dict                   # swept parameter -> value, e.g. {"entropy": 0.4}
+    dev: dict                       # metrics in percent with "score"
+    test: dict
+    dev_exit_layers: np.ndarray
+    test_exit_layers: np.ndarray
+    dev_cost: Any                   # earlyexit.flops.TokenExitCost
+    test_cost: Any
+    dims: Any                       # earlyexit.flops.ModelDims
+    extra: dict = field(default_factory=dict)   # method-specific per-point fields (JSON-able)
+
+
+def setting_label(setting: dict) -> str:
+    """"entropy=0.4" / "patience=3,regression_threshold=0.94": how an operating point is named."""
+    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items())
+
+
 class Method:
     name: str                       # in configs, wildcards and paths
     paper_name: str                 # as the paper writes it
@@ -70,6 +98,7 @@ class Method:
     variant_labels: dict = {}       # variant -> label as the paper writes it
     variant_colors: dict = {}       # variant -> colour where variants share a figure (else `color`)
     sweep: dict = {}                # inference-time parameter -> values scored on one trained model
+                                    # (dynamic family: the sweep rule scores every value; see score_sweep)
     tables: tuple = ()              # paper tables (data/published table names) it has rows in
     reference: bool = False         # the no-exit model every other row is compared with
 
@@ -90,6 +119,29 @@ class Method:
 
     def run(self, ctx: RunContext) -> RunOutcome:
         raise NotImplementedError
+
+    # --- dynamic methods: train once, sweep at inference (workflow/rules/sweeps.smk) ---------------
+
+    def exit_support(self, task) -> str | None:
+        """None when the method's exit rule can run `task` (a TaskSpec); else the reason it cannot
+        (e.g. entropy on one regression logit): the run then records the reason, its sweep holds no
+        point, and tables show "–" (the paper's empty cells), never a number."""
+        return None
+
+    def sweep_settings(self, task) -> list[dict]:
+        """The inference-time settings the sweep scores for `task`: by default every combination of
+        the `sweep` values (parameter -> value dicts, in `sweep` order). Methods override this where
+        the grid depends on the task (e.g. PABEE's regression threshold on STS-B)."""
+        import itertools
+
+        names = list(self.sweep)
+        return [dict(zip(names, values)) for values in itertools.product(*(self.sweep[n] for n in names))]
+
+    def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
+        """Score the weights a run saved at `checkpoint` (the rule train_eval's `model` output) at
+        every setting, on ctx.splits["dev"] and ["test"], without training; one SweepPoint per
+        setting, in order. Called only when `exit_support(ctx.task)` is None."""
+        raise NotImplementedError(f"method {self.name}: no inference-time sweep")
 
     def check(self) -> None:
         """Registration-time sanity: a malformed method fails the import, naming itself."""

@@ -1,0 +1,285 @@
+"""The run shared by the dynamic (instance-level) early-exit methods, and the pieces they build on.
+
+A dynamic method is a `DynamicMethod` subclass that says
+- `heads`: the exit classifiers' shape (a key of earlyexit.models.multi_exit.EXIT_HEADS, or
+  override `build`);
+- `stages(model, ctx)`: its training scheme as a list of `Stage`s, each one call of the one training
+  loop (earlyexit.training.train_loop) with its own trainable parameters, loss, selection and
+  state file (resumable per stage through ctx.train_state.stage(name));
+- `make_rule(setting, task)`: the exit rule (earlyexit.exit_rules) of one sweep setting;
+- `sweep` / `sweep_settings` and `exit_support` (earlyexit.methods.base.Method).
+
+`run` trains the stages, saves the weights to ctx.checkpoint, and records the LAST layer's scores
+with no exit (every instance runs L layers, so its speed-up against the own full model is 1.0);
+the exits are scored afterwards, at every sweep setting, by `score_sweep` (the sweep rule, on the
+saved checkpoint: training is never repeated). Where the method's exit rule cannot run the task
+(`exit_support` gives a reason, e.g. entropy on regression), only the stages a plain fine-tune
+needs run (`Stage.needs_exits` False), and the record says why (`exit_unsupported`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from earlyexit.methods.base import Method, RunContext, RunOutcome, SweepPoint
+
+
+@dataclass
+class Stage:
+    """One training stage: a train_loop call.
+
+    name:        the stage's state file name (ctx.train_state.stage(name)) and history label;
+    trainable:   predicate on a parameter name of the MultiExitClassifier: trained in this stage
+                 (every other parameter is frozen; frozen modules still run in train mode);
+    loss:        (model, batch) -> scalar, batch = (input_ids, token_type_ids, attention_mask,
+                 labels) on the device;
+    select:      per-layer dev scores [L] -> the number the loop maximises;
+    config:      changes to the run's TrainConfig (e.g. {"lr": ..., "epochs": ...});
+    needs_exits: False for a stage that only fine-tunes the last layer (run even where the exit
+                 rule cannot run the task).
+    """
+
+    name: str
+    trainable: Callable[[str], bool]
+    loss: Callable
+    select: Callable[[list], float]
+    config: dict = dataclasses.field(default_factory=dict)
+    needs_exits: bool = True
+
+
+def last_layer(scores: list) -> float:
+    return scores[-1]
+
+
+def mean_of_exits(scores: list) -> float:
+    """Mean dev score of the internal exits 1..L-1 (the stages that train only them)."""
+    return float(np.mean(scores[:-1])) if len(scores) > 1 else scores[-1]
+
+
+def task_loss(logits, labels, regression: bool):
+    from earlyexit.fine_tuning import classification_loss
+
+    return classification_loss(logits, labels, regression)
+
+
+class DynamicMethod(Method):
+    family = "dynamic"
+    tables = ("elue_main",)
+    heads: str = ""
+
+    # --- what subclasses define ----------------------------------------------------------------
+    def stages(self, model, ctx: RunContext) -> list[Stage]:
+        raise NotImplementedError
+
+    def make_rule(self, setting: dict, task):
+        raise NotImplementedError
+
+    def extra_record(self, model, ctx: RunContext, tokens: np.ndarray, exit_layers: np.ndarray) -> dict:
+        """Method-specific fields of the run record (e.g. FastBERT's classifier cost)."""
+        return {}
+
+    # --- shared ----------------------------------------------------------------------------------
+    def build(self, ctx: RunContext):
+        from earlyexit.backbones import load_classifier
+        from earlyexit.models.multi_exit import MultiExitClassifier
+
+        return MultiExitClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed), self.heads)
+
+    def run(self, ctx: RunContext) -> RunOutcome:
+        import torch
+
+        from earlyexit.exit_rules import NeverExit
+        from earlyexit.flops import ModelDims, dynamic_exit_cost
+        from earlyexit.plumbing.files import atomic_path
+
+        unsupported = self.exit_support(ctx.task)
+        model = self.build(ctx).to(ctx.device)
+        stages = [s for s in self.stages(model, ctx) if unsupported is None or not s.needs_exits]
+        trained = train_stages(model, stages, ctx)
+        if ctx.checkpoint:
+            with atomic_path(ctx.checkpoint) as tmp:
+                torch.save(model.state_dict(), tmp)
+        started = time.perf_counter()
+        dev = evaluate_with_rule(model, ctx.splits["dev"], NeverExit, ctx)
+        test = evaluate_with_rule(model, ctx.splits["test"], NeverExit, ctx)
+        eval_seconds = time.perf_counter() - started
+        dims = ModelDims.from_hf_config(model.hf.config)
+        tokens = ctx.splits["test"].lengths
+        cost = dynamic_exit_cost(tokens, test.exit_layers, dims)
+        extra = {"mean_exit_layer": float(test.exit_layers.mean()), "stages": trained["stages"],
+                 **self.extra_record(model, ctx, tokens, test.exit_layers)}
+        if unsupported is not None:
+            extra["exit_unsupported"] = unsupported
+        return RunOutcome(dev=dev.metrics, test=test.metrics, best_on_test=trained["best_on_test"],
+                          selected_step=trained["selected_step"], history=trained["history"],
+                          train_seconds=trained["train_seconds"], eval_seconds=eval_seconds,
+                          method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens,
+                          dims=dims, extra=extra)
+
+    def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
+        import torch
+
+        from earlyexit.flops import ModelDims, dynamic_exit_cost
+
+        reason = self.exit_support(ctx.task)
+        if reason is not None:
+            raise ValueError(f"method {self.name} on {ctx.task.name}: {reason}")
+        model = self.build(ctx)
+        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        model.to(ctx.device).eval()
+        dims = ModelDims.from_hf_config(model.hf.config)
+        points = []
+        for setting in settings:
+            scored = {name: evaluate_with_rule(model, ctx.splits[name], lambda: self.make_rule(setting, ctx.task), ctx)
+                      for name in ("dev", "test")}
+            points.append(SweepPoint(
+                setting=dict(setting), dev=scored["dev"].metrics, test=scored["test"].metrics,
+                dev_exit_layers=scored["dev"].exit_layers, test_exit_layers=scored["test"].exit_layers,
+                dev_cost=dynamic_exit_cost(ctx.splits["dev"].lengths, scored["dev"].exit_layers, dims),
+                test_cost=dynamic_exit_cost(ctx.splits["test"].lengths, scored["test"].exit_layers, dims),
+                dims=dims, extra=self.extra_record(model, ctx, ctx.splits["test"].lengths, scored["test"].exit_layers)))
+        return points
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
+    """Run the stages in order on the one loop; each stage restores its dev-selected weights before
+    the next starts. Returns the first stage's dev/best-on-test (the last layer's, which later
+    stages do not change when they freeze it) and every stage's history, labelled. The caller
+    scores the final model's last layer on dev itself."""
+    import torch
+
+    from earlyexit.batching import training_batches
+    from earlyexit.fine_tuning import autocast
+    from earlyexit.models.multi_exit import pad_batch
+    from earlyexit.training import TrainHooks, train_loop
+
+    if not stages:
+        raise ValueError("a dynamic method needs at least one training stage")
+    train, dev, test = ctx.splits["train"], ctx.splits["dev"], ctx.splits["test"]
+    pad_id, device = ctx.meta["pad_id"], ctx.device
+    history, summary, first, seconds = [], [], None, 0.0
+    for stage in stages:
+        cfg = dataclasses.replace(ctx.train_config, **stage.config)
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(stage.trainable(name))
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(f"stage {stage.name}: no trainable parameter")
+
+        def loss(indices, stage=stage, cfg=cfg):
+            batch = tuple(t if t is None else t.to(device, non_blocking=True) for t in pad_batch(train, indices, pad_id))
+            with autocast(device, cfg.bf16):
+                return stage.loss(model, batch)
+
+        def evaluate_point(stage=stage, cfg=cfg):
+            scores = layer_scores(model, dev, ctx, cfg)
+            point = {"dev": {"score": scores[-1], "layers": scores}, "select": stage.select(scores)}
+            if cfg.track_best_on_test:
+                point["test"] = {"score": layer_scores(model, test, ctx, cfg, last_only=True)[-1]}
+            return point
+
+        hooks = TrainHooks(epoch_batches=lambda rng, cfg=cfg: training_batches(train, cfg.batch_size, rng),
+                           loss=loss, evaluate=evaluate_point)
+        state = ctx.train_state.stage(stage.name) if ctx.train_state is not None else None
+        result = train_loop(model, hooks, cfg, ctx.seed, progress=ctx.progress, desc=stage.name, state=state)
+        seconds += result["train_seconds"]
+        history += [{"stage": stage.name, **{k: v for k, v in p.items() if k != "select"}} for p in result["history"]]
+        summary.append({"name": stage.name, "selected_step": result["selected"]["step"], "steps": result["steps"],
+                        "lr": cfg.lr, "epochs": cfg.epochs})
+        if first is None:
+            first = result
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    model.eval()
+    tested = [p for p in first["history"] if "test" in p]
+    best = max(tested, key=lambda p: p["test"]["score"], default=None)
+    return {"best_on_test": None if best is None else {**best["test"], "step": best["step"], "stage": stages[0].name},
+            "selected_step": first["selected"]["step"], "history": history, "stages": summary,
+            "train_seconds": seconds}
+
+
+# --- inference -----------------------------------------------------------------------------------
+
+def _eval_batches(split, ctx: RunContext, cfg=None):
+    from earlyexit.batching import evaluation_batches
+    from earlyexit.models.multi_exit import pad_batch
+
+    cfg = cfg or ctx.train_config
+    for indices in evaluation_batches(split, cfg.eval_batch_size):
+        ids, types, mask, _ = pad_batch(split, indices, ctx.meta["pad_id"])
+        yield indices, ids.to(ctx.device), None if types is None else types.to(ctx.device), mask.to(ctx.device)
+
+
+def _answer(logits, regression: bool) -> np.ndarray:
+    logits = logits.float()
+    return (logits[:, 0] if regression else logits.argmax(-1)).cpu().numpy()
+
+
+def layer_scores(model, split, ctx: RunContext, cfg=None, last_only: bool = False) -> list[float]:
+    """Dev/test score of every exit (every row through every layer), in layer order; with
+    `last_only`, [last layer's score]."""
+    import torch
+
+    from earlyexit.fine_tuning import autocast
+    from earlyexit.metrics import compute_metrics
+
+    cfg = cfg or ctx.train_config
+    regression = ctx.task.is_regression
+    layers = [model.num_layers - 1] if last_only else range(model.num_layers)
+    out = {l: np.zeros(len(split), dtype=np.float64 if regression else np.int64) for l in layers}
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for indices, ids, types, mask in _eval_batches(split, ctx, cfg):
+            with autocast(ctx.device, cfg.bf16):
+                logits = model(ids, types, mask).logits
+            for l in layers:
+                out[l][indices] = _answer(logits[l], regression)
+    model.train(was_training)
+    return [compute_metrics(ctx.task.metric, out[l], split.labels)["score"] for l in layers]
+
+
+@dataclass
+class RuleScores:
+    metrics: dict
+    predictions: np.ndarray
+    exit_layers: np.ndarray     # per instance, split order
+
+
+def evaluate_with_rule(model, split, make_rule: Callable, ctx: RunContext) -> RuleScores:
+    """Real batched early exit over a split with a fresh rule per batch (`make_rule()`)."""
+    import torch
+
+    from earlyexit.fine_tuning import autocast
+    from earlyexit.metrics import compute_metrics
+
+    regression = ctx.task.is_regression
+    predictions = np.zeros(len(split), dtype=np.float64 if regression else np.int64)
+    exit_layers = np.zeros(len(split), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for indices, ids, types, mask in _eval_batches(split, ctx):
+            with autocast(ctx.device, ctx.train_config.bf16):
+                result = model.early_exit(ids, types, mask, make_rule())
+            predictions[indices] = _answer(result.logits, regression)
+            exit_layers[indices] = result.exit_layers
+    return RuleScores(compute_metrics(ctx.task.metric, predictions, split.labels), predictions, exit_layers)
+
+
+# --- losses the methods share ----------------------------------------------------------------------
+
+def forward_all(model, batch):
+    ids, types, mask, _ = batch
+    return model(ids, types, mask).logits
+
+
+def exit_names(model, layers) -> Callable[[str], bool]:
+    """Predicate: the parameter belongs to one of the exit heads `layers` (1-based)."""
+    prefixes = tuple(f"exits.{l - 1}." for l in layers)
+    return lambda name: name.startswith(prefixes)

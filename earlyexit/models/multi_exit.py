@@ -1,0 +1,249 @@
+"""A multi-exit classifier over any BERT-family encoder, with batched real early exit.
+
+`MultiExitClassifier` wraps a HF *ForSequenceClassification model (earlyexit.backbones.
+load_classifier) and drives its embeddings and encoder layers itself, one layer at a time, with an
+additive 4-D padding mask (0 on real tokens, the dtype's minimum on padding), so padding never
+changes a result. After every layer l = 1..L an exit classifier `exits[l-1]` maps the sequence
+states to logits [B, C] (C = 1 for regression). Exit classifiers are modules with the signature
+`head(hidden [B, T, H], attention_mask [B, 1, 1, T]) -> logits [B, C]`; `EXIT_HEADS` builds each
+method's shape (baselines-spec 2.1-2.3):
+
+- "deebert":  per layer its own pooler (dense + tanh on [CLS], initialised as a copy of the
+              pretrained pooler), dropout, Linear(H, C); the last exit is the model's own head
+              (`FinalHead`: pooler, dropout, classifier), the one fine-tuned in stage 1.
+- "pabee":    per layer a Linear(H, C) on the backbone's single shared pooler (dropout 0.1 in
+              training); the last one is the final classifier.
+- "fastbert": per layer Linear(H, 128) + tanh, 2-head self-attention of width 128 over the
+              sequence (padding masked), the vector at position 0, Linear(128, 128) + tanh,
+              Linear(128, C); no BERT pooler. The last one is the teacher.
+
+Two forwards:
+- `forward` (training): every layer on every row, every exit's logits (and optionally states).
+- `early_exit` (inference): rows leave the batch at their exit layer. An `alive` row set is kept;
+  layer l runs only on the rows still alive (index-selected, and the batch is cut to the longest
+  remaining row); after layer l < L the rule (earlyexit.exit_rules) decides, per row, whether it
+  leaves with this exit's logits; the last exit always answers. The only device-to-host transfer
+  per layer is the rule's decision (to know which rows remain). Results equal one-by-one
+  inference (tests/test_dynamic_model.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from earlyexit.exit_rules import ExitRule, LayerView
+
+
+def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, T] 1/0 (or bool) -> [B, 1, 1, T] additive: 0 where real, the dtype's minimum on padding."""
+    keep = attention_mask.bool()[:, None, None, :]
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
+
+
+# --- exit heads ---------------------------------------------------------------------------------
+
+def _pretrained_pooler(hf_model: nn.Module) -> nn.Module:
+    """The backbone's pooler (dense + tanh on the first token); RoBERTa has none, and its head's
+    dense + tanh on <s> plays that part, so a pooler is made from it."""
+    pooler = getattr(hf_model.base_model, "pooler", None)
+    if pooler is not None:
+        return pooler
+    head = hf_model.classifier
+    made = nn.Sequential(nn.Linear(head.dense.in_features, head.dense.out_features), nn.Tanh())
+    made[0].load_state_dict(head.dense.state_dict())
+    return _FirstToken(made)
+
+
+class _FirstToken(nn.Module):
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.inner(hidden[:, 0])
+
+
+class PooledHead(nn.Module):
+    """pooler(hidden) -> dropout -> Linear(H, C). The pooler is the head's own or a shared one."""
+
+    def __init__(self, pooler: nn.Module, hidden: int, num_labels: int, dropout: float):
+        super().__init__()
+        self.pooler = pooler
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_labels)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.pooler(hidden)))
+
+
+class FinalHead(nn.Module):
+    """The HF model's own head on the last layer (BERT: pooler, dropout, classifier; RoBERTa: its
+    classification head on <s>). It holds the HF model without registering it (its parameters
+    belong to `MultiExitClassifier.hf`)."""
+
+    def __init__(self, hf_model: nn.Module):
+        super().__init__()
+        self._hf = (hf_model,)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hf = self._hf[0]
+        pooler = getattr(hf.base_model, "pooler", None)
+        if pooler is not None and hasattr(hf, "dropout"):
+            return hf.classifier(hf.dropout(pooler(hidden)))
+        return hf.classifier(hidden)
+
+
+class FastBERTHead(nn.Module):
+    """FastBERT's classifier: Linear(H, w) + tanh, self-attention (heads, width w, padding masked),
+    position 0, Linear(w, w) + tanh, Linear(w, C)."""
+
+    def __init__(self, hidden: int, num_labels: int, width: int = 128, heads: int = 2, dropout: float = 0.1):
+        super().__init__()
+        self.width, self.heads = width, heads
+        self.reduce = nn.Linear(hidden, width)
+        self.attention = nn.MultiheadAttention(width, heads, dropout=dropout, batch_first=True)
+        self.dense = nn.Linear(width, width)
+        self.out = nn.Linear(width, num_labels)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = torch.tanh(self.reduce(hidden))
+        padding = attention_mask[:, 0, 0, :] < 0
+        # only position 0 is read, so it is the only query
+        attended, _ = self.attention(x[:, :1], x, x, key_padding_mask=padding, need_weights=False)
+        return self.out(torch.tanh(self.dense(attended[:, 0])))
+
+
+def deebert_exits(hf_model: nn.Module) -> nn.ModuleList:
+    config = hf_model.config
+    pooler = _pretrained_pooler(hf_model)
+    highways = [PooledHead(copy.deepcopy(pooler), config.hidden_size, config.num_labels, config.hidden_dropout_prob)
+                for _ in range(config.num_hidden_layers - 1)]
+    return nn.ModuleList([*highways, FinalHead(hf_model)])
+
+
+def pabee_exits(hf_model: nn.Module) -> nn.ModuleList:
+    config = hf_model.config
+    pooler = _pretrained_pooler(hf_model)     # one module, shared by every head
+    return nn.ModuleList(PooledHead(pooler, config.hidden_size, config.num_labels, config.hidden_dropout_prob)
+                         for _ in range(config.num_hidden_layers))
+
+
+def fastbert_exits(hf_model: nn.Module, width: int = 128, heads: int = 2) -> nn.ModuleList:
+    config = hf_model.config
+    return nn.ModuleList(FastBERTHead(config.hidden_size, config.num_labels, width, heads,
+                                      config.attention_probs_dropout_prob)
+                         for _ in range(config.num_hidden_layers))
+
+
+# Head shape name -> builder(hf_model) -> ModuleList of num_layers exit heads. Other methods add theirs.
+EXIT_HEADS: dict[str, Callable[[nn.Module], nn.ModuleList]] = {
+    "deebert": deebert_exits, "pabee": pabee_exits, "fastbert": fastbert_exits,
+}
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+@dataclass
+class MultiExitOutput:
+    logits: list            # per layer l = 1..L: [B, C]
+    hidden: list | None     # per layer: [B, T, H] (when asked)
+
+
+@dataclass
+class ExitResult:
+    logits: torch.Tensor    # [B, C] the answering exit's logits, on the model's device
+    exit_layers: np.ndarray  # [B] 1-based layer whose exit answered
+
+
+class MultiExitClassifier(nn.Module):
+    def __init__(self, hf_model: nn.Module, exits: nn.ModuleList | str):
+        super().__init__()
+        self.hf = hf_model
+        self.base = hf_model.base_model
+        self.layers = self.base.encoder.layer
+        self.num_layers = len(self.layers)
+        self.num_labels = hf_model.config.num_labels
+        self.exits = EXIT_HEADS[exits](hf_model) if isinstance(exits, str) else exits
+        if len(self.exits) != self.num_layers:
+            raise ValueError(f"{len(self.exits)} exit heads for {self.num_layers} layers")
+
+    @property
+    def regression(self) -> bool:
+        return self.num_labels == 1
+
+    def embed(self, input_ids, token_type_ids, attention_mask):
+        h = self.base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        return h, additive_mask(attention_mask, h.dtype)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
+                output_hidden: bool = False) -> MultiExitOutput:
+        """Every exit's logits, every row through every layer (training, and the sweeps' cache)."""
+        h, mask = self.embed(input_ids, token_type_ids, attention_mask)
+        logits, states = [], [] if output_hidden else None
+        for layer, head in zip(self.layers, self.exits):
+            h = layer(h, mask)
+            logits.append(head(h, mask))
+            if states is not None:
+                states.append(h)
+        return MultiExitOutput(logits, states)
+
+    @torch.no_grad()
+    def early_exit(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
+                   rule: ExitRule) -> ExitResult:
+        """Real early exit: each row stops at the first layer whose rule says so (the last layer
+        always answers); only rows still alive run the next layer."""
+        batch, device = input_ids.shape[0], input_ids.device
+        lengths = attention_mask.sum(1).cpu()                   # one transfer per batch
+        h, mask = self.embed(input_ids, token_type_ids, attention_mask)
+        rule.start(batch, self.num_layers, device)
+        answer = None
+        exit_layers = np.full(batch, self.num_layers, dtype=np.int64)
+        rows_host = torch.arange(batch)
+        rows = rows_host.to(device)
+        for number, (layer, head) in enumerate(zip(self.layers, self.exits), start=1):
+            h = layer(h, mask)
+            logits = head(h, mask)
+            if answer is None:
+                answer = logits.new_zeros(batch, logits.shape[-1])
+            if number == self.num_layers:
+                answer.index_copy_(0, rows, logits)
+                break
+            leave = rule.decide(LayerView(number, self.num_layers, logits, rows, h, mask)).cpu()   # the one sync
+            if leave.any():
+                gone = torch.nonzero(leave).squeeze(1)
+                answer.index_copy_(0, rows[gone.to(device)], logits[gone.to(device)])
+                exit_layers[rows_host[gone].numpy()] = number
+                stay = torch.nonzero(~leave).squeeze(1)
+                if len(stay) == 0:
+                    break
+                rows_host = rows_host[stay]
+                width = int(lengths[rows_host].max())           # cut padding no row still needs
+                keep = stay.to(device)
+                rows = rows[keep]
+                h, mask = h[keep, :width], mask[keep, ..., :width]
+        return ExitResult(answer, exit_layers)
+
+
+# --- padded batches of an encoded split -----------------------------------------------------------
+
+def pad_batch(split, indices: np.ndarray, pad_id: int):
+    """(input_ids, token_type_ids or None, attention_mask, labels) tensors of `indices`, padded to
+    the longest of them."""
+    width = int(max(len(split.input_ids[i]) for i in indices))
+    ids = np.full((len(indices), width), pad_id, dtype=np.int64)
+    types = np.zeros((len(indices), width), dtype=np.int64)
+    real = np.zeros((len(indices), width), dtype=np.int64)
+    for row, i in enumerate(indices):
+        n = len(split.input_ids[i])
+        ids[row, :n] = split.input_ids[i]
+        real[row, :n] = 1
+        if split.token_type_ids is not None:
+            types[row, :n] = split.token_type_ids[i]
+    return (torch.from_numpy(ids), torch.from_numpy(types) if split.token_type_ids is not None else None,
+            torch.from_numpy(real), torch.from_numpy(split.labels[np.asarray(indices)]))
