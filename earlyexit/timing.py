@@ -183,3 +183,36 @@ def _answer(logits: torch.Tensor) -> np.ndarray:
     """Predictions on the host (class, or the score for one logit): every runner ends a batch here."""
     logits = logits.float()
     return (logits[:, 0] if logits.shape[-1] == 1 else logits.argmax(-1)).cpu().numpy()
+
+
+class CascadeRunner:
+    """CascadeBERT's cascade (earlyexit.models.cascade) at one threshold: the big model runs only on
+    the rows the small one does not answer."""
+
+    def __init__(self, model, threshold: float, pad_id: int, device: torch.device):
+        self.model, self.threshold, self.pad_id, self.device = model.to(device).eval(), threshold, pad_id, device
+
+    def batches(self, split, batch_size: int) -> list:
+        from earlyexit.batching import evaluation_batches
+        from earlyexit.models.multi_exit import pad_batch
+
+        out = []
+        for indices in evaluation_batches(split, batch_size):
+            ids, types, mask, _ = pad_batch(split, indices, self.pad_id)
+            out.append((indices, ids.to(self.device), None if types is None else types.to(self.device),
+                        mask.to(self.device), mask.sum(1).numpy()))
+        return out
+
+    def run(self, batch):
+        _, ids, types, mask, lengths = batch
+        logits, escalated = self.model.cascade(ids, types, mask, self.threshold, lengths)
+        return _answer(logits), escalated
+
+    def cost(self, split, batches, outputs) -> TokenExitCost:
+        from earlyexit.methods.cascadebert import cascade_cost
+
+        escalated = np.zeros(len(split), dtype=bool)
+        for (indices, *_), (_, up) in zip(batches, outputs):
+            escalated[indices] = up
+        return cascade_cost(split.lengths, escalated, ModelDims.from_hf_config(self.model.small.config),
+                            ModelDims.from_hf_config(self.model.big.config))

@@ -12,7 +12,8 @@ from earlyexit.encoded import EncodedSplit
 from earlyexit.flops import ModelDims, elue_protocol_flops, full_flops
 from earlyexit.methods.cascadebert import cascade_cost
 from earlyexit.models.cascade import (CascadeClassifier, answered_by_small, confidence, dar_loss,
-                                      difficulty_labels, pad_batch, truncated_copy)
+                                      difficulty_labels, truncated_copy)
+from earlyexit.models.multi_exit import pad_batch
 from tests.conftest import tiny_classifier
 
 
@@ -44,31 +45,30 @@ def cascade_and_batch():
 
 
 def one_row_logits(model, split, i):
-    row = pad_batch(split, [i], pad_id=0)
+    ids, types, mask, _ = pad_batch(split, [i], pad_id=0)
     with torch.no_grad():
-        return model(input_ids=row.input_ids, token_type_ids=row.token_type_ids,
-                     attention_mask=row.attention_mask).logits[0]
+        return model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits[0]
 
 
 def test_cascade_answers_each_row_with_the_model_the_rule_picks_and_runs_big_only_where_needed(cascade_and_batch):
     cascade, split = cascade_and_batch
-    batch = pad_batch(split, np.arange(len(split)), pad_id=0)
+    ids, types, mask, _ = pad_batch(split, np.arange(len(split)), pad_id=0)
+    lengths = mask.sum(1).numpy()
     with torch.no_grad():
-        small_all = cascade.small(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
-                                  attention_mask=batch.attention_mask).logits
+        small_all = cascade.small(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
     conf = confidence(small_all)
     threshold = float(conf.median())                 # about half the rows cascade
     seen = []
     hook = cascade.big.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["input_ids"].shape),
                                                  with_kwargs=True)
     try:
-        logits, escalated = cascade.cascade(batch, threshold)
+        logits, escalated = cascade.cascade(ids, types, mask, threshold, lengths)
     finally:
         hook.remove()
     assert escalated.tolist() == (conf <= threshold).tolist() and 0 < escalated.sum() < len(split)
     rows = np.flatnonzero(escalated)
     # the big model saw exactly the escalated rows, cut to their longest real length
-    assert seen == [torch.Size([len(rows), int(batch.lengths[rows].max())])]
+    assert seen == [torch.Size([len(rows), int(lengths[rows].max())])]
     for i in range(len(split)):
         alone = one_row_logits(cascade.big if escalated[i] else cascade.small, split, i)
         torch.testing.assert_close(logits[i], alone, rtol=1e-5, atol=1e-5)   # batched == one by one
@@ -76,14 +76,14 @@ def test_cascade_answers_each_row_with_the_model_the_rule_picks_and_runs_big_onl
 
 def test_threshold_one_is_the_big_model_everywhere_and_zero_the_small_one(cascade_and_batch):
     cascade, split = cascade_and_batch
-    batch = pad_batch(split, np.arange(len(split)), pad_id=0)
+    ids, types, mask, _ = pad_batch(split, np.arange(len(split)), pad_id=0)
     with torch.no_grad():
-        big, small = (m(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
-                        attention_mask=batch.attention_mask).logits for m in (cascade.big, cascade.small))
-    logits, escalated = cascade.cascade(batch, 1.0)
+        big, small = (m(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
+                      for m in (cascade.big, cascade.small))
+    logits, escalated = cascade.cascade(ids, types, mask, 1.0)      # lengths read from the mask
     assert escalated.all()
     torch.testing.assert_close(logits, big)
-    logits, escalated = cascade.cascade(batch, 0.0)
+    logits, escalated = cascade.cascade(ids, types, mask, 0.0)
     assert not escalated.any()
     torch.testing.assert_close(logits, small)
 
@@ -142,4 +142,78 @@ def test_truncated_copy_keeps_the_first_layers_and_a_fresh_head():
     assert not torch.equal(small.classifier.weight, big.classifier.weight)
     with pytest.raises(ValueError, match="1..3 layers"):
         truncated_copy(big, 4, seed=0)
-    assert math.isfinite(float(small.classifier.weight.std()))
+    assert math.isfinite(float(small.classifier.weight.detach().std()))
+
+
+# --- the method end to end on a tiny backbone ---------------------------------------------------
+
+def _run(root, task, tokenized, settings=None, seed=1):
+    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.experiment import run_experiment
+    from tests.test_methods_contract import BACKBONE, ONE_STEP
+
+    settings = {**method_settings(section(), "cascadebert"), "label_seeds": 2, **(settings or {})}
+    ckpt = root / f"{task}-seed{seed}.pt"
+    record = run_experiment(preset="t", task_name=task, tokenized=tokenized / "tok.npz", tokenized_meta=tokenized / "tok.json",
+                            backbone=BACKBONE, method="cascadebert", variant="default", artifacts={},
+                            train_config=ONE_STEP, seed=seed, reference_layers=12, out_json=root / f"{task}-seed{seed}.json",
+                            checkpoint=ckpt, device="cpu", progress=False, method_settings=settings)
+    return record, ckpt, settings
+
+
+def _context(task_name, tokenized, settings, seed=1):
+    import torch
+
+    from earlyexit.data.tasks import get_task
+    from earlyexit.encoded import load_encoded
+    from earlyexit.methods.base import RunContext
+    from earlyexit.plumbing.files import read_json
+    from tests.test_methods_contract import BACKBONE, ONE_STEP
+
+    return RunContext(task=get_task(task_name), backbone=BACKBONE, variant="default", seed=seed,
+                      splits=load_encoded(tokenized / "tok.npz"), meta=read_json(tokenized / "tok.json"), artifacts={},
+                      train_config=ONE_STEP, device=torch.device("cpu"), settings=settings)
+
+
+def test_run_records_the_big_model_and_the_sweep_scores_the_real_cascade(tmp_path):
+    from earlyexit.methods import get_method
+    from tests.conftest import tokenized_synth_nli
+
+    tokenized = tokenized_synth_nli(tmp_path / "nli", train_size=32)
+    record, ckpt, settings = _run(tmp_path, "synth-nli", tokenized)
+    cascade = record["cascade"]
+    # the 2-layer test backbone gets a 1-layer small model, cut from it: the approximation, said so
+    assert cascade["approximated"] and cascade["small_layers"] == 1 and cascade["big_layers"] == 2
+    assert cascade["label_seeds"] == 2 and 0.0 <= cascade["hard_fraction"] <= 1.0
+    assert record["speedup"]["flops_vs_own_full"] == pytest.approx(1.0)     # the big model alone
+    assert not list(tmp_path.glob("*.train_state.pt")), "every stage's state is removed with the record"
+
+    method = get_method("cascadebert")
+    ctx = _context("synth-nli", tokenized, settings)
+    never, always = method.score_sweep(ctx, str(ckpt), [{"threshold": 1.0}, {"threshold": 0.0}])
+    # theta 1: every instance pays both models and gets the big model's answer (the record's score)
+    assert never.test["score"] == pytest.approx(record["test"]["score"])
+    assert never.dev["score"] == pytest.approx(record["dev"]["score"])
+    assert set(never.test_exit_layers) == {3} and never.test_cost.elue_depth.tolist() == [3.0] * len(never.test_exit_layers)
+    assert never.extra["escalated_fraction"] == {"dev": 1.0, "test": 1.0}
+    # theta 0: the small model answers everything, at 1 layer
+    assert set(always.test_exit_layers) == {1} and always.extra["escalated_fraction"]["test"] == 0.0
+    assert (always.test_cost.method_flops < never.test_cost.method_flops).all()
+    assert method.sweep_settings(ctx.task)[0] == {"threshold": 0.5}
+
+
+def test_regression_trains_the_big_model_alone_and_records_that_the_cascade_cannot_run(tmp_path):
+    from earlyexit.data.prepare import prepare_task
+    from earlyexit.experiment import tokenize_task
+    from earlyexit.methods import get_method
+    from tests.test_methods_contract import BACKBONE
+
+    root = tmp_path / "sim"
+    prepare_task("synth-similarity", "synthetic", root / "data", synthetic_sizes={"train": 16, "dev": 12, "test": 12})
+    tokenize_task(task_name="synth-similarity", split_dir=root / "data", backbone=BACKBONE, max_seq_len=32,
+                  out_npz=root / "tok.npz", out_meta=root / "tok.json")
+    record, ckpt, settings = _run(tmp_path, "synth-similarity", root)
+    assert "regression" in record["exit_unsupported"] and "label_seeds" not in record["cascade"]
+    assert record["speedup"]["flops_vs_own_full"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="cascadebert on synth-similarity: cascade exit is undefined for regression"):
+        get_method("cascadebert").score_sweep(_context("synth-similarity", root, settings), str(ckpt), [{"threshold": 0.9}])

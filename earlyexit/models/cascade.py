@@ -16,14 +16,10 @@ the small model's confidence on "easy" training instances above that on "hard" o
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from earlyexit.encoded import EncodedSplit
 
 
 def confidence(logits: torch.Tensor) -> torch.Tensor:
@@ -46,38 +42,6 @@ def dar_loss(conf: torch.Tensor, hard: torch.Tensor, margin: float) -> torch.Ten
         return conf.sum() * 0.0
     drawn = torch.randint(len(hard_conf), (len(easy_conf),)).to(conf.device)
     return torch.clamp(margin - (easy_conf - hard_conf[drawn]), min=0.0).mean()
-
-
-@dataclass
-class PaddedBatch:
-    indices: np.ndarray
-    input_ids: torch.Tensor
-    token_type_ids: torch.Tensor | None
-    attention_mask: torch.Tensor
-    labels: torch.Tensor
-    lengths: np.ndarray            # real tokens per row, on the host
-
-    def to(self, device) -> "PaddedBatch":
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return PaddedBatch(self.indices, move(self.input_ids), move(self.token_type_ids),
-                           move(self.attention_mask), move(self.labels), self.lengths)
-
-
-def pad_batch(split: EncodedSplit, indices, pad_id: int) -> PaddedBatch:
-    """Rows `indices` of a split, right-padded to their longest length, with the attention mask."""
-    indices = np.asarray(indices)
-    lengths = np.array([len(split.input_ids[i]) for i in indices], dtype=np.int64)
-    width = int(lengths.max())
-    ids = np.full((len(indices), width), pad_id, dtype=np.int64)
-    types = np.zeros((len(indices), width), dtype=np.int64)
-    for row, i in enumerate(indices):
-        ids[row, :lengths[row]] = split.input_ids[i]
-        if split.token_type_ids is not None:
-            types[row, :lengths[row]] = split.token_type_ids[i]
-    mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
-    return PaddedBatch(indices, torch.from_numpy(ids),
-                       torch.from_numpy(types) if split.token_type_ids is not None else None,
-                       torch.from_numpy(mask), torch.from_numpy(split.labels[indices]), lengths)
 
 
 def truncated_copy(hf_model: nn.Module, num_layers: int, seed: int) -> nn.Module:
@@ -105,27 +69,30 @@ class CascadeClassifier(nn.Module):
         self.small_layers = small.config.num_hidden_layers
         self.big_layers = big.config.num_hidden_layers
 
-    def forward(self, batch: PaddedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+                attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both models' logits on every row (training)."""
-        inputs = dict(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
-                      attention_mask=batch.attention_mask)
+        inputs = dict(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
         return self.small(**inputs).logits, self.big(**inputs).logits
 
     @torch.no_grad()
-    def cascade(self, batch: PaddedBatch, threshold: float) -> tuple[torch.Tensor, np.ndarray]:
-        """Logits of the cascade at `threshold` and, per row, whether the big model answered.
-        The big model runs only on the rows that need it."""
-        small = self.small(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
-                           attention_mask=batch.attention_mask).logits
+    def cascade(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
+                threshold: float, lengths: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """Logits of the cascade at `threshold` and, per row, whether the big model answered. The big
+        model runs only on the rows that need it, cut to their longest real length (`lengths`: real
+        tokens per row on the host, read from the mask when not given)."""
+        small = self.small(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask).logits
         escalate = ~answered_by_small(small, threshold).cpu().numpy()     # the one sync: the decision
         logits = small.float().clone()
         if escalate.any():
             rows = np.flatnonzero(escalate)
-            width = int(batch.lengths[rows].max())
+            if lengths is None:
+                lengths = attention_mask.sum(1).cpu().numpy()
+            width = int(np.asarray(lengths)[rows].max())
             index = torch.from_numpy(rows).to(small.device)
             pick = lambda t: None if t is None else t.index_select(0, index)[:, :width]  # noqa: E731
-            logits[index] = self.big(input_ids=pick(batch.input_ids), token_type_ids=pick(batch.token_type_ids),
-                                     attention_mask=pick(batch.attention_mask)).logits.float()
+            logits[index] = self.big(input_ids=pick(input_ids), token_type_ids=pick(token_type_ids),
+                                     attention_mask=pick(attention_mask)).logits.float()
         return logits, escalate
 
     def cost_layers(self, escalated: np.ndarray) -> np.ndarray:
