@@ -125,17 +125,28 @@ def time_inference(cases: list[TimingCase], split, *, batch_sizes: list[int], wa
 # --- runners -------------------------------------------------------------------------------------
 
 class TokenExitRunner:
-    """The full model and HashEE: `HashEEForSequenceClassification` with the exit layer of every
-    token attached to the split (earlyexit.batching.attach_exit_layers) before timing."""
+    """The full model and HashEE: `HashEEForSequenceClassification`; every token's exit layer comes
+    from `token_hash` (None: the last layer), drawn as the run drew its test split's."""
 
-    def __init__(self, model, pad_id: int, device: torch.device):
-        self.model, self.pad_id, self.device = model.to(device).eval(), pad_id, device
+    def __init__(self, model, token_hash, seed: int, pad_id: int, device: torch.device):
+        self.model, self.token_hash, self.seed = model.to(device).eval(), token_hash, seed
+        self.pad_id, self.device = pad_id, device
+
+    def _attached(self, split):
+        import dataclasses
+
+        from earlyexit.batching import attach_exit_layers
+
+        # rng [seed, 2]: the test split's draws of rand-incons in the run (methods/_token_exit.py)
+        return attach_exit_layers(dataclasses.replace(split, exit_layers=None), self.token_hash, self.model.num_layers,
+                                  np.random.default_rng([self.seed, 2]))
 
     def batches(self, split, batch_size: int) -> list:
         from earlyexit.batching import collate, evaluation_batches
 
-        return [collate(split, indices, self.pad_id, self.model.num_layers).to(self.device)
-                for indices in evaluation_batches(split, batch_size)]
+        attached = self._attached(split)
+        return [collate(attached, indices, self.pad_id, self.model.num_layers).to(self.device)
+                for indices in evaluation_batches(attached, batch_size)]
 
     def run(self, batch):
         logits = self.model(batch.input_ids, batch.token_type_ids, batch.schedule)
@@ -144,7 +155,7 @@ class TokenExitRunner:
     def cost(self, split, batches, outputs) -> TokenExitCost:
         from earlyexit.flops import token_exit_cost
 
-        return token_exit_cost(split.exit_layers, ModelDims.from_hf_config(self.model.hf.config))
+        return token_exit_cost(self._attached(split).exit_layers, ModelDims.from_hf_config(self.model.hf.config))
 
 
 class EarlyExitRunner:
@@ -177,6 +188,90 @@ class EarlyExitRunner:
         for (indices, *_), (_, layers) in zip(batches, outputs):
             exit_layers[indices] = layers
         return dynamic_exit_cost(split.lengths, exit_layers, ModelDims.from_hf_config(self.model.hf.config))
+
+
+def token_exit_runner(ctx, checkpoint: str) -> TokenExitRunner:
+    """The full model (no hash artifact) or HashEE (its `hash` artifact) with the weights its run saved."""
+    from earlyexit.backbones import load_classifier
+    from earlyexit.hashing import TokenExitHash
+    from earlyexit.models.hashee import HashEEForSequenceClassification
+
+    hf = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
+    hf.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    token_hash = TokenExitHash.load(ctx.artifacts["hash"]) if "hash" in ctx.artifacts else None
+    return TokenExitRunner(HashEEForSequenceClassification(hf), token_hash, ctx.seed, ctx.meta["pad_id"], ctx.device)
+
+
+def early_exit_runner(method, ctx, checkpoint: str, setting: dict) -> EarlyExitRunner:
+    """A multi-exit dynamic method (earlyexit/methods/_dynamic.py) with its rule at `setting`."""
+    model = method.build(ctx)
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    return EarlyExitRunner(model, lambda: method.make_rule(setting, ctx.task), ctx.meta["pad_id"], ctx.device)
+
+
+def runner_for(method, ctx, checkpoint: str, setting: dict | None):
+    """The method's own runner (`inference_runner`) if it has one; else the multi-exit runner for a
+    dynamic method with an exit rule, the token-exit runner for the full model and HashEE."""
+    own = getattr(method, "inference_runner", None)
+    if own is not None:
+        return own(ctx, checkpoint, setting)
+    if method.family == "dynamic" and hasattr(method, "make_rule"):
+        return early_exit_runner(method, ctx, checkpoint, setting)
+    if method.reference or method.family == "token-level":
+        return token_exit_runner(ctx, checkpoint)
+    raise ValueError(f"method {method.name}: no inference runner to time it with")
+
+
+def timed(method) -> bool:
+    """What the comparison times: the full model, HashEE (token-level) and the dynamic methods."""
+    return method.reference or method.family in ("token-level", "dynamic")
+
+
+def run_timing(*, preset: str, task_name: str, tokenized, tokenized_meta, backbone, seed: int, cases: list[dict],
+               train_config, method_settings: dict, reference_layers: int, batch_sizes: list[int], warmup: int,
+               repeats: int, out_json, device: str | None = None) -> dict:
+    """Time every case on the test split and write the timing record
+    (workflow/schemas/timing.schema.yaml). `cases`: per (method, variant) of the config, the
+    `checkpoint` its run (`seed`) saved, its `artifacts` (name -> path) and, for a dynamic method,
+    its `sweep` file, whose matched operating point is the one timed. A method that cannot run the
+    task (its sweep says unsupported) is listed under `skipped` with the reason."""
+    from earlyexit.data.tasks import get_task
+    from earlyexit.encoded import load_encoded
+    from earlyexit.methods import RunContext, get_method
+    from earlyexit.plumbing.files import atomic_write_json, read_json
+    from earlyexit.plumbing.torch_setup import pick_device, set_seed
+    from earlyexit.sweeps import read_sweep
+
+    set_seed(seed)
+    task, meta, splits, dev_ = get_task(task_name), read_json(tokenized_meta), load_encoded(tokenized), pick_device(device)
+    chosen, skipped = [], []
+    for case in cases:
+        method = get_method(case["method"])
+        setting = source = None
+        if method.family == "dynamic":
+            sweep = read_sweep(case["sweep"])
+            if sweep["matched"] is None:
+                skipped.append({"method": method.name, "variant": case["variant"],
+                                "reason": sweep["unsupported"] or "the sweep has no point"})
+                continue
+            setting = sweep["matched"]["setting"]
+            source = (f"{case['sweep']}: matched point {sweep['matched']['label']} "
+                      f"(target {sweep['target']['speedup']:g}x, {sweep['target']['source']})")
+        ctx = RunContext(task=task, backbone=backbone, variant=case["variant"], seed=seed, splits=splits, meta=meta,
+                         artifacts=dict(case.get("artifacts") or {}), train_config=train_config, device=dev_,
+                         progress=False, settings=dict(method_settings.get(method.name) or {}))
+        chosen.append(TimingCase(method.name, case["variant"], method.label(case["variant"]), method.family, setting,
+                                 source, runner_for(method, ctx, case["checkpoint"], setting), bool(method.reference)))
+    reference = next((c for c in chosen if c.reference), None)
+    if reference is None:
+        raise ValueError(f"timing of {task_name} x {backbone.name}: the config runs no full (reference) model to compare with")
+    dims = ModelDims.from_hf_config(reference.runner.model.hf.config)
+    record = {"preset": preset, "task": task_name, "backbone": backbone.name, "seed": seed,
+              **time_inference(chosen, splits["test"], batch_sizes=batch_sizes, warmup=warmup, repeats=repeats,
+                               device=dev_, dims=dims, reference_layers=reference_layers),
+              "skipped": skipped}
+    atomic_write_json(out_json, record)
+    return record
 
 
 def _answer(logits: torch.Tensor) -> np.ndarray:
