@@ -184,6 +184,7 @@ def test_run_records_the_big_model_and_the_sweep_scores_the_real_cascade(tmp_pat
     cascade = record["cascade"]
     # the 2-layer test backbone gets a 1-layer small model, cut from it: the approximation, said so
     assert cascade["approximated"] and cascade["small_layers"] == 1 and cascade["big_layers"] == 2
+    assert record["label"] == "CascadeBERT (approximated)"
     assert cascade["label_seeds"] == 2 and 0.0 <= cascade["hard_fraction"] <= 1.0
     assert record["speedup"]["flops_vs_own_full"] == pytest.approx(1.0)     # the big model alone
     assert not list(tmp_path.glob("*.train_state.pt")), "every stage's state is removed with the record"

@@ -154,3 +154,52 @@ def test_a_bad_timing_file_is_named_with_the_field():
         with pytest.raises(ValueError, match=r"bad\.json: entries\.0\.timings\.0\.median_seconds"):
             read_timing(path)
         assert timing_points([]).empty
+
+
+def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
+    """End to end on the contract's tiny runs: the full model, HashEE (frequency hash) and
+    CascadeBERT at the setting its sweep file matched; the record passes the schema."""
+    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.experiment import run_experiment
+    from earlyexit.sweeps import run_sweep
+    from earlyexit.timing import run_timing
+    from tests.conftest import tokenized_synth_nli
+    from tests.test_methods_contract import BACKBONE, ONE_STEP, make_artifacts
+
+    tokenized = tokenized_synth_nli(tmp_path, train_size=16)
+    settings = {"cascadebert": {**method_settings(section(), "cascadebert"), "label_seeds": 1}}
+    cases = []
+    for method, variant in (("full", "default"), ("hashee", "frequency"), ("cascadebert", "default")):
+        from earlyexit.methods import get_method
+
+        artifacts = make_artifacts(tmp_path, get_method(method).artifacts(variant, 1))
+        ckpt = tmp_path / f"{method}-{variant}.pt"
+        run_experiment(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
+                       backbone=BACKBONE, method=method, variant=variant, artifacts=artifacts, train_config=ONE_STEP,
+                       seed=1, reference_layers=12, out_json=tmp_path / f"{method}-{variant}.json", checkpoint=ckpt,
+                       device="cpu", progress=False, method_settings=settings.get(method, {}))
+        case = {"method": method, "variant": variant, "checkpoint": str(ckpt), "artifacts": artifacts, "sweep": None}
+        if method == "cascadebert":
+            case["sweep"] = str(tmp_path / "sweep.json")
+            run_sweep(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
+                      backbone=BACKBONE, method=method, variant=variant, seed=1, checkpoint=ckpt, train_config=ONE_STEP,
+                      reference_layers=12, default_target=3.0, published=None, out_json=case["sweep"], device="cpu",
+                      method_settings=settings[method])
+        cases.append(case)
+    out = tmp_path / "timing.json"
+    record = run_timing(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
+                        backbone=BACKBONE, seed=1, cases=cases, train_config=ONE_STEP, method_settings=settings,
+                        reference_layers=12, batch_sizes=[1, 4], warmup=0, repeats=1, out_json=out, device="cpu")
+    assert read_timing(out) == record and record["skipped"] == [] and record["threads"] == 1
+    assert [(e["method"], e["variant"]) for e in record["entries"]] == [
+        ("full", "default"), ("hashee", "frequency"), ("cascadebert", "default")]
+    from earlyexit.sweeps import read_sweep
+
+    sweep = read_sweep(tmp_path / "sweep.json")
+    cascade = record["entries"][2]
+    assert cascade["setting"] == sweep["matched"]["setting"] and "matched point" in cascade["setting_source"]
+    matched = sweep["points"][sweep["matched"]["index"]]
+    # the timed pass ran what the sweep scored at that setting: the same FLOPs on the test split
+    assert cascade["flops_speedup_vs_own_full"] == pytest.approx(matched["test_speedup"]["flops_vs_own_full"])
+    hashee = record["entries"][1]
+    assert hashee["flops_speedup_vs_own_full"] > 1.0 and record["entries"][0]["flops_speedup_vs_own_full"] == pytest.approx(1.0)

@@ -8,8 +8,9 @@ Settings (`dynamic.cascadebert`, defaults in the config schema):
   paper's `google/bert_uncased_L-2_H-768_A-12` beside BERT-base) and it loads; the run record says
   which (`cascade.small_model`, `cascade.approximated`).
 - Difficulty labels: `label_seeds` copies of the small model are fine-tuned alone (fresh heads,
-  seeds derived from the run's) and a training instance is easy when every one of them classifies
-  it correctly, else hard (the authors' `dif_5seeds-2level` file; its rule is not published).
+  seeds derived from the run's; `label_epochs`, else the run's epochs) and a training instance is
+  easy when every one of them classifies it correctly, else hard (the authors'
+  `dif_5seeds-2level` file; its rule is not published).
 - Joint training on the one loop: CE(small) + CE(big) + `dar_weight` * DAR(margin `dar_margin`).
   Checkpoint selection on dev: the mean of the two models' dev scores (both answer at every
   threshold).
@@ -174,7 +175,11 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
     from earlyexit.models.cascade import difficulty_labels
     from earlyexit.training import train_loop
 
+    import dataclasses
+
     train, cfg = ctx.splits["train"], ctx.train_config
+    if ctx.settings.get("label_epochs") is not None:
+        cfg = dataclasses.replace(cfg, epochs=ctx.settings["label_epochs"])
     correct = []
     for k in range(ctx.settings["label_seeds"]):
         seed = label_seed(ctx.seed, k)
@@ -249,9 +254,12 @@ class CascadeBERT(Method):
         model, source, approximated = self.build(ctx)
         extra = {"cascade": {"small_model": source, "approximated": approximated,
                              "small_layers": model.small_layers, "big_layers": model.big_layers}}
+        if approximated:   # the record's row label says so (it replaces the registry's label)
+            extra["label"] = f"{self.paper_name} (approximated)"
         if unsupported is None:
             hard = hard_instances(model.small, ctx)
-            extra["cascade"].update(label_seeds=ctx.settings["label_seeds"], hard_fraction=float(hard.mean()),
+            extra["cascade"].update(label_seeds=ctx.settings["label_seeds"], label_epochs=ctx.settings.get("label_epochs"),
+                                    hard_fraction=float(hard.mean()),
                                     dar_weight=ctx.settings["dar_weight"], dar_margin=ctx.settings["dar_margin"])
             model.to(ctx.device)
             result = train_loop(model, _joint_hooks(model, hard, ctx), cfg, ctx.seed, progress=ctx.progress,

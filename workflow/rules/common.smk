@@ -88,6 +88,7 @@ def analysis_targets():
         paths.table(PRESET, "runs.csv"),
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        *timing_targets(),   # the inference-time figure (timing.smk)
     ]
 
 
