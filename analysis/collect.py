@@ -4,6 +4,13 @@ Each record is results/<preset>/runs/<task>/<backbone>/<method>/<variant>/seed<s
 earlyexit.experiment and described by workflow/schemas/result.schema.yaml. Scores are percent.
 Speed-ups: `flops_speedup` / `elue_speedup` against the backbone family's reference depth
 (`reference_layers`, the paper's convention); `*_vs_own_full` against the run's own full model.
+
+Dynamic methods (family "dynamic") are trained once and swept at inference (earlyexit/sweeps.py):
+their row carries the MATCHED operating point of the run's sweep file in the same columns (dev and
+test score, speed-ups, mean exit layer) and names it in `operating_point` (e.g. "entropy=0.4");
+where the method's exit rule cannot run the task, the scores and speed-ups are empty and
+`exit_unsupported` says why (tables show "–"). Every sweep point goes to dynamic_curves.csv
+(`curves_frame`). One row per run, the same columns for every family.
 """
 
 from __future__ import annotations
@@ -27,10 +34,10 @@ RUN_COLUMNS = [
     "preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone", "num_layers", "method", "variant",
     "label", "family", "seed", "metric", "dev_score", "test_score", "best_on_test_score", "reference_layers",
     "flops_speedup", "elue_speedup", "flops_speedup_vs_own_full", "elue_speedup_vs_own_full", "mean_exit_layer",
-    "train_seconds", "eval_seconds", "device", "path",
+    "train_seconds", "eval_seconds", "device", "path", "operating_point", "exit_unsupported",
 ]
 TEXT_COLUMNS = ["preset", "task", "paper_task", "backbone", "paper_backbone", "method", "variant", "label", "family",
-                "metric", "device", "path"]
+                "metric", "device", "path", "operating_point", "exit_unsupported"]
 INT_COLUMNS = ["num_layers", "seed", "reference_layers"]
 BOOL_COLUMNS = ["synthetic"]
 FLOAT_COLUMNS = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS]
@@ -85,6 +92,8 @@ def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SC
             "train_seconds": _float(record["train_seconds"]),
             "eval_seconds": _float(record["eval_seconds"]),
             "path": Path(path).as_posix(),
+            "operating_point": "",
+            "exit_unsupported": "",
         }
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
@@ -103,12 +112,59 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def collect_runs(paths: list[str], schema_path: str | os.PathLike = RESULT_SCHEMA) -> pd.DataFrame:
+MATCHED_FIELDS = ("dev_score", "test_score", "best_on_test_score", "flops_speedup", "elue_speedup",
+                  "flops_speedup_vs_own_full", "elue_speedup_vs_own_full", "mean_exit_layer")
+
+
+def _sweep_key(sweep: dict) -> tuple:
+    return tuple(sweep[k] for k in RUN_ID)
+
+
+def with_matched_point(row: dict, sweep: dict) -> dict:
+    """A dynamic run's row with its sweep's matched point in the score and speed-up columns (or, where
+    the exit rule cannot run the task, those columns empty and the reason in `exit_unsupported`)."""
+    row = dict(row)
+    if not sweep["supported"]:
+        row.update({k: math.nan for k in MATCHED_FIELDS})
+        row["exit_unsupported"] = sweep["unsupported"] or "unsupported"
+        return row
+    point = sweep["points"][sweep["matched"]["index"]]
+    row.update({
+        "dev_score": float(point["dev"]["score"]), "test_score": float(point["test"]["score"]),
+        # the authors' best-on-test concerns training, not an operating point
+        "best_on_test_score": math.nan,
+        "flops_speedup": float(point["test_speedup"]["flops"]), "elue_speedup": float(point["test_speedup"]["elue"]),
+        "flops_speedup_vs_own_full": float(point["test_speedup"]["flops_vs_own_full"]),
+        "elue_speedup_vs_own_full": float(point["test_speedup"]["elue_vs_own_full"]),
+        "mean_exit_layer": float(point["test_mean_exit_layer"]),
+        "operating_point": point["label"],
+    })
+    return row
+
+
+def collect_runs(paths: list[str], schema_path: str | os.PathLike = RESULT_SCHEMA,
+                 sweeps: list[str] | None = None) -> pd.DataFrame:
     """One row per run record (columns RUN_COLUMNS), sorted by preset, task, backbone, method, seed, path.
 
     Every record is validated against the result schema; an invalid or unreadable one, or two records
-    for the same preset/task/backbone/method/seed, raise ValueError naming the file."""
+    for the same preset/task/backbone/method/seed, raise ValueError naming the file. `sweeps`: the
+    sweep files (earlyexit/sweeps.py) of the dynamic runs; each dynamic run's row then holds its
+    matched point (`with_matched_point`); a dynamic run without a sweep file is an error."""
     rows = [read_run(p, schema_path) for p in paths]
+    if sweeps is not None:
+        from earlyexit.sweeps import read_sweep
+
+        by_run = {}
+        for path in sweeps:
+            sweep = read_sweep(path)
+            by_run[_sweep_key(sweep)] = sweep
+        for i, row in enumerate(rows):
+            if row["family"] != "dynamic":
+                continue
+            key = tuple(row[k] for k in RUN_ID)
+            if key not in by_run:
+                raise ValueError(f"{row['path']}: dynamic run without a sweep file among the inputs")
+            rows[i] = with_matched_point(row, by_run[key])
     frame = _typed(pd.DataFrame.from_records(rows, columns=RUN_COLUMNS))
     frame = frame.sort_values(SORT_KEY, kind="mergesort").reset_index(drop=True)
     twins = frame[frame.duplicated(RUN_ID, keep=False)]
@@ -143,3 +199,63 @@ def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
         return _typed(frame)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
+
+
+# --- every sweep point of the dynamic runs: dynamic_curves.csv -----------------------------------------
+
+CURVE_COLUMNS = [
+    "preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone", "method", "variant", "label", "seed",
+    "metric", "setting", "matched", "target_speedup", "target_source", "dev_score", "test_score", "reference_layers",
+    "dev_elue_speedup", "flops_speedup", "elue_speedup", "flops_speedup_vs_own_full", "elue_speedup_vs_own_full",
+    "layer_speedup", "layer_speedup_vs_own_full", "mean_exit_layer", "exit_histogram", "path",
+]
+
+
+def curves_frame(sweeps: list[str]) -> pd.DataFrame:
+    """One row per sweep point (test speed-ups and scores; `dev_elue_speedup` is what matching reads;
+    `exit_histogram`: test instances per exit layer 1..L, ';'-joined). Unsupported runs have no row."""
+    rows = []
+    from earlyexit.sweeps import read_sweep
+
+    for path in sweeps:
+        sweep = read_sweep(path)
+        matched = (sweep["matched"] or {}).get("index")
+        for index, point in enumerate(sweep["points"]):
+            rows.append({
+                **{k: sweep[k] for k in ("preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone",
+                                          "method", "variant", "label", "seed", "metric", "reference_layers")},
+                "setting": point["label"], "matched": index == matched,
+                "target_speedup": sweep["target"]["speedup"], "target_source": sweep["target"]["source"],
+                "dev_score": point["dev"]["score"], "test_score": point["test"]["score"],
+                "dev_elue_speedup": point["dev_speedup"]["elue"],
+                "flops_speedup": point["test_speedup"]["flops"], "elue_speedup": point["test_speedup"]["elue"],
+                "flops_speedup_vs_own_full": point["test_speedup"]["flops_vs_own_full"],
+                "elue_speedup_vs_own_full": point["test_speedup"]["elue_vs_own_full"],
+                "layer_speedup": point["test_layer_speedup"]["vs_reference"],
+                "layer_speedup_vs_own_full": point["test_layer_speedup"]["vs_own_full"],
+                "mean_exit_layer": point["test_mean_exit_layer"],
+                "exit_histogram": ";".join(map(str, point["test_exit_histogram"])),
+                "path": Path(path).as_posix(),
+            })
+    frame = pd.DataFrame.from_records(rows, columns=CURVE_COLUMNS)
+    return frame.sort_values(["preset", "task", "backbone", "method", "variant", "seed"], kind="mergesort").reset_index(drop=True)
+
+
+def write_curves_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        frame[CURVE_COLUMNS].to_csv(tmp, index=False, lineterminator="\n")
+
+
+def read_curves_csv(path: str | os.PathLike) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype={"setting": str, "exit_histogram": str, "target_source": str})
+    except (OSError, pd.errors.ParserError) as error:
+        raise ValueError(f"{path}: cannot read curves table ({str(error).strip().splitlines()[0]})") from None
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    missing = [c for c in CURVE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: line 1: curves table lacks column(s) {', '.join(missing)}")
+    frame["synthetic"] = frame["synthetic"].map(lambda v: v if isinstance(v, bool) else str(v) == "True").astype(bool)
+    frame["matched"] = frame["matched"].map(lambda v: v if isinstance(v, bool) else str(v) == "True").astype(bool)
+    return frame

@@ -275,8 +275,15 @@ def evaluate_with_rule(model, split, make_rule: Callable, ctx: RunContext) -> Ru
 # --- losses the methods share ----------------------------------------------------------------------
 
 def forward_all(model, batch):
+    """Every exit's logits [L x [B, C]] of a training batch."""
     ids, types, mask, _ = batch
     return model(ids, types, mask).logits
+
+
+def forward_last(model, batch):
+    """The last exit's logits [B, C] only (the other heads do not run)."""
+    ids, types, mask, _ = batch
+    return model(ids, types, mask, exits=[model.num_layers]).logits[-1]
 
 
 def exit_names(model, layers) -> Callable[[str], bool]:

@@ -7,7 +7,7 @@ highway is not used). Regression: entropy of one logit is 0, so no STS-B cell ("
 
 from __future__ import annotations
 
-from earlyexit.methods._dynamic import DynamicMethod, Stage, exit_names, forward_all, last_layer, mean_of_exits, task_loss
+from earlyexit.methods._dynamic import DynamicMethod, Stage, exit_names, forward_all, forward_last, last_layer, mean_of_exits, task_loss
 from earlyexit.methods.base import RunContext
 
 THRESHOLDS = (0.0, 0.001, 0.005, 0.01, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -43,7 +43,7 @@ class DeeBERT(DynamicMethod):
         settings = ctx.settings
 
         def final_loss(model, batch):
-            return task_loss(forward_all(model, batch)[-1], batch[3], regression)
+            return task_loss(forward_last(model, batch), batch[3], regression)
 
         def highway_loss(model, batch):
             logits = forward_all(model, batch)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from earlyexit.methods._dynamic import DynamicMethod, Stage, exit_names, forward_all, last_layer, mean_of_exits, task_loss
+from earlyexit.methods._dynamic import DynamicMethod, Stage, exit_names, forward_all, forward_last, last_layer, mean_of_exits, task_loss
 from earlyexit.methods.base import RunContext
 
 SPEEDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -33,6 +33,13 @@ class FastBERT(DynamicMethod):
     heads = "fastbert"
     sweep = {"speed": SPEEDS}
 
+    def build(self, ctx: RunContext):
+        from earlyexit.backbones import load_classifier
+        from earlyexit.models.multi_exit import MultiExitClassifier, fastbert_exits
+
+        hf = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
+        return MultiExitClassifier(hf, fastbert_exits(hf, width=ctx.settings.get("classifier_width", 128)))
+
     def exit_support(self, task) -> str | None:
         if task.is_regression:
             return "normalised-entropy exit and self-distillation need class distributions (ln C = 0 for one output)"
@@ -49,7 +56,7 @@ class FastBERT(DynamicMethod):
         settings = ctx.settings
 
         def teacher_loss(model, batch):
-            return task_loss(forward_all(model, batch)[-1], batch[3], regression)
+            return task_loss(forward_last(model, batch), batch[3], regression)
 
         def student_loss(model, batch):
             return distillation_loss(forward_all(model, batch))

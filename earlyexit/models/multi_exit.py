@@ -163,6 +163,7 @@ class ExitResult:
 
 class MultiExitClassifier(nn.Module):
     def __init__(self, hf_model: nn.Module, exits: nn.ModuleList | str):
+        """`exits`: the exit heads (one per layer), or a key of EXIT_HEADS to build them."""
         super().__init__()
         self.hf = hf_model
         self.base = hf_model.base_model
@@ -182,13 +183,16 @@ class MultiExitClassifier(nn.Module):
         return h, additive_mask(attention_mask, h.dtype)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
-                output_hidden: bool = False) -> MultiExitOutput:
-        """Every exit's logits, every row through every layer (training, and the sweeps' cache)."""
+                output_hidden: bool = False, exits=None) -> MultiExitOutput:
+        """Every exit's logits, every row through every layer (training, scoring every exit).
+        `exits`: the 1-based layers whose exit runs (default all); the others' entries are None
+        (a stage that trains only the last head need not run the others)."""
+        wanted = set(range(1, self.num_layers + 1) if exits is None else exits)
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
         logits, states = [], [] if output_hidden else None
-        for layer, head in zip(self.layers, self.exits):
+        for number, (layer, head) in enumerate(zip(self.layers, self.exits), start=1):
             h = layer(h, mask)
-            logits.append(head(h, mask))
+            logits.append(head(h, mask) if number in wanted else None)
             if states is not None:
                 states.append(h)
         return MultiExitOutput(logits, states)

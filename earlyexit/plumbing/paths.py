@@ -34,6 +34,11 @@ def checkpoint(preset, task, backbone, method, variant, seed) -> str:
     return f"results/{preset}/checkpoints/{task}/{backbone}/{method}/{variant}/seed{seed}.pt"
 
 
+def sweep(preset, task, backbone, method, variant, seed) -> str:
+    """A dynamic method's inference-time sweep on the checkpoint of one run (earlyexit/sweeps.py)."""
+    return f"results/{preset}/sweeps/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
+
+
 def timing(preset, task, backbone) -> str:
     """Wall-clock inference times of one task x backbone (earlyexit/timing.py, rule time_inference)."""
     return f"results/{preset}/timing/{task}/{backbone}.json"

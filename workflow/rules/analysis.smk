@@ -10,8 +10,10 @@ PUBLISHED = os.path.join(workflow.basedir, "data", "published", "hashee_publishe
 rule table_runs:
     input:
         runs=run_results(),
+        sweeps=sweep_results(),
     output:
         csv=report(paths.table(PRESET, "runs.csv"), caption="../report/runs.rst", category="Tables"),
+        curves=report(paths.table(PRESET, "dynamic_curves.csv"), caption="../report/dynamic_curves_table.rst", category="Tables"),
     log:
         paths.log_file(PRESET, "table_runs"),
     conda:

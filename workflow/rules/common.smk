@@ -72,6 +72,29 @@ def run_results():
     ]
 
 
+def dynamic_runs():
+    """(method, variant) pairs of the config whose method is dynamic: each run gets a sweep."""
+    return [(m, v) for m, v in RUNS if get_method(m).family == "dynamic"]
+
+
+def sweep_results():
+    """Every sweep file of the config: task x backbone x dynamic (method, variant) x seed."""
+    return [
+        paths.sweep(PRESET, task, backbone, method, variant, seed)
+        for task in config["tasks"]
+        for backbone in config["backbones"]
+        for method, variant in dynamic_runs()
+        for seed in config["seeds"]
+    ]
+
+
+def method_settings(wildcards):
+    """A dynamic method's own config section (RunContext.settings); {} for the other families."""
+    if get_method(wildcards.method).family != "dynamic":
+        return {}
+    return dict(config["dynamic"].get(wildcards.method, {}))
+
+
 def training_params(wildcards):
     """The training section as TrainConfig takes it, with the task's max_seq_len. Without
     checkpoint_every_steps: it changes no result, so changing it must not rerun finished runs
@@ -88,7 +111,19 @@ def analysis_targets():
         paths.table(PRESET, "runs.csv"),
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        *dynamic_targets(),
         *timing_targets(),   # the inference-time figure (timing.smk)
+    ]
+
+
+def dynamic_targets():
+    """The dynamic methods' table and curves figure (rules in sweeps.smk), when the config runs any."""
+    if not dynamic_runs():
+        return []
+    return [
+        paths.table(PRESET, "dynamic_curves.csv"),
+        *[paths.table(PRESET, f"dynamic.{ext}") for ext in ("csv", "md", "tex")],
+        *[paths.figure(PRESET, f"dynamic_curves.{ext}") for ext in ("png", "pdf")],
     ]
 
 

@@ -14,6 +14,7 @@ rule train_eval:
         preset=PRESET,
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
         training=training_params,
+        method_settings=method_settings,
         device=config["device"],
     log:
         paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}"),

@@ -34,4 +34,5 @@ run_step(
     checkpoint=snakemake.output.model,
     device=snakemake.params.device,
     progress=True,
+    method_settings=dict(snakemake.params.method_settings),
 )

@@ -1,0 +1,123 @@
+"""The multi-exit classifier (earlyexit/models/multi_exit.py): batched early exit equals one-by-one,
+layers see only the rows still running, the last exit equals the plain model, and the cost of an
+instance exiting at layer k is the k-layer model's."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from earlyexit.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
+from earlyexit.flops import (ModelDims, dynamic_exit_cost, elue_protocol_flops, exit_layer_flops, full_flops,
+                             speedup_record)
+from earlyexit.models.multi_exit import MultiExitClassifier
+from tests.conftest import tiny_classifier
+
+LENGTHS = [11, 7, 4, 9, 3, 11, 6, 2]
+
+
+def batch(kind: str):
+    torch.manual_seed(3)
+    width = max(LENGTHS)
+    ids = torch.randint(5, 120, (len(LENGTHS), width))
+    real = (torch.arange(width)[None] < torch.tensor(LENGTHS)[:, None]).long()
+    ids[real == 0] = 1 if kind == "roberta" else 0
+    types = torch.zeros_like(ids)
+    types[:, 5:] = 1
+    return ids, types * real, real
+
+
+def model(kind, heads, num_labels=3, seed=0):
+    return MultiExitClassifier(tiny_classifier(kind, num_layers=5, num_labels=num_labels, seed=seed), heads).eval()
+
+
+def mixed_rules(m, ids, types, real):
+    """Thresholds at the median of the rows' entropies, so exit layers differ between rows."""
+    with torch.no_grad():
+        logits = m(ids, types, real).logits
+    h = entropy(logits[1])
+    u = h / np.log(logits[1].shape[-1])
+    return [EntropyRule(float(h.median()) + 1e-6), NormalizedEntropyRule(float(u.median()) + 1e-6), PatienceRule(1),
+            PatienceRule(2)]
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta"])
+@pytest.mark.parametrize("heads", ["deebert", "pabee", "fastbert"])
+def test_batched_early_exit_equals_one_by_one(kind, heads):
+    m = model(kind, heads)
+    ids, types, real = batch(kind)
+    layers_seen = []
+    spread = set()
+    for rule in mixed_rules(m, ids, types, real):
+        hooks = [layer.register_forward_hook(lambda mod, args, out, i=i: layers_seen.append((i, out.shape[0])))
+                 for i, layer in enumerate(m.layers, start=1)]
+        together = m.early_exit(ids, types, real, rule)
+        for h in hooks:
+            h.remove()
+        # layer k ran on exactly the rows that had not left before it
+        for k in range(1, m.num_layers + 1):
+            rows = [n for i, n in layers_seen if i == k]
+            alive = int((together.exit_layers >= k).sum())
+            assert rows == ([alive] if alive else [])
+        layers_seen.clear()
+        spread |= set(together.exit_layers.tolist())
+        for i, n in enumerate(LENGTHS):
+            alone = m.early_exit(ids[i:i + 1, :n], types[i:i + 1, :n], real[i:i + 1, :n], rule)
+            assert alone.exit_layers[0] == together.exit_layers[i]
+            torch.testing.assert_close(alone.logits[0], together.logits[i], atol=1e-5, rtol=1e-5)
+    assert len(spread) >= 2, "the rules should give several exit layers (else the test proves little)"
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta"])
+def test_never_exit_is_the_last_layer_and_deebert_final_head_is_the_plain_model(kind):
+    m = model(kind, "deebert")
+    ids, types, real = batch(kind)
+    result = m.early_exit(ids, types, real, NeverExit())
+    assert result.exit_layers.tolist() == [m.num_layers] * len(LENGTHS)
+    with torch.no_grad():
+        every = m(ids, types, real).logits
+        plain = m.hf(input_ids=ids, token_type_ids=types, attention_mask=real).logits
+    torch.testing.assert_close(result.logits, every[-1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(every[-1], plain, atol=1e-5, rtol=1e-5)
+
+
+def test_regression_heads_give_one_output_and_patience_runs():
+    m = model("bert", "pabee", num_labels=1)
+    ids, types, real = batch("bert")
+    result = m.early_exit(ids, types, real, PatienceRule(1, regression_threshold=10.0))
+    assert result.logits.shape == (len(LENGTHS), 1) and result.exit_layers.tolist() == [2] * len(LENGTHS)
+
+
+def test_pabee_heads_share_one_pooler_and_deebert_highways_copy_it():
+    pabee = model("bert", "pabee")
+    assert all(h.pooler is pabee.base.pooler for h in pabee.exits)
+    deebert = model("bert", "deebert")
+    first = deebert.exits[0].pooler
+    assert first is not deebert.base.pooler
+    torch.testing.assert_close(first.dense.weight, deebert.base.pooler.dense.weight)
+
+
+DIMS = ModelDims(hidden=64, heads=4, intermediate=128, num_layers=6, num_labels=2)
+
+
+@pytest.mark.parametrize("k", range(1, 7))
+def test_flops_of_an_instance_exiting_at_k_equal_the_k_layer_model(k):
+    k_layer = dataclasses.replace(DIMS, num_layers=k)
+    for n in (1, 5, 37):
+        assert exit_layer_flops(n, k, DIMS) == full_flops(n, k_layer)
+        assert elue_protocol_flops(n, k, DIMS) == elue_protocol_flops(n, k_layer.num_layers, k_layer)
+
+
+def test_every_instance_at_the_last_layer_is_exactly_one_times_the_own_full_model():
+    tokens = np.array([3, 17, 64, 9])
+    cost = dynamic_exit_cost(tokens, np.full(4, DIMS.num_layers), DIMS)
+    speed = speedup_record(cost.tokens, cost.method_flops, cost.elue_depth, DIMS, reference_layers=12)["speedup"]
+    assert speed["flops_vs_own_full"] == 1.0 and speed["elue_vs_own_full"] == 1.0
+    assert speed["flops"] == pytest.approx(2.0, rel=0.01)     # 6 of the reference's 12 layers (plus one head)
+    half = dynamic_exit_cost(tokens, np.full(4, 3), DIMS)
+    ratio = speedup_record(half.tokens, half.method_flops, half.elue_depth, DIMS, 12)["speedup"]["elue_vs_own_full"]
+    expected = sum(elue_protocol_flops(n, 6, DIMS) for n in tokens) / sum(elue_protocol_flops(n, 3, DIMS) for n in tokens)
+    assert ratio == pytest.approx(expected)
+    with pytest.raises(ValueError, match="1..6"):
+        dynamic_exit_cost(tokens, np.array([0, 1, 2, 7]), DIMS)

@@ -1,0 +1,106 @@
+"""Exit rules on hand-made logits with known exit layers (earlyexit/exit_rules.py), driven through the
+real batched runner by a stub model whose layers do nothing and whose exits replay given logits."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from earlyexit.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
+from earlyexit.models.multi_exit import MultiExitClassifier
+from tests.conftest import tiny_classifier
+
+
+class _Replay(nn.Module):
+    """Exit head returning fixed logits for each row, found by the row's id (input_ids[:, 1])."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.table = table              # [rows, C]
+        self.ids = None
+
+    def forward(self, hidden, mask):
+        return self.table[hidden[:, 0, 0].round().long()]
+
+
+def replay_model(per_layer_logits: torch.Tensor) -> MultiExitClassifier:
+    """A MultiExitClassifier whose embeddings give each row its id and whose layers are identities, so
+    exit l answers per_layer_logits[l][row]; layers: [L, rows, C]."""
+    layers, rows, classes = per_layer_logits.shape
+    model = MultiExitClassifier(tiny_classifier(num_layers=layers, num_labels=classes), "pabee")
+    model.exits = nn.ModuleList(_Replay(per_layer_logits[l]) for l in range(layers))
+
+    class Identity(nn.Module):
+        def forward(self, h, mask):
+            return h
+
+    model.layers = nn.ModuleList(Identity() for _ in range(layers))
+    model.embed = lambda ids, types, mask: (ids[:, :, None].float().expand(-1, -1, 4),
+                                            torch.zeros(ids.shape[0], 1, 1, ids.shape[1]))
+    return model.eval()
+
+
+def run(logits, rule):
+    rows = logits.shape[1]
+    ids = torch.arange(rows)[:, None].expand(rows, 3).contiguous()
+    return replay_model(logits).early_exit(ids, None, torch.ones_like(ids), rule)
+
+
+CONFIDENT, UNSURE = torch.tensor([4.0, -4.0]), torch.tensor([0.1, 0.0])
+
+
+def test_entropy_rule_exits_at_the_first_layer_below_the_threshold():
+    # row 0 confident at layer 1, row 1 from layer 3, row 2 never (answers at the last layer, 4)
+    logits = torch.stack([torch.stack([CONFIDENT, UNSURE, UNSURE]), torch.stack([UNSURE, UNSURE, UNSURE]),
+                          torch.stack([UNSURE, CONFIDENT, UNSURE]), torch.stack([CONFIDENT, CONFIDENT, UNSURE])])
+    h_confident = float(entropy(CONFIDENT[None])[0])
+    result = run(logits, EntropyRule(h_confident + 1e-3))
+    assert result.exit_layers.tolist() == [1, 3, 4]
+    assert torch.equal(result.logits, torch.stack([CONFIDENT, CONFIDENT, UNSURE]))
+    # strict: H < S; at S equal to the confident entropy nobody leaves early
+    assert run(logits, EntropyRule(h_confident)).exit_layers.tolist() == [4, 4, 4]
+
+
+def test_entropy_threshold_zero_and_never_exit_give_the_last_layer():
+    logits = torch.randn(5, 7, 3) * 10
+    for rule in (EntropyRule(0.0), NormalizedEntropyRule(0.0), PatienceRule(0), NeverExit()):
+        result = run(logits, rule)
+        assert result.exit_layers.tolist() == [5] * 7
+        assert torch.equal(result.logits, logits[-1])
+
+
+def test_normalised_entropy_divides_by_log_classes():
+    # uniform over 3 classes: H = ln 3, u = 1; a speed above 1 exits it at once, below never
+    uniform = torch.zeros(3, 2, 3)
+    assert run(uniform, NormalizedEntropyRule(1.0 + 1e-6)).exit_layers.tolist() == [1, 1]
+    assert run(uniform, NormalizedEntropyRule(1.0 - 1e-6)).exit_layers.tolist() == [3, 3]
+    p = torch.tensor([[0.7, 0.2, 0.1]]).log()
+    u = float(-(p.exp() * p).sum() / math.log(3))
+    layer = torch.stack([torch.zeros(1, 3), p, p])
+    assert run(layer, NormalizedEntropyRule(u + 1e-4)).exit_layers.tolist() == [2]
+
+
+def test_patience_counts_consecutive_agreements():
+    a, b = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.0])
+    # row 0: a a a ... -> agreements at layers 2, 3 -> patience 2 exits at 3
+    # row 1: a b b b a b -> counts 0,0,1,2,0,0 -> patience 2 exits at layer 4
+    # row 2: a b a b a b -> never agrees -> last layer (6)
+    seq = [[a, a, a, a, a, a], [a, b, b, b, a, b], [a, b, a, b, a, b]]
+    logits = torch.stack([torch.stack([seq[r][l] for r in range(3)]) for l in range(6)])
+    assert run(logits, PatienceRule(2)).exit_layers.tolist() == [3, 4, 6]
+    assert run(logits, PatienceRule(1)).exit_layers.tolist() == [2, 3, 6]
+
+
+def test_patience_regression_uses_the_difference_threshold():
+    values = torch.tensor([[1.0, 3.0], [1.5, 1.0], [1.6, 3.0], [1.65, 1.0], [4.0, 3.0]])[:, :, None]  # [L=5, rows=2, 1]
+    assert run(values, PatienceRule(2, regression_threshold=0.2)).exit_layers.tolist() == [4, 5]
+    assert run(values, PatienceRule(1, regression_threshold=0.6)).exit_layers.tolist() == [2, 5]
+    assert run(values, PatienceRule(1, regression_threshold=0.0)).exit_layers.tolist() == [5, 5]   # spec B12
+
+
+def test_entropy_rules_refuse_regression():
+    for rule in (EntropyRule(0.5), NormalizedEntropyRule(0.5)):
+        with pytest.raises(ValueError, match="regression"):
+            run(torch.zeros(3, 2, 1), rule)

@@ -1,0 +1,129 @@
+"""Train once, sweep at inference (earlyexit/sweeps.py): the matched point on a hand-made curve, the
+published target, a sweep file end to end (schema, known values), the runs table's matched row and
+curves, and the dynamic table's cells."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.collect import RUN_COLUMNS, collect_runs, curves_frame, with_matched_point
+from analysis.dynamic import dynamic_frame, dynamic_layout, format_cell
+from analysis.published import load_published
+from earlyexit.experiment import run_experiment
+from earlyexit.sweeps import histogram, matched_index, published_target, read_sweep, run_sweep
+from earlyexit.training import TrainConfig
+from tests.conftest import tiny_backbone, tokenized_synth_nli
+
+ONE_EPOCH = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
+                        grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw", evals_per_epoch=1,
+                        bf16=False)
+
+
+def test_matched_point_is_the_dev_speedup_closest_to_the_target():
+    speedups, scores = [1.0, 1.8, 2.9, 3.3, 4.5], [90, 88, 85, 84, 70]
+    assert matched_index(speedups, scores, 3.0) == 2          # |2.9 - 3| < |3.3 - 3|
+    assert matched_index(speedups, scores, 3.1) == 2          # 0.2 both ways: tie -> the better dev score
+    assert matched_index(speedups, [90, 88, 80, 84, 70], 3.1) == 3
+    assert matched_index(speedups, scores, 100.0) == 4 and matched_index(speedups, scores, 0.0) == 0
+    with pytest.raises(ValueError):
+        matched_index([], [], 3.0)
+
+
+def test_published_target_reads_the_elue_main_cell():
+    published = load_published()
+    assert published_target(published, "SST-2", "DeeBERT") == 3.4
+    assert published_target(published, "SNLI", "PABEE") == 3.1
+    assert published_target(published, "STS-B", "DeeBERT") is None     # the paper's "–" cell
+    assert published_target(None, "SST-2", "DeeBERT") is None
+
+
+def test_histogram_counts_instances_per_layer():
+    assert histogram(np.array([1, 3, 3, 6]), 6) == [1, 0, 2, 0, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    root = tokenized_synth_nli(tmp_path_factory.mktemp("sweep"), train_size=64)
+    run = root / "runs/pabee.json"
+    ckpt = root / "pabee.pt"
+    run_experiment(preset="t", task_name="synth-nli", tokenized=root / "tok.npz", tokenized_meta=root / "tok.json",
+                   backbone=tiny_backbone(), method="pabee", variant="default", artifacts={}, train_config=ONE_EPOCH,
+                   seed=1, reference_layers=12, out_json=run, checkpoint=ckpt, device="cpu", progress=False)
+    out = root / "sweeps/pabee.json"
+    run_sweep(preset="t", task_name="synth-nli", tokenized=root / "tok.npz", tokenized_meta=root / "tok.json",
+              backbone=tiny_backbone(), method="pabee", variant="default", seed=1, checkpoint=ckpt,
+              train_config=ONE_EPOCH, reference_layers=12, default_target=3.0, published=load_published(),
+              out_json=out, device="cpu")
+    return run, out
+
+
+def test_sweep_file_holds_every_setting_with_known_values(swept):
+    _, path = swept
+    sweep = read_sweep(path)                       # schema-checked
+    assert sweep["supported"] and [p["setting"]["patience"] for p in sweep["points"]] == list(range(1, 12))
+    # synth-nli stands in for SNLI: PABEE's published SNLI speed-up is the target, not shown anywhere
+    assert sweep["target"]["speedup"] == 3.1 and "PABEE on SNLI" in sweep["target"]["source"]
+    n, layers = len(sweep["test_tokens"]), sweep["num_layers"]
+    for point in sweep["points"]:
+        exits = np.array(point["test_exit_layers"])
+        assert len(exits) == n and exits.min() >= min(point["setting"]["patience"] + 1, layers)
+        assert point["test_exit_histogram"] == np.bincount(exits, minlength=layers + 1)[1:].tolist()
+        assert point["test_mean_exit_layer"] == pytest.approx(exits.mean())
+        assert point["test_layer_speedup"]["vs_own_full"] == pytest.approx(layers * n / exits.sum())
+        assert point["test_layer_speedup"]["vs_reference"] == pytest.approx(12 * n / exits.sum())
+        assert point["test_speedup"]["elue"] >= 12 / layers * 0.99
+    # patience >= L - 1 never leaves before the last layer: the own full model, exactly
+    last = sweep["points"][-1]
+    assert set(last["test_exit_layers"]) == {layers} and last["test_speedup"]["elue_vs_own_full"] == 1.0
+    dev = [p["dev_speedup"]["elue"] for p in sweep["points"]]
+    assert sweep["matched"]["index"] == matched_index(dev, [p["dev"]["score"] for p in sweep["points"]], 3.1)
+
+
+def test_runs_table_carries_the_matched_point_and_curves_every_point(swept):
+    run, path = swept
+    sweep = read_sweep(path)
+    point = sweep["points"][sweep["matched"]["index"]]
+    row = collect_runs([str(run)], sweeps=[str(path)]).iloc[0]
+    assert list(collect_runs([str(run)], sweeps=[str(path)]).columns) == RUN_COLUMNS
+    assert row["test_score"] == point["test"]["score"] and row["elue_speedup"] == point["test_speedup"]["elue"]
+    assert row["operating_point"] == point["label"] == f"patience={point['setting']['patience']}"
+    assert row["exit_unsupported"] == ""
+    curves = curves_frame([str(path)])
+    assert len(curves) == 11 and curves["matched"].sum() == 1
+    with pytest.raises(ValueError, match="without a sweep file"):
+        collect_runs([str(run)], sweeps=[])
+
+
+def test_unsupported_run_has_no_numbers():
+    row = {c: 1.0 for c in ("dev_score", "test_score", "best_on_test_score", "flops_speedup", "elue_speedup",
+                            "flops_speedup_vs_own_full", "elue_speedup_vs_own_full", "mean_exit_layer")}
+    out = with_matched_point({**row, "operating_point": "", "exit_unsupported": ""},
+                             {"supported": False, "unsupported": "entropy is undefined for regression"})
+    assert all(math.isnan(out[k]) for k in row) and out["exit_unsupported"].startswith("entropy")
+
+
+def _runs(rows):
+    base = {c: "" for c in RUN_COLUMNS}
+    return pd.DataFrame([{**base, "preset": "t", "backbone": "b", "paper_backbone": "ElasticBERT-6L", "variant": "default",
+                          "family": "dynamic", "seed": 1, **r} for r in rows])
+
+
+def test_dynamic_table_cells():
+    runs = _runs([
+        {"method": "deebert", "label": "DeeBERT", "task": "SST-2", "paper_task": "SST-2", "synthetic": False,
+         "test_score": 80.0, "elue_speedup": 3.0, "flops_speedup": 3.0, "operating_point": "entropy=0.4"},
+        {"method": "deebert", "label": "DeeBERT", "task": "synth-similarity", "paper_task": "STS-B", "synthetic": True,
+         "test_score": math.nan, "elue_speedup": math.nan, "flops_speedup": math.nan,
+         "exit_unsupported": "entropy is undefined for regression"},
+    ])
+    table = dynamic_frame(runs, load_published(), "t")
+    sst = table[table["task"] == "SST-2"].iloc[0]
+    assert (sst["published_score"], sst["published_speedup"]) == (78.9, 3.4)
+    synth = table[table["task"] == "synth-similarity"].iloc[0]
+    assert math.isnan(synth["published_score"]) and synth["exit_unsupported"]
+    layout = dynamic_layout(table, "t")
+    cells = layout.groups[0][1][0]
+    assert cells == ["DeeBERT", "80.0 (3.0×)", "78.9 (3.4×)", "–"]      # no published column for the stand-in
+    assert format_cell(math.nan, 2.0) == "–"
