@@ -222,11 +222,6 @@ def runner_for(method, ctx, checkpoint: str, setting: dict | None):
     raise ValueError(f"method {method.name}: no inference runner to time it with")
 
 
-def timed(method) -> bool:
-    """What the comparison times: the full model, HashEE (token-level) and the dynamic methods."""
-    return method.reference or method.family in ("token-level", "dynamic")
-
-
 def run_timing(*, preset: str, task_name: str, tokenized, tokenized_meta, backbone, seed: int, cases: list[dict],
                train_config, method_settings: dict, reference_layers: int, batch_sizes: list[int], warmup: int,
                repeats: int, out_json, device: str | None = None) -> dict:

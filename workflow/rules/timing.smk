@@ -5,62 +5,6 @@
 # Timings share the machine with whatever else runs at the same time: for clean numbers, run the
 # timing jobs alone (e.g. `snakemake --cores 1 --until figure_inference_time` once the rest is done).
 
-import types
-
-from earlyexit.timing import timed
-
-
-def timed_runs():
-    """(method, variant) pairs of the config the comparison times (earlyexit.timing.timed)."""
-    return [(m, v) for m, v in RUNS if timed(get_method(m))]
-
-
-def timing_tasks():
-    tasks = config["timing"]["tasks"]
-    if tasks is None:
-        return list(config["tasks"])
-    unknown = [t for t in tasks if t not in config["tasks"]]
-    if unknown:
-        sys.exit(f"config error: config key 'timing.tasks': {unknown[0]!r} is not one of the config's tasks")
-    return list(tasks)
-
-
-def timing_targets():
-    """The timing figure, when timing is on and the config runs a full model and something to compare."""
-    methods = {m for m, _ in timed_runs()}
-    if not config["timing"]["enabled"] or not any(get_method(m).reference for m in methods) or len(timed_runs()) < 2:
-        return []
-    return [paths.figure(PRESET, f"inference_time.{ext}") for ext in ("png", "pdf")]
-
-
-def timing_cases(wildcards):
-    """Per timed (method, variant): the first seed's saved weights, its artifacts and (dynamic
-    methods) its sweep file, whose matched setting is timed."""
-    seed = config["seeds"][0]
-    cases = []
-    for method, variant in timed_runs():
-        run = types.SimpleNamespace(task=wildcards.task, backbone=wildcards.backbone, method=method,
-                                    variant=variant, seed=str(seed))
-        dynamic = get_method(method).family == "dynamic"
-        cases.append({
-            "method": method, "variant": variant,
-            "checkpoint": paths.checkpoint(PRESET, wildcards.task, wildcards.backbone, method, variant, seed),
-            "artifacts": run_artifacts(run),
-            "sweep": paths.sweep(PRESET, wildcards.task, wildcards.backbone, method, variant, seed) if dynamic else None,
-        })
-    return cases
-
-
-def timing_inputs(wildcards):
-    cases = timing_cases(wildcards)
-    return {
-        "npz": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "npz"),
-        "meta": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "json"),
-        "models": [c["checkpoint"] for c in cases],
-        "sweeps": [c["sweep"] for c in cases if c["sweep"]],
-        "artifacts": sorted({p for c in cases for p in c["artifacts"].values()}),
-    }
-
 
 rule time_inference:
     input:
