@@ -74,6 +74,14 @@ def _registry_order(row) -> tuple:
     return (not row.reference, method.order, row.method, variants.index(row.variant) if row.variant in variants else 0)
 
 
+def _legend_label(row) -> str:
+    """A variant's label with its method's name where the method has several (HashEE's hashes)."""
+    method = METHODS.get(row.method)
+    if method is None or len(method.variants) == 1:
+        return row.label
+    return f"{method.paper_name} ({row.label})"
+
+
 def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd.DataFrame:
     """The figure from timing records (PNG + PDF, atomically); returns the plotted points."""
     points = timing_points([read_timing(p) for p in timing_paths])
@@ -86,7 +94,7 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
                   key=_registry_order)
     devices = ", ".join(sorted({f"{d}, {t} thread{'s' if t != 1 else ''}"
                                 for d, t in zip(points["device"], points["threads"])}))
-    fig, axes = plt.subplots(1, len(batch_sizes), figsize=(4.2 * len(batch_sizes) + 2.4, 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(batch_sizes), figsize=(4.0 * len(batch_sizes), 4.2), squeeze=False)
     top = max(points["flops_speedup"].max(), points["wall_speedup"].max()) * 1.1
     for ax, batch_size in zip(axes[0], batch_sizes):
         ax.plot([0, top], [0, top], linestyle="--", color="0.5", linewidth=1, zorder=1)
@@ -101,7 +109,7 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
         ax.set_xlabel("FLOPs speed-up vs own full model (×)")
         ax.set_ylabel("wall-clock speed-up vs full model (×)")
     handles = [Line2D([], [], linestyle="none", marker="*" if r.reference else "o", markersize=10 if r.reference else 7,
-                      color=row_color(r.method, r.variant), label=r.label) for r in rows]
+                      color=row_color(r.method, r.variant), label=_legend_label(r)) for r in rows]
     handles += [Line2D([], [], linestyle="none", marker=markers[t], markersize=7, color="0.35", label=t) for t in tasks]
     handles.append(Line2D([], [], linestyle="--", color="0.5", label="y = x"))
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
