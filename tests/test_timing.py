@@ -30,6 +30,16 @@ def test_time_passes_runs_warmup_then_timed_passes():
         time_passes(lambda: None, warmup=0, repeats=0, device=CPU)
 
 
+def test_time_passes_synchronises_cuda_before_each_clock_reading(monkeypatch):
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append("sync"))
+    time_passes(lambda: events.append("pass"), warmup=1, repeats=2, device=torch.device("cuda"))
+    assert events == ["pass", "sync", "pass", "sync", "pass", "sync"]
+    events.clear()
+    time_passes(lambda: events.append("pass"), warmup=1, repeats=2, device=CPU)
+    assert events == ["pass"] * 3                 # no CUDA call on the CPU path
+
+
 @pytest.fixture
 def split():
     rng = np.random.default_rng(0)
