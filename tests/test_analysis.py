@@ -346,7 +346,8 @@ def run_script(name, log, **parts):
 
 def test_wrappers_write_outputs(runs_paths, tmp_path):
     runs_csv = tmp_path / "t" / "runs.csv"
-    run_script("table_runs.py", tmp_path / "c.log", input={"runs": list(runs_paths)}, output={"csv": str(runs_csv)})
+    run_script("table_runs.py", tmp_path / "c.log", input={"runs": list(runs_paths), "sweeps": []},
+               output={"csv": str(runs_csv), "curves": str(tmp_path / "t" / "dynamic_curves.csv")})
     assert len(read_runs_csv(runs_csv)) == 5
     outs = {e: str(tmp_path / "t" / f"hash_functions.{e}") for e in ("csv", "md", "tex")}
     run_script("table_hash_functions.py", tmp_path / "h.log",
@@ -363,7 +364,8 @@ def test_wrapper_logs_one_line_and_exits_1_on_a_bad_record(tmp_path):
     bad.write_text(json.dumps({"preset": "unit"}))
     log = tmp_path / "table_runs.log"
     with pytest.raises(SystemExit) as exit_info:
-        run_script("table_runs.py", log, input={"runs": [str(bad)]}, output={"csv": str(tmp_path / "runs.csv")})
+        run_script("table_runs.py", log, input={"runs": [str(bad)], "sweeps": []},
+                   output={"csv": str(tmp_path / "runs.csv"), "curves": str(tmp_path / "curves.csv")})
     assert exit_info.value.code == 1
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and "ERROR" in lines[0] and f"{bad}: " in lines[0] and "required property" in lines[0]

@@ -121,3 +121,16 @@ def test_every_instance_at_the_last_layer_is_exactly_one_times_the_own_full_mode
     assert ratio == pytest.approx(expected)
     with pytest.raises(ValueError, match="1..6"):
         dynamic_exit_cost(tokens, np.array([0, 1, 2, 7]), DIMS)
+
+
+@pytest.mark.parametrize("heads", ["deebert", "pabee", "fastbert"])
+def test_early_exit_runs_under_bf16_autocast(heads):
+    """The GPU path's autocast (bf16 layers, fp32 mask), exercised on CPU."""
+    m = model("bert", heads)
+    ids, types, real = batch("bert")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        result = m.early_exit(ids, types, real, PatienceRule(1))
+        logits = m(ids, types, real).logits
+    assert result.logits.shape == (len(LENGTHS), 3) and torch.isfinite(result.logits.float()).all()
+    assert result.exit_layers.min() >= 2                  # patience 1: the earliest exit is layer 2
+    assert len(logits) == m.num_layers

@@ -3,7 +3,6 @@ real batched runner by a stub model whose layers do nothing and whose exits repl
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -14,12 +13,11 @@ from tests.conftest import tiny_classifier
 
 
 class _Replay(nn.Module):
-    """Exit head returning fixed logits for each row, found by the row's id (input_ids[:, 1])."""
+    """Exit head returning fixed logits per row, found by the row's id (carried in the hidden state)."""
 
     def __init__(self, table: torch.Tensor):
         super().__init__()
         self.table = table              # [rows, C]
-        self.ids = None
 
     def forward(self, hidden, mask):
         return self.table[hidden[:, 0, 0].round().long()]

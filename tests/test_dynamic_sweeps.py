@@ -3,6 +3,7 @@ published target, a sweep file end to end (schema, known values), the runs table
 curves, and the dynamic table's cells."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,22 @@ def test_dynamic_table_cells():
     cells = layout.groups[0][1][0]
     assert cells == ["DeeBERT", "80.0 (3.0×)", "78.9 (3.4×)", "–"]      # no published column for the stand-in
     assert format_cell(math.nan, 2.0) == "–"
+
+
+def test_wrappers_write_the_runs_curves_table_and_figure(swept, tmp_path):
+    from tests.test_analysis import PUBLISHED, run_script
+
+    run, path = swept
+    out = {"csv": str(tmp_path / "runs.csv"), "curves": str(tmp_path / "dynamic_curves.csv")}
+    run_script("table_runs.py", tmp_path / "r.log", input={"runs": [str(run)], "sweeps": [str(path)]}, output=out)
+    tables = {e: str(tmp_path / f"dynamic.{e}") for e in ("csv", "md", "tex")}
+    run_script("table_dynamic.py", tmp_path / "t.log",
+               input={"runs": out["csv"], "curves": out["curves"], "published": str(PUBLISHED)}, output=tables,
+               params={"preset": "t"})
+    md = open(tables["md"]).read()
+    assert "synth-nli (synthetic stand-in for SNLI)" in md and "(published)" not in md
+    figs = {"png": str(tmp_path / "d.png"), "pdf": str(tmp_path / "d.pdf")}
+    run_script("figure_dynamic_curves.py", tmp_path / "f.log",
+               input={"runs": out["csv"], "curves": out["curves"], "published": str(PUBLISHED)}, output=figs,
+               params={"preset": "t"})
+    assert all(Path(p).stat().st_size > 1000 for p in figs.values())

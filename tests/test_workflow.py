@@ -31,12 +31,14 @@ def test_paper_preset_dry_run_lists_the_full_grid():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
-    # full + HashEE x 5 hash functions + DeeBERT, FastBERT, PABEE, CascadeBERT
+    # full + HashEE x 5 hash functions + DeeBERT, FastBERT, PABEE, CascadeBERT (each swept once per run)
     assert counts["train_eval"] == runs == 6 * 4 * (1 + 5 + 4) * 3
+    assert counts["sweep_exits"] == 6 * 4 * 4 * 3
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
     assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
     assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
+    assert counts["table_dynamic"] == counts["figure_dynamic_curves"] == 1
     assert counts["time_inference"] == 6 * 4 and counts["figure_inference_time"] == 1   # first seed per task x backbone
 
 

@@ -150,11 +150,10 @@ class DynamicMethod(Method):
 
 def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
     """Run the stages in order on the one loop; each stage restores its dev-selected weights before
-    the next starts. Returns the first stage's dev/best-on-test (the last layer's, which later
-    stages do not change when they freeze it) and every stage's history, labelled. The caller
-    scores the final model's last layer on dev itself."""
-    import torch
-
+    the next starts, and each is resumable on its own (ctx.train_state.stage(name)). Returns the
+    first stage's selected step and best-on-test (the last layer's, which later stages freeze),
+    every stage's history (labelled with the stage), a summary per stage and the training time.
+    The caller scores the final model itself."""
     from earlyexit.batching import training_batches
     from earlyexit.fine_tuning import autocast
     from earlyexit.models.multi_exit import pad_batch
