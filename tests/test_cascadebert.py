@@ -218,3 +218,45 @@ def test_regression_trains_the_big_model_alone_and_records_that_the_cascade_cann
     assert record["speedup"]["flops_vs_own_full"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="cascadebert on synth-similarity: cascade exit is undefined for regression"):
         get_method("cascadebert").score_sweep(_context("synth-similarity", root, settings), str(ckpt), [{"threshold": 0.9}])
+
+
+def test_a_run_killed_in_its_joint_training_resumes_and_ends_identically(tmp_path, monkeypatch):
+    """Killed after the labelling stages, during the joint training: the rerun finds the labelling
+    stages done (their states at their last step), resumes the joint training from its last state
+    and writes the uninterrupted record and weights."""
+    import earlyexit.models.cascade as cascade_module
+    from earlyexit.experiment import train_state_path
+    from earlyexit.training import TrainConfig
+    from tests.conftest import tokenized_synth_nli
+
+    class Killed(Exception):
+        pass
+
+    tokenized = tokenized_synth_nli(tmp_path / "nli", train_size=64)
+    eight_steps = TrainConfig(lr=1e-3, batch_size=16, epochs=2, eval_batch_size=16, warmup_ratio=0.25, weight_decay=0.0,
+                              grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
+                              evals_per_epoch=2, bf16=False, checkpoint_every_steps=3)
+    original, calls = cascade_module.dar_loss, {"n": 0, "kill": None}
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == calls["kill"]:
+            raise Killed
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cascade_module, "dar_loss", counting)
+    monkeypatch.setattr("tests.test_methods_contract.ONE_STEP", eight_steps)
+    whole, whole_ckpt, _ = _run(tmp_path / "whole", "synth-nli", tokenized)
+    calls.update(n=0, kill=5)
+    with pytest.raises(Killed):
+        _run(tmp_path / "killed", "synth-nli", tokenized)
+    out = tmp_path / "killed" / "synth-nli-seed1.json"
+    assert train_state_path(out).exists() and len(list((tmp_path / "killed").glob("*.labels*.train_state.pt"))) == 2
+    calls.update(n=0, kill=None)
+    resumed, resumed_ckpt, _ = _run(tmp_path / "killed", "synth-nli", tokenized)
+    assert calls["n"] == 8 - 4               # joint training resumed at step 4 of 8 (its last state before the kill)
+    timings = ("train_seconds", "eval_seconds", "total_seconds")
+    assert {k: v for k, v in resumed.items() if k not in timings} == {k: v for k, v in whole.items() if k not in timings}
+    a, b = torch.load(whole_ckpt), torch.load(resumed_ckpt)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list((tmp_path / "killed").glob("*.train_state.pt"))
