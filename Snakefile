@@ -17,6 +17,7 @@ include: "workflow/rules/hashes.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/sweeps.smk"
+include: "workflow/rules/timing.smk"
 include: "workflow/rules/difficulty.smk"
 
 

@@ -57,8 +57,11 @@ def matched_index(dev_speedups, dev_scores, target: float) -> int:
 
 
 def histogram(exit_layers: np.ndarray, num_layers: int) -> list[int]:
-    """Instances answered at layer 1..L."""
-    return np.bincount(np.asarray(exit_layers, dtype=np.int64), minlength=num_layers + 1)[1:num_layers + 1].tolist()
+    """Instances answered at layer 1..L (up to the most layers paid, where a cascade counts both of
+    its models: CascadeBERT's 2 + L)."""
+    exit_layers = np.asarray(exit_layers, dtype=np.int64)
+    top = max(num_layers, int(exit_layers.max()) if len(exit_layers) else 0)
+    return np.bincount(exit_layers, minlength=top + 1)[1:top + 1].tolist()
 
 
 def layer_speedups(exit_layers: np.ndarray, num_layers: int, reference_layers: int) -> dict:

@@ -32,14 +32,15 @@ def test_paper_preset_dry_run_lists_the_full_grid():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
     # full + HashEE x 5 hash functions + HeadPrune, Theseus + DeeBERT, FastBERT, PABEE, BERxiT,
-    # ConsistentEE x 2 rewards (each dynamic run swept once)
-    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5 + 2 + 3 + 1 + 2) * 3
-    assert counts["sweep_exits"] == 6 * 4 * (3 + 1 + 2) * 3
+    # ConsistentEE x 2 rewards, CascadeBERT (each dynamic run swept once)
+    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5 + 2 + 3 + 1 + 2 + 1) * 3
+    assert counts["sweep_exits"] == 6 * 4 * (3 + 1 + 2 + 1) * 3
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
     assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
     assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
     assert counts["table_dynamic"] == counts["figure_dynamic_curves"] == 1
+    assert counts["time_inference"] == 6 * 4 and counts["figure_inference_time"] == 1   # first seed per task x backbone
 
 
 def dry_run_outputs(config_path, cwd) -> dict:
@@ -98,6 +99,7 @@ def test_demo_dag_end_to_end(tmp_path):
     config["hash"]["num_buckets"] = 4
     config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
     config["training"]["epochs"] = 2
+    config["timing"] = {"tasks": None, "warmup": 0, "repeats": 1}
     diff = config["difficulty"]
     diff["human"].update(size=600, test_per_class=20, predictors=["majority", "bert"])
     diff["sentence"].update(predictors=["majority", "linear-m", "linear-b"], n_train=150,
@@ -126,7 +128,7 @@ def test_demo_dag_end_to_end(tmp_path):
     assert "synth-nli (synthetic stand-in for SNLI)" in table and "published" not in table.split("\n\n", 1)[1].lower()
     tidy = pd.read_csv(tmp_path / "results/e2e/tables/hash_functions.csv")
     assert tidy.filter(like="published").isna().all().all()
-    figures = ["score_vs_speedup", "difficulty_human_accuracy", "difficulty_layer_labels"]
+    figures = ["score_vs_speedup", "inference_time", "difficulty_human_accuracy", "difficulty_layer_labels"]
     for name, ext in [(name, ext) for name in figures for ext in ("png", "pdf")]:
         assert (tmp_path / "figures/e2e" / f"{name}.{ext}").stat().st_size > 1000
     difficulty = pd.read_csv(tmp_path / "results/e2e/tables/difficulty_model.csv")
@@ -138,9 +140,9 @@ def test_demo_dag_end_to_end(tmp_path):
 
     logs = list((tmp_path / "logs/e2e").rglob("*.log"))
     # prepare, tokenize, hashes (one job: group_small_jobs), runs (one job per method), analysis
-    # (runs table, hash table, figure)
+    # (runs table, hash table, figure), timing and its figure
     assert config["group_small_jobs"]
-    hashee_jobs = 1 + 1 + 1 + 2 + 3
+    hashee_jobs = 1 + 1 + 1 + 2 + 3 + 2
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))

@@ -39,6 +39,11 @@ def sweep(preset, task, backbone, method, variant, seed) -> str:
     return f"results/{preset}/sweeps/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
 
 
+def timing(preset, task, backbone) -> str:
+    """Wall-clock inference times of one task x backbone (earlyexit/timing.py, rule time_inference)."""
+    return f"results/{preset}/timing/{task}/{backbone}.json"
+
+
 def table(preset, name) -> str:
     return f"results/{preset}/tables/{name}"
 

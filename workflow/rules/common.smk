@@ -123,6 +123,7 @@ def analysis_targets():
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
         *dynamic_targets(),
+        *timing_targets(),   # the inference-time figure (timing.smk)
     ]
 
 
@@ -204,3 +205,56 @@ def run_jobs(name, runs):
     if not config["group_small_jobs"]:
         return [RunJob(name)]
     return [RunJob(name, method, runs) for method in dict.fromkeys(m for m, _ in runs)]
+# --- the inference-time comparison (rules in timing.smk) ---
+
+
+def timed_runs():
+    """(method, variant) pairs of the config the inference-time comparison times (timing.smk): the
+    full model, HashEE (token-level) and the dynamic methods."""
+    return [(m, v) for m, v in RUNS if get_method(m).reference or get_method(m).family in ("token-level", "dynamic")]
+
+
+def timing_tasks():
+    tasks = config["timing"]["tasks"]
+    if tasks is None:
+        return list(config["tasks"])
+    unknown = [t for t in tasks if t not in config["tasks"]]
+    if unknown:
+        sys.exit(f"config error: config key 'timing.tasks': {unknown[0]!r} is not one of the config's tasks")
+    return list(tasks)
+
+
+def timing_targets():
+    """The timing figure, when timing is on and the config runs a full model and something to compare."""
+    methods = {m for m, _ in timed_runs()}
+    if not config["timing"]["enabled"] or not any(get_method(m).reference for m in methods) or len(timed_runs()) < 2:
+        return []
+    return [paths.figure(PRESET, f"inference_time.{ext}") for ext in ("png", "pdf")]
+
+
+def timing_cases(wildcards):
+    """Per timed (method, variant): the first seed's saved weights, its artifacts and (dynamic
+    methods) its sweep file, whose matched setting is timed."""
+    seed = config["seeds"][0]
+    cases = []
+    for method, variant in timed_runs():
+        dynamic = get_method(method).family == "dynamic"
+        cases.append({
+            "method": method, "variant": variant,
+            "checkpoint": paths.checkpoint(PRESET, wildcards.task, wildcards.backbone, method, variant, seed),
+            "artifacts": {name: artifact_path(wildcards, spec, method)
+                          for name, spec in get_method(method).artifacts(variant, seed).items()},
+            "sweep": paths.sweep(PRESET, wildcards.task, wildcards.backbone, method, variant, seed) if dynamic else None,
+        })
+    return cases
+
+
+def timing_inputs(wildcards):
+    cases = timing_cases(wildcards)
+    return {
+        "npz": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "npz"),
+        "meta": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "json"),
+        "models": [c["checkpoint"] for c in cases],
+        "sweeps": [c["sweep"] for c in cases if c["sweep"]],
+        "artifacts": sorted({p for c in cases for p in c["artifacts"].values()}),
+    }

@@ -1,0 +1,119 @@
+"""The actual-inference-time comparison (paper figure): wall-clock speed-up against FLOPs speed-up.
+
+Reads the timing records (results/<preset>/timing/<task>/<backbone>.json, written by
+earlyexit.timing through rule time_inference; schema workflow/schemas/timing.schema.yaml). One
+panel per batch size; one point per method/variant x task x backbone: x = the FLOPs speed-up of the
+timed pass against the backbone's own full model, y = the full model's median wall time over the
+method's, at that batch size. The y = x line is where wall time follows FLOPs exactly; points below
+it lose to overheads (exit decisions, host syncs, small batches), points above it gain more than
+FLOPs say. Colours come from the methods registry, markers tell the tasks apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+from jsonschema import Draft202012Validator  # noqa: E402
+from jsonschema.exceptions import best_match  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from analysis.display import row_color  # noqa: E402
+from analysis.figure_writer import save_figure  # noqa: E402
+from earlyexit.methods import METHODS  # noqa: E402
+from earlyexit.plumbing.files import read_json  # noqa: E402
+
+TIMING_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "timing.schema.yaml"
+TASK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">")
+POINT_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "batch_size", "flops_speedup",
+                 "wall_speedup", "median_seconds", "device", "threads"]
+
+
+@functools.lru_cache(maxsize=2)
+def _validator(path: str) -> Draft202012Validator:
+    return Draft202012Validator(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def read_timing(path: str | os.PathLike, schema_path: str | os.PathLike = TIMING_SCHEMA) -> dict:
+    """One timing record; ValueError "<file>: <where>: <message>" when it does not pass the schema."""
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: cannot read timing record ({error})") from None
+    error = best_match(_validator(str(schema_path)).iter_errors(record))
+    if error is not None:
+        where = ".".join(map(str, error.absolute_path))
+        raise ValueError(f"{path}: {where + ': ' if where else ''}{error.message}")
+    return record
+
+
+def timing_points(records: list[dict]) -> pd.DataFrame:
+    """One row per entry x batch size of every record (POINT_COLUMNS)."""
+    rows = [{"task": r["task"], "backbone": r["backbone"], "method": e["method"], "variant": e["variant"],
+             "label": e["label"], "reference": bool(e["reference"]), "batch_size": t["batch_size"],
+             "flops_speedup": e["flops_speedup_vs_own_full"], "wall_speedup": t["wall_speedup"],
+             "median_seconds": t["median_seconds"], "device": r["device"], "threads": r["threads"]}
+            for r in records for e in r["entries"] for t in e["timings"]]
+    return pd.DataFrame(rows, columns=POINT_COLUMNS)
+
+
+def _registry_order(row) -> tuple:
+    """The reference row first, then the methods' order, variants as the method declares them."""
+    method = METHODS.get(row.method)
+    if method is None:
+        return (1, float("inf"), row.method, 0)
+    variants = list(method.variants)
+    return (not row.reference, method.order, row.method, variants.index(row.variant) if row.variant in variants else 0)
+
+
+def _legend_label(row) -> str:
+    """A variant's label with its method's name where the method has several (HashEE's hashes)."""
+    method = METHODS.get(row.method)
+    if method is None or len(method.variants) == 1:
+        return row.label
+    return f"{method.paper_name} ({row.label})"
+
+
+def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd.DataFrame:
+    """The figure from timing records (PNG + PDF, atomically); returns the plotted points."""
+    points = timing_points([read_timing(p) for p in timing_paths])
+    if points.empty:
+        raise ValueError(f"{timing_paths[0] if timing_paths else '(no timing files)'}: no timed entries to plot")
+    batch_sizes = sorted(points["batch_size"].unique())
+    tasks = sorted(points["task"].unique())
+    markers = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}
+    rows = sorted(dict.fromkeys(points[["method", "variant", "label", "reference"]].itertuples(index=False)),
+                  key=_registry_order)
+    devices = ", ".join(sorted({f"{d}, {t} thread{'s' if t != 1 else ''}"
+                                for d, t in zip(points["device"], points["threads"])}))
+    fig, axes = plt.subplots(1, len(batch_sizes), figsize=(4.0 * len(batch_sizes), 4.2), squeeze=False)
+    top = max(points["flops_speedup"].max(), points["wall_speedup"].max()) * 1.1
+    for ax, batch_size in zip(axes[0], batch_sizes):
+        ax.plot([0, top], [0, top], linestyle="--", color="0.5", linewidth=1, zorder=1)
+        for p in points[points["batch_size"] == batch_size].itertuples(index=False):
+            ax.plot(p.flops_speedup, p.wall_speedup, linestyle="none", marker="*" if p.reference else markers[p.task],
+                    markersize=12 if p.reference else 7, color=row_color(p.method, p.variant), zorder=3)
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_aspect("equal")
+        ax.grid(True, linewidth=0.4, alpha=0.6)
+        ax.set_title(f"batch size {batch_size}", fontsize=10)
+        ax.set_xlabel("FLOPs speed-up vs own full model (×)")
+        ax.set_ylabel("wall-clock speed-up vs full model (×)")
+    handles = [Line2D([], [], linestyle="none", marker="*" if r.reference else "o", markersize=10 if r.reference else 7,
+                      color=row_color(r.method, r.variant), label=_legend_label(r)) for r in rows]
+    handles += [Line2D([], [], linestyle="none", marker=markers[t], markersize=7, color="0.35", label=t) for t in tasks]
+    handles.append(Line2D([], [], linestyle="--", color="0.5", label="y = x"))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+    fig.suptitle(f"Inference time vs FLOPs, preset {preset} (test split, median of passes; {devices})", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, out_png, out_pdf)
+    return points

@@ -1,0 +1,335 @@
+"""CascadeBERT (Li et al., Findings of EMNLP 2021; baselines-spec 2.4): a small complete model
+answers the instances it is confident on, the big one (the whole backbone) the rest; a cascaded
+instance pays for both (small + L layers).
+
+Settings (`dynamic.cascadebert`, defaults in the config schema):
+- Small model: the first `small_layers` (2) layers of the backbone fine-tuned as a complete model,
+  the spec's offline approximation, unless `small_models` names a hub model for this backbone (the
+  paper's `google/bert_uncased_L-2_H-768_A-12` beside BERT-base) and it loads; the run record says
+  which (`cascade.small_model`, `cascade.approximated`).
+- Difficulty labels: `label_seeds` copies of the small model are fine-tuned alone (fresh heads,
+  seeds derived from the run's; `label_epochs`, else the run's epochs) and a training instance is
+  easy when every one of them classifies it correctly, else hard (the authors'
+  `dif_5seeds-2level` file; its rule is not published).
+- Joint training on the one loop: CE(small) + CE(big) + `dar_weight` * DAR(margin `dar_margin`).
+  Checkpoint selection on dev: the mean of the two models' dev scores (both answer at every
+  threshold).
+- Inference (the sweep, the timing): the small model's max probability > threshold (strict) keeps
+  its answer; otherwise the big model runs on those rows only (earlyexit/models/cascade.py).
+- The run record, like the other dynamic methods' no-exit record, holds the big model alone on every
+  instance (L layers: the own full model's cost); the cascade is scored at every threshold by
+  `score_sweep`. Cost per instance: small layers, or small + L (ELUE protocol; spec 1.3, 2.4).
+- Regression: one logit's softmax is always 1, so every instance would stop at the small model.
+  The run fine-tunes the big model alone and records that the cascade cannot run (tables: "–").
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+
+from earlyexit.methods.base import Method, RunContext, RunOutcome, SweepPoint
+
+log = logging.getLogger("earlyexit.methods.cascadebert")
+
+
+def label_seed(seed: int, k: int) -> int:
+    """The seed of the k-th difficulty-labelling small model of a run with `seed`."""
+    return 1000 * seed + 1 + k
+
+
+def cascade_cost(tokens: np.ndarray, escalated: np.ndarray, small_dims, big_dims):
+    """Per instance (earlyexit.flops.TokenExitCost): real tokens, exact FLOPs (the small model's,
+    plus the big model's when it answered) and the ELUE-protocol depth in layers: small, or small +
+    big (the counter is linear in depth, spec 2.4; the small model's own embedding LayerNorm, paid
+    twice, is left out as the spec allows)."""
+    from earlyexit.flops import TokenExitCost, full_flops
+
+    tokens, escalated = np.asarray(tokens, dtype=np.int64), np.asarray(escalated, dtype=bool)
+    exact = np.array([full_flops(n, small_dims) + (full_flops(n, big_dims) if up else 0.0)
+                      for n, up in zip(tokens, escalated)], dtype=float)
+    depth = np.where(escalated, small_dims.num_layers + big_dims.num_layers, small_dims.num_layers).astype(float)
+    return TokenExitCost(tokens=tokens, method_flops=exact, elue_depth=depth)
+
+
+def _device_batch(split, indices, pad_id: int, device):
+    """(input_ids, token_type_ids, attention_mask, labels) on the device, and real lengths on the host."""
+    from earlyexit.models.multi_exit import pad_batch
+
+    ids, types, mask, labels = pad_batch(split, indices, pad_id)
+    lengths = mask.sum(1).numpy()
+    return tuple(None if t is None else t.to(device, non_blocking=True) for t in (ids, types, mask, labels)), lengths
+
+
+def predict_plain(model, split, batch_size: int, pad_id: int, device, bf16: bool, regression: bool = False) -> np.ndarray:
+    """Predictions (classes, or scores for regression) of one HF classifier over a split, in split order."""
+    import torch
+
+    from earlyexit.batching import evaluation_batches
+    from earlyexit.fine_tuning import autocast
+
+    model.eval()
+    out = np.zeros(len(split), dtype=np.float64 if regression else np.int64)
+    with torch.no_grad():
+        for indices in evaluation_batches(split, batch_size):
+            (ids, types, mask, _), _ = _device_batch(split, indices, pad_id, device)
+            with autocast(device, bf16):
+                logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits.float()
+            out[indices] = (logits[:, 0] if regression else logits.argmax(-1)).cpu().numpy()
+    return out
+
+
+def predict_cascade(model, split, threshold: float, batch_size: int, pad_id: int, device, bf16: bool):
+    """Cascade predictions and, per instance, whether the big model answered (split order)."""
+    from earlyexit.batching import evaluation_batches
+    from earlyexit.fine_tuning import autocast
+
+    model.eval()
+    predictions = np.zeros(len(split), dtype=np.int64)
+    escalated = np.zeros(len(split), dtype=bool)
+    for indices in evaluation_batches(split, batch_size):
+        (ids, types, mask, _), lengths = _device_batch(split, indices, pad_id, device)
+        with autocast(device, bf16):
+            logits, up = model.cascade(ids, types, mask, threshold, lengths)
+        predictions[indices] = logits.argmax(-1).cpu().numpy()
+        escalated[indices] = up
+    return predictions, escalated
+
+
+def _plain_hooks(model, ctx: RunContext, regression: bool = False):
+    """Hooks of the one loop for one HF classifier (a difficulty-labelling small model; the big
+    model alone where the cascade cannot run the task)."""
+    from earlyexit.batching import training_batches
+    from earlyexit.fine_tuning import autocast, classification_loss
+    from earlyexit.metrics import compute_metrics
+    from earlyexit.training import TrainHooks
+
+    train, dev, pad_id, cfg, device = ctx.splits["train"], ctx.splits["dev"], ctx.meta["pad_id"], ctx.train_config, ctx.device
+
+    def loss(indices):
+        (ids, types, mask, labels), _ = _device_batch(train, indices, pad_id, device)
+        with autocast(device, cfg.bf16):
+            logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
+        return classification_loss(logits, labels, regression)
+
+    def evaluate():
+        predicted = predict_plain(model, dev, cfg.eval_batch_size, pad_id, device, cfg.bf16, regression)
+        scores = compute_metrics(ctx.task.metric, predicted, dev.labels)
+        return {"dev": scores, "select": scores["score"]}
+
+    return TrainHooks(epoch_batches=lambda rng: training_batches(train, cfg.batch_size, rng), loss=loss,
+                      evaluate=evaluate)
+
+
+def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
+    """Hooks of the one loop for the joint training: CE(small) + CE(big) + weight * DAR."""
+    import torch
+    import torch.nn.functional as F
+
+    from earlyexit.batching import training_batches
+    from earlyexit.fine_tuning import autocast
+    from earlyexit.metrics import compute_metrics
+    from earlyexit.models.cascade import confidence, dar_loss
+    from earlyexit.training import TrainHooks
+
+    train, dev, pad_id, cfg, device = ctx.splits["train"], ctx.splits["dev"], ctx.meta["pad_id"], ctx.train_config, ctx.device
+    weight, margin = ctx.settings["dar_weight"], ctx.settings["dar_margin"]
+    hard_t = torch.from_numpy(hard)
+
+    def loss(indices):
+        (ids, types, mask, labels), _ = _device_batch(train, indices, pad_id, device)
+        with autocast(device, cfg.bf16):
+            small, big = model(ids, types, mask)
+        small, big = small.float(), big.float()
+        return (F.cross_entropy(small, labels) + F.cross_entropy(big, labels)
+                + weight * dar_loss(confidence(small), hard_t[indices], margin))
+
+    def evaluate():
+        scores = {name: compute_metrics(ctx.task.metric, predict_plain(part, dev, cfg.eval_batch_size, pad_id, device,
+                                                                      cfg.bf16), dev.labels)
+                  for name, part in (("small", model.small), ("big", model.big))}
+        select = (scores["small"]["score"] + scores["big"]["score"]) / 2
+        return {"dev": {"score": select, "small": scores["small"]["score"], "big": scores["big"]["score"]},
+                "select": select}
+
+    return TrainHooks(epoch_batches=lambda rng: training_batches(train, cfg.batch_size, rng), loss=loss,
+                      evaluate=evaluate)
+
+
+def _fresh_head(model, seed: int):
+    """A copy of `model` whose classification head is initialised anew from `seed`."""
+    import torch
+
+    fresh = copy.deepcopy(model)
+    torch.manual_seed(seed)
+    fresh.classifier.apply(fresh._init_weights)
+    return fresh
+
+
+def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
+    """Hard (True) / easy per training instance: fine-tune `label_seeds` copies of the small model
+    alone (fresh heads, derived seeds, each resumable as its own stage) and mark hard every instance
+    one of them gets wrong."""
+    from earlyexit.models.cascade import difficulty_labels
+    from earlyexit.training import train_loop
+
+    import dataclasses
+
+    train, cfg = ctx.splits["train"], ctx.train_config
+    if ctx.settings.get("label_epochs") is not None:
+        cfg = dataclasses.replace(cfg, epochs=ctx.settings["label_epochs"])
+    correct = []
+    for k in range(ctx.settings["label_seeds"]):
+        seed = label_seed(ctx.seed, k)
+        model = _fresh_head(small_init, seed).to(ctx.device)
+        state = ctx.train_state.stage(f"labels{k}") if ctx.train_state is not None else None
+        train_loop(model, _plain_hooks(model, ctx), cfg, seed, progress=ctx.progress,
+                   desc=f"cascade labels {k + 1}/{ctx.settings['label_seeds']}", state=state)
+        predicted = predict_plain(model, train, cfg.eval_batch_size, ctx.meta["pad_id"], ctx.device, cfg.bf16)
+        correct.append(predicted == train.labels)
+    return difficulty_labels(np.array(correct))
+
+
+def _small_model(big_init, ctx: RunContext):
+    """(small model, where it came from, approximated?): the hub model `small_models` names for this
+    backbone when it loads, else the first `small_layers` layers of the backbone (fresh head)."""
+    from earlyexit.backbones import BackboneSpec, load_classifier
+    from earlyexit.models.cascade import truncated_copy
+
+    # A backbone of at most `small_layers` layers (the tests' 2-layer one) gets a small model one layer shallower.
+    layers = min(ctx.settings["small_layers"], big_init.config.num_hidden_layers - 1)
+    hub_id = ctx.settings["small_models"].get(ctx.backbone.name)
+    if hub_id:
+        try:
+            spec = BackboneSpec(name=f"{ctx.backbone.name}-cascade-small", source="hub", hub_id=hub_id)
+            return load_classifier(spec, ctx.task.num_labels, ctx.seed + 1), hub_id, False
+        except (OSError, ValueError) as error:
+            log.warning("cascade small model %s not reachable (%s): the first %d layers of %s instead (approximated)",
+                        hub_id, str(error).splitlines()[0] if str(error) else type(error).__name__, layers,
+                        ctx.backbone.name)
+    return truncated_copy(big_init, layers, ctx.seed + 1), f"first {layers} layers of {ctx.backbone.name}", True
+
+
+class CascadeBERT(Method):
+    name = "cascadebert"
+    paper_name = "CascadeBERT"
+    family = "dynamic"
+    order = 230
+    color = "tab:brown"
+    tables = ("elue_main",)
+    # The script's grid is 0.6-0.9; the curve runs from 0.5 (the small model answers nearly every
+    # binary instance) to 0.99, and 1.0 (never exits: every instance pays small + big).
+    sweep = {"threshold": (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0)}
+
+    def exit_support(self, task) -> str | None:
+        if task.is_regression:
+            return ("cascade exit is undefined for regression (the confidence of one logit is always 1: every "
+                    "instance would stop at the small model)")
+        return None
+
+    def build(self, ctx: RunContext):
+        """The cascade before training: (model, the small model's source, approximated?). The big
+        model is the backbone with a seeded head; the small one comes from `_small_model`."""
+        from earlyexit.backbones import load_classifier
+        from earlyexit.models.cascade import CascadeClassifier
+
+        big = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
+        small, source, approximated = _small_model(big, ctx)
+        return CascadeClassifier(small, big), source, approximated
+
+    def run(self, ctx: RunContext) -> RunOutcome:
+        import time
+
+        import torch
+
+        from earlyexit.flops import ModelDims, dynamic_exit_cost
+        from earlyexit.metrics import compute_metrics
+        from earlyexit.plumbing.files import atomic_path
+        from earlyexit.training import train_loop
+
+        cfg, pad_id = ctx.train_config, ctx.meta["pad_id"]
+        regression, unsupported = ctx.task.is_regression, self.exit_support(ctx.task)
+        model, source, approximated = self.build(ctx)
+        extra = {"cascade": {"small_model": source, "approximated": approximated,
+                             "small_layers": model.small_layers, "big_layers": model.big_layers}}
+        if approximated:   # the record's row label says so (it replaces the registry's label)
+            extra["label"] = f"{self.paper_name} (approximated)"
+        if unsupported is None:
+            hard = hard_instances(model.small, ctx)
+            extra["cascade"].update(label_seeds=ctx.settings["label_seeds"], label_epochs=ctx.settings.get("label_epochs"),
+                                    hard_fraction=float(hard.mean()),
+                                    dar_weight=ctx.settings["dar_weight"], dar_margin=ctx.settings["dar_margin"])
+            model.to(ctx.device)
+            result = train_loop(model, _joint_hooks(model, hard, ctx), cfg, ctx.seed, progress=ctx.progress,
+                                desc="cascade joint", state=ctx.train_state)
+        else:
+            extra["exit_unsupported"] = unsupported
+            model.to(ctx.device)
+            result = train_loop(model.big, _plain_hooks(model.big, ctx, regression), cfg, ctx.seed,
+                                progress=ctx.progress, desc="cascade big alone", state=ctx.train_state)
+        model.eval()
+        if ctx.checkpoint:
+            with atomic_path(ctx.checkpoint) as tmp:
+                torch.save(model.state_dict(), tmp)
+        started = time.perf_counter()
+        scores = {name: compute_metrics(ctx.task.metric, predict_plain(model.big, ctx.splits[name], cfg.eval_batch_size,
+                                                                       pad_id, ctx.device, cfg.bf16, regression),
+                                        ctx.splits[name].labels)
+                  for name in ("dev", "test")}
+        eval_seconds = time.perf_counter() - started
+        dims = ModelDims.from_hf_config(model.big.config)
+        test = ctx.splits["test"]
+        cost = dynamic_exit_cost(test.lengths, np.full(len(test), dims.num_layers), dims)
+        extra["mean_exit_layer"] = float(dims.num_layers)
+        return RunOutcome(dev=scores["dev"], test=scores["test"], best_on_test=None,
+                          selected_step=result["selected"]["step"],
+                          history=[{k: v for k, v in p.items() if k != "select"} for p in result["history"]],
+                          train_seconds=result["train_seconds"], eval_seconds=eval_seconds,
+                          method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,
+                          extra=extra)
+
+    def load(self, ctx: RunContext, checkpoint: str):
+        """The trained cascade `run` saved, on ctx.device, in eval mode."""
+        import torch
+
+        model, _, _ = self.build(ctx)
+        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        return model.to(ctx.device).eval()
+
+    def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
+        from earlyexit.flops import ModelDims
+        from earlyexit.metrics import compute_metrics
+
+        reason = self.exit_support(ctx.task)
+        if reason is not None:
+            raise ValueError(f"method {self.name} on {ctx.task.name}: {reason}")
+        model = self.load(ctx, checkpoint)
+        small_dims, big_dims = (ModelDims.from_hf_config(m.config) for m in (model.small, model.big))
+        cfg, points = ctx.train_config, []
+        for setting in settings:
+            scored = {}
+            for name in ("dev", "test"):
+                split = ctx.splits[name]
+                predictions, escalated = predict_cascade(model, split, float(setting["threshold"]), cfg.eval_batch_size,
+                                                         ctx.meta["pad_id"], ctx.device, cfg.bf16)
+                scored[name] = (compute_metrics(ctx.task.metric, predictions, split.labels), escalated)
+            points.append(SweepPoint(
+                setting=dict(setting), dev=scored["dev"][0], test=scored["test"][0],
+                # the layers each instance paid for: small, or small + big
+                dev_exit_layers=model.cost_layers(scored["dev"][1]), test_exit_layers=model.cost_layers(scored["test"][1]),
+                dev_cost=cascade_cost(ctx.splits["dev"].lengths, scored["dev"][1], small_dims, big_dims),
+                test_cost=cascade_cost(ctx.splits["test"].lengths, scored["test"][1], small_dims, big_dims),
+                dims=big_dims,
+                extra={"escalated_fraction": {name: float(scored[name][1].mean()) for name in ("dev", "test")}}))
+        return points
+
+    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict):
+        """The timed cascade at `setting` (earlyexit.timing)."""
+        from earlyexit.timing import CascadeRunner
+
+        return CascadeRunner(self.load(ctx, checkpoint), float(setting["threshold"]), ctx.meta["pad_id"], ctx.device)
+
+
+METHOD = CascadeBERT()

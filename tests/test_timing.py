@@ -1,0 +1,215 @@
+"""The inference-time comparison: the timing library on tiny models (earlyexit/timing.py) and the
+figure from a hand-made timing file (analysis/inference_time.py)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.inference_time import plot_inference_time, read_timing, timing_points
+from earlyexit.encoded import EncodedSplit
+from earlyexit.flops import ModelDims, full_flops
+from earlyexit.methods.cascadebert import cascade_cost, predict_cascade
+from earlyexit.models.cascade import CascadeClassifier, confidence, truncated_copy
+from earlyexit.models.multi_exit import pad_batch
+from earlyexit.models.hashee import HashEEForSequenceClassification
+from earlyexit.plumbing.files import atomic_write_json
+from earlyexit.timing import (CascadeRunner, TimingCase, TokenExitRunner, time_inference, time_passes)
+from tests.conftest import tiny_classifier
+
+CPU = torch.device("cpu")
+
+
+def test_time_passes_runs_warmup_then_timed_passes():
+    calls = []
+    seconds, last = time_passes(lambda: calls.append(len(calls)) or len(calls), warmup=2, repeats=3, device=CPU)
+    assert len(calls) == 5 and last == 5
+    assert len(seconds) == 3 and all(s > 0 for s in seconds)
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        time_passes(lambda: None, warmup=0, repeats=0, device=CPU)
+
+
+def test_time_passes_synchronises_cuda_before_each_clock_reading(monkeypatch):
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append("sync"))
+    time_passes(lambda: events.append("pass"), warmup=1, repeats=2, device=torch.device("cuda"))
+    assert events == ["pass", "sync", "pass", "sync", "pass", "sync"]
+    events.clear()
+    time_passes(lambda: events.append("pass"), warmup=1, repeats=2, device=CPU)
+    assert events == ["pass"] * 3                 # no CUDA call on the CPU path
+
+
+@pytest.fixture
+def split():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 20, 40)
+    return EncodedSplit(input_ids=[np.concatenate([[2], rng.integers(5, 120, n - 1)]) for n in lengths],
+                        token_type_ids=[np.zeros(n, dtype=np.int64) for n in lengths],
+                        labels=rng.integers(0, 3, 40))
+
+
+def test_time_inference_gives_positive_medians_speedups_of_the_timed_pass_and_a_valid_record(split, tmp_path):
+    big = tiny_classifier(num_layers=4, num_labels=3, seed=2)
+    full = TokenExitRunner(HashEEForSequenceClassification(copy.deepcopy(big)), None, seed=1, pad_id=0, device=CPU)
+    cascade = CascadeClassifier(truncated_copy(big, 2, seed=3), copy.deepcopy(big)).eval()
+    cases = [TimingCase("full", "default", "Full (no exit)", "static", None, None, full, reference=True),
+             TimingCase("cascadebert", "default", "CascadeBERT", "dynamic", {"threshold": 1.0}, "hand-made",
+                        CascadeRunner(cascade, 1.0, 0, CPU)),
+             TimingCase("cascadebert", "half", "CascadeBERT", "dynamic", {"threshold": 0.0}, "hand-made",
+                        CascadeRunner(cascade, 0.0, 0, CPU))]
+    dims = ModelDims.from_hf_config(big.config)
+    result = time_inference(cases, split, batch_sizes=[1, 8], warmup=1, repeats=2, device=CPU, dims=dims,
+                            reference_layers=12)
+    assert result["threads"] == torch.get_num_threads() == 1 and result["device_type"] == "cpu"
+    full_entry, never, always = result["entries"]
+    for entry in result["entries"]:
+        assert [t["batch_size"] for t in entry["timings"]] == [1, 8]
+        assert all(t["median_seconds"] > 0 and len(t["seconds"]) == 2 for t in entry["timings"])
+    assert full_entry["flops_speedup_vs_own_full"] == pytest.approx(1.0)
+    assert all(t["wall_speedup"] == 1.0 for t in full_entry["timings"])
+    # theta 1: both models on every instance; theta 0: the 2-layer small model alone
+    lengths = split.lengths
+    big_total = sum(full_flops(n, dims) for n in lengths)
+    small_total = sum(full_flops(n, ModelDims.from_hf_config(cascade.small.config)) for n in lengths)
+    assert never["flops_speedup_vs_own_full"] == pytest.approx(big_total / (big_total + small_total))
+    assert always["flops_speedup_vs_own_full"] == pytest.approx(big_total / small_total)
+    assert never["mean_layers"] == 6 and always["mean_layers"] == 2
+    reference_total = sum(full_flops(n, ModelDims(32, 4, 64, 12, 3)) for n in lengths)     # 12 layers, same width
+    assert never["flops_speedup"] == pytest.approx(reference_total / (big_total + small_total))
+    for entry in (never, always):
+        for timed in entry["timings"]:
+            full_median = next(t for t in full_entry["timings"] if t["batch_size"] == timed["batch_size"])["median_seconds"]
+            assert timed["wall_speedup"] == pytest.approx(full_median / timed["median_seconds"])
+    path = tmp_path / "timing.json"
+    atomic_write_json(path, {"preset": "t", "task": "x", "backbone": "tiny", "seed": 1, **result, "skipped": []})
+    assert read_timing(path)["entries"][1]["setting"] == {"threshold": 1.0}       # passes the schema
+
+
+def test_cascade_runner_answers_as_the_sweep_scores_and_costs_what_it_ran(split):
+    big = tiny_classifier(num_layers=4, num_labels=3, seed=4)
+    cascade = CascadeClassifier(truncated_copy(big, 2, seed=5), big).eval()
+    ids, types, mask, _ = pad_batch(split, np.arange(len(split)), 0)
+    with torch.no_grad():
+        threshold = float(confidence(cascade.small(input_ids=ids, token_type_ids=types, attention_mask=mask).logits).median())
+    runner = CascadeRunner(cascade, threshold, 0, CPU)
+    batches = runner.batches(split, 8)
+    with torch.inference_mode():
+        outputs = [runner.run(b) for b in batches]
+    predictions = np.zeros(len(split), dtype=np.int64)
+    for (indices, *_), (answer, _) in zip(batches, outputs):
+        predictions[indices] = answer
+    expected, escalated = predict_cascade(cascade, split, threshold, 8, 0, CPU, bf16=False)
+    assert 0 < escalated.sum() < len(split)
+    assert (predictions == expected).all()
+    cost = runner.cost(split, batches, outputs)
+    want = cascade_cost(split.lengths, escalated, ModelDims.from_hf_config(cascade.small.config),
+                        ModelDims.from_hf_config(big.config))
+    assert cost.method_flops.tolist() == pytest.approx(want.method_flops.tolist())
+
+
+def test_token_exit_runner_is_the_full_model(split):
+    model = tiny_classifier(num_layers=3, num_labels=3, seed=6)
+    runner = TokenExitRunner(HashEEForSequenceClassification(model), None, seed=1, pad_id=0, device=CPU)
+    batches = runner.batches(split, 16)
+    with torch.inference_mode():
+        answers = [runner.run(b)[0] for b in batches]
+        for batch, answer in zip(batches, answers):
+            plain = model(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
+                          attention_mask=(batch.input_ids != 0).long()).logits.argmax(-1)
+            assert (answer == plain.numpy()).all()
+    assert runner.cost(split, batches, None).elue_depth.tolist() == [3.0] * len(split)
+    assert split.exit_layers is None          # the runner attached its exits to a copy
+
+
+def hand_made_timing(task, backbone, entries, device="cpu (x86_64)", threads=1):
+    return {"preset": "t", "task": task, "backbone": backbone, "seed": 1, "split": "test", "instances": 200,
+            "batch_sizes": [1, 32], "warmup": 1, "repeats": 3, "statistic": "median", "timing_scope": "hand-made",
+            "device": device, "device_type": "cpu", "threads": threads, "torch": "2", "skipped": [],
+            "entries": [{"method": m, "variant": v, "label": m, "family": f, "reference": m == "full", "setting": None,
+                         "setting_source": None, "flops_speedup_vs_own_full": x, "flops_speedup": 2 * x,
+                         "mean_layers": 6 / x,
+                         "timings": [{"batch_size": b, "seconds": [s], "median_seconds": s, "wall_speedup": w}
+                                     for b, s, w in timings]}
+                        for m, v, f, x, timings in entries]}
+
+
+def test_figure_renders_from_a_hand_made_timing_file(tmp_path):
+    a = tmp_path / "a.json"
+    b = tmp_path / "b.json"
+    atomic_write_json(a, hand_made_timing("synth-sentiment", "tiny-6L", [
+        ("full", "default", "static", 1.0, [(1, 2.0, 1.0), (32, 0.5, 1.0)]),
+        ("hashee", "frequency", "token-level", 1.8, [(1, 1.6, 1.25), (32, 0.3, 1.67)]),
+        ("cascadebert", "default", "dynamic", 2.5, [(1, 1.0, 2.0), (32, 0.25, 2.0)])]))
+    atomic_write_json(b, hand_made_timing("synth-nli", "tiny-6L", [
+        ("full", "default", "static", 1.0, [(1, 3.0, 1.0), (32, 0.6, 1.0)]),
+        ("pabee", "default", "dynamic", 1.5, [(1, 2.5, 1.2), (32, 0.5, 1.2)])]))
+    png, pdf = tmp_path / "f.png", tmp_path / "f.pdf"
+    points = plot_inference_time([a, b], png, pdf, preset="t")
+    assert png.stat().st_size > 1000 and pdf.read_bytes().startswith(b"%PDF")
+    assert len(points) == 10 and set(points["batch_size"]) == {1, 32}
+    row = points[(points.method == "cascadebert") & (points.batch_size == 32)].iloc[0]
+    assert (row.flops_speedup, row.wall_speedup) == (2.5, 2.0)
+
+
+def test_a_bad_timing_file_is_named_with_the_field():
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = hand_made_timing("x", "y", [("full", "default", "static", 1.0, [(1, 2.0, 1.0)])])
+        bad["entries"][0]["timings"][0]["median_seconds"] = 0
+        path = Path(tmp) / "bad.json"
+        atomic_write_json(path, bad)
+        with pytest.raises(ValueError, match=r"bad\.json: entries\.0\.timings\.0\.median_seconds"):
+            read_timing(path)
+        assert timing_points([]).empty
+
+
+def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
+    """End to end on the contract's tiny runs: the full model, HashEE (frequency hash) and
+    CascadeBERT at the setting its sweep file matched; the record passes the schema."""
+    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.experiment import run_experiment
+    from earlyexit.sweeps import run_sweep
+    from earlyexit.timing import run_timing
+    from tests.conftest import tokenized_synth_nli
+    from tests.test_methods_contract import BACKBONE, ONE_STEP, make_artifacts
+
+    tokenized = tokenized_synth_nli(tmp_path, train_size=16)
+    settings = {"cascadebert": {**method_settings(section(), "cascadebert"), "label_seeds": 1}}
+    cases = []
+    for method, variant in (("full", "default"), ("hashee", "frequency"), ("cascadebert", "default")):
+        from earlyexit.methods import get_method
+
+        artifacts = make_artifacts(tmp_path, get_method(method).artifacts(variant, 1))
+        ckpt = tmp_path / f"{method}-{variant}.pt"
+        run_experiment(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
+                       backbone=BACKBONE, method=method, variant=variant, artifacts=artifacts, train_config=ONE_STEP,
+                       seed=1, reference_layers=12, out_json=tmp_path / f"{method}-{variant}.json", checkpoint=ckpt,
+                       device="cpu", progress=False, method_settings=settings.get(method, {}))
+        case = {"method": method, "variant": variant, "checkpoint": str(ckpt), "artifacts": artifacts, "sweep": None}
+        if method == "cascadebert":
+            case["sweep"] = str(tmp_path / "sweep.json")
+            run_sweep(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
+                      backbone=BACKBONE, method=method, variant=variant, seed=1, checkpoint=ckpt, train_config=ONE_STEP,
+                      reference_layers=12, default_target=3.0, published=None, out_json=case["sweep"], device="cpu",
+                      method_settings=settings[method])
+        cases.append(case)
+    out = tmp_path / "timing.json"
+    record = run_timing(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
+                        backbone=BACKBONE, seed=1, cases=cases, train_config=ONE_STEP, method_settings=settings,
+                        reference_layers=12, batch_sizes=[1, 4], warmup=0, repeats=1, out_json=out, device="cpu")
+    assert read_timing(out) == record and record["skipped"] == [] and record["threads"] == 1
+    assert [(e["method"], e["variant"]) for e in record["entries"]] == [
+        ("full", "default"), ("hashee", "frequency"), ("cascadebert", "default")]
+    from earlyexit.sweeps import read_sweep
+
+    sweep = read_sweep(tmp_path / "sweep.json")
+    cascade = record["entries"][2]
+    assert cascade["setting"] == sweep["matched"]["setting"] and "matched point" in cascade["setting_source"]
+    matched = sweep["points"][sweep["matched"]["index"]]
+    # the timed pass ran what the sweep scored at that setting: the same FLOPs on the test split
+    assert cascade["flops_speedup_vs_own_full"] == pytest.approx(matched["test_speedup"]["flops_vs_own_full"])
+    hashee = record["entries"][1]
+    assert hashee["flops_speedup_vs_own_full"] > 1.0 and record["entries"][0]["flops_speedup_vs_own_full"] == pytest.approx(1.0)

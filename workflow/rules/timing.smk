@@ -1,0 +1,50 @@
+# The actual-inference-time comparison (paper figure): per task x backbone, the first seed's saved
+# weights of the full model, every HashEE run and every dynamic method at the operating point its
+# sweep matched, timed over the test split at each batch size on the machine that runs the job
+# (earlyexit/timing.py); then wall-clock speed-up against FLOPs speed-up in one figure.
+# Timings share the machine with whatever else runs at the same time: for clean numbers, run the
+# timing jobs alone (e.g. `snakemake --cores 1 --until figure_inference_time` once the rest is done).
+
+
+rule time_inference:
+    input:
+        unpack(timing_inputs),
+    output:
+        timing=paths.timing(PRESET, W["task"], W["backbone"]),
+    params:
+        preset=PRESET,
+        seed=config["seeds"][0],
+        cases=timing_cases,
+        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        # the shared training section: inference reads only its eval settings and max_seq_len
+        training=lambda w: training_params(w, None),
+        method_settings={m: method_settings(m) for m, _ in RUNS if get_method(m).family == "dynamic"},
+        timing=config["timing"],
+        device=config["device"],
+    log:
+        paths.log_file(PRESET, "time_inference", W["task"], W["backbone"]),
+    threads: config["timing"]["threads"]
+    resources:
+        gpu=lambda w: gpus_for(config, config["device"]),
+        mem_mb=lambda w, attempt: 8000 * attempt,
+        runtime=lambda w, attempt: 120 * attempt,
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/time_inference.py"
+
+
+rule figure_inference_time:
+    input:
+        timing=[paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in config["backbones"]],
+    output:
+        png=report(paths.figure(PRESET, "inference_time.png"), caption="../report/inference_time.rst", category="Figures"),
+        pdf=report(paths.figure(PRESET, "inference_time.pdf"), caption="../report/inference_time.rst", category="Figures"),
+    params:
+        preset=PRESET,
+    log:
+        paths.log_file(PRESET, "figure_inference_time"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/figure_inference_time.py"
