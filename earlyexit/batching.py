@@ -44,23 +44,34 @@ class Batch:
                      self.labels.to(device, non_blocking=True), self.schedule.to(device))
 
 
-def collate(split: EncodedSplit, indices: np.ndarray, pad_id: int, num_layers: int) -> Batch:
+def pad_rows(split: EncodedSplit, indices: np.ndarray, pad_id: int, exit_layers: bool = False) -> dict:
+    """The rows `indices` padded to the longest of them, as numpy arrays: ids, types (None without
+    token types), mask (1 on real tokens), labels, and with `exit_layers` the per-token exits (0 on pads)."""
     width = int(max(len(split.input_ids[i]) for i in indices))
     ids = np.full((len(indices), width), pad_id, dtype=np.int64)
     types = np.zeros((len(indices), width), dtype=np.int64)
-    exits = np.zeros((len(indices), width), dtype=np.int64)
+    mask = np.zeros((len(indices), width), dtype=np.int64)
+    exits = np.zeros((len(indices), width), dtype=np.int64) if exit_layers else None
     for row, i in enumerate(indices):
         n = len(split.input_ids[i])
         ids[row, :n] = split.input_ids[i]
-        exits[row, :n] = split.exit_layers[i]
+        mask[row, :n] = 1
+        if exits is not None:
+            exits[row, :n] = split.exit_layers[i]
         if split.token_type_ids is not None:
             types[row, :n] = split.token_type_ids[i]
+    return {"ids": ids, "types": types if split.token_type_ids is not None else None, "mask": mask,
+            "labels": split.labels[np.asarray(indices)], "exits": exits}
+
+
+def collate(split: EncodedSplit, indices: np.ndarray, pad_id: int, num_layers: int) -> Batch:
+    rows = pad_rows(split, indices, pad_id, exit_layers=True)
     return Batch(
         indices=np.asarray(indices),
-        input_ids=torch.from_numpy(ids),
-        token_type_ids=torch.from_numpy(types) if split.token_type_ids is not None else None,
-        labels=torch.from_numpy(split.labels[indices]),
-        schedule=build_exit_schedule(torch.from_numpy(exits), num_layers),
+        input_ids=torch.from_numpy(rows["ids"]),
+        token_type_ids=None if rows["types"] is None else torch.from_numpy(rows["types"]),
+        labels=torch.from_numpy(rows["labels"]),
+        schedule=build_exit_schedule(torch.from_numpy(rows["exits"]), num_layers),
     )
 
 

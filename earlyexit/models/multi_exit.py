@@ -239,15 +239,8 @@ class MultiExitClassifier(nn.Module):
 def pad_batch(split, indices: np.ndarray, pad_id: int):
     """(input_ids, token_type_ids or None, attention_mask, labels) tensors of `indices`, padded to
     the longest of them."""
-    width = int(max(len(split.input_ids[i]) for i in indices))
-    ids = np.full((len(indices), width), pad_id, dtype=np.int64)
-    types = np.zeros((len(indices), width), dtype=np.int64)
-    real = np.zeros((len(indices), width), dtype=np.int64)
-    for row, i in enumerate(indices):
-        n = len(split.input_ids[i])
-        ids[row, :n] = split.input_ids[i]
-        real[row, :n] = 1
-        if split.token_type_ids is not None:
-            types[row, :n] = split.token_type_ids[i]
-    return (torch.from_numpy(ids), torch.from_numpy(types) if split.token_type_ids is not None else None,
-            torch.from_numpy(real), torch.from_numpy(split.labels[np.asarray(indices)]))
+    from earlyexit.batching import pad_rows
+
+    rows = pad_rows(split, indices, pad_id)
+    return (torch.from_numpy(rows["ids"]), None if rows["types"] is None else torch.from_numpy(rows["types"]),
+            torch.from_numpy(rows["mask"]), torch.from_numpy(rows["labels"]))
