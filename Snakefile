@@ -16,6 +16,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/hashes.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/summarization.smk"
 include: "workflow/rules/difficulty.smk"
 
 

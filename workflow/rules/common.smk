@@ -7,6 +7,7 @@ from snakemake.utils import min_version, validate
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source
+from earlyexit.data.tasks import get_task
 from earlyexit.methods import get_method, method_variants
 from earlyexit.plumbing.preflight import gpus_for
 
@@ -24,9 +25,19 @@ validate(config, CONFIG_SCHEMA)
 PRESET = config["preset"]
 # (method, variant) pairs of the config, from the methods registry (earlyexit/methods/).
 RUNS = method_variants(config["methods"])
+# The summarization table's grid (config section `summarization`, rules in summarization.smk): its
+# tasks, backbones and (method, variant) pairs run through the same rules as the other tasks.
+SUMMARIZATION = config["summarization"]
+SUMMARY_TASKS = SUMMARIZATION["tasks"] if SUMMARIZATION["enabled"] else []
+SUMMARY_BACKBONES = SUMMARIZATION["backbones"] if SUMMARIZATION["enabled"] else {}
+SUMMARY_RUNS = (
+    list(dict.fromkeys(method_variants(SUMMARIZATION["methods"]) + [pair for entry in SUMMARY_BACKBONES.values() for pair in method_variants(entry.get("methods") or {})]))
+    if SUMMARIZATION["enabled"]
+    else []
+)
 # Hash functions some run needs (the `hash` artifacts its method declares), fitted by rule fit_hash.
 HASHES = sorted(
-    {spec["hash"] for method, variant in RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
+    {spec["hash"] for method, variant in RUNS + SUMMARY_RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
 )
 # Wildcard placeholders for the path builders of earlyexit.plumbing.paths.
 W = {k: f"{{{k}}}" for k in ("task", "backbone", "method", "variant", "seed", "hash", "fit")}
@@ -37,10 +48,10 @@ def _alternatives(values):
 
 
 wildcard_constraints:
-    task=_alternatives(config["tasks"]),
-    backbone=_alternatives(config["backbones"]),
-    method=_alternatives(dict.fromkeys(m for m, _ in RUNS)),
-    variant=_alternatives(dict.fromkeys(v for _, v in RUNS)),
+    task=_alternatives([*config["tasks"], *SUMMARY_TASKS]),
+    backbone=_alternatives([*config["backbones"], *SUMMARY_BACKBONES]),
+    method=_alternatives(dict.fromkeys(m for m, _ in RUNS + SUMMARY_RUNS)),
+    variant=_alternatives(dict.fromkeys(v for _, v in RUNS + SUMMARY_RUNS)),
     hash=_alternatives(HASHES),
     fit=r"train|seed\d+",
     seed=r"\d+",
@@ -56,7 +67,18 @@ def keep_or_temp(path):
     return path if config["training"]["save_checkpoint"] else temp(path)
 
 
+def is_summarization(task):
+    return task in SUMMARY_TASKS
+
+
+def backbone_entry(name):
+    """A backbone's config entry: the classification backbones, then the summarization ones."""
+    return config["backbones"][name] if name in config["backbones"] else SUMMARY_BACKBONES[name]
+
+
 def max_seq_len(task):
+    if is_summarization(task):
+        return SUMMARIZATION["max_source_len"]
     training = config["training"]
     return training.get("max_seq_len_per_task", {}).get(task, training["max_seq_len"])
 
@@ -76,18 +98,19 @@ def training_params(wildcards):
     """The training section as TrainConfig takes it, with the task's max_seq_len. Without
     checkpoint_every_steps: it changes no result, so changing it must not rerun finished runs
     (train_eval.py reads it from the config)."""
-    training = config["training"]
+    training = SUMMARIZATION["training"] if is_summarization(wildcards.task) else config["training"]
     dropped = ("max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps")
     kept = {k: v for k, v in training.items() if k not in dropped}
     return {**kept, "max_seq_len": max_seq_len(wildcards.task)}
 
 
 def analysis_targets():
-    """The final tables and figures of the HashEE side (rules in analysis.smk)."""
+    """The final tables and figures of the HashEE side (rules in analysis.smk, summarization.smk)."""
     return [
         paths.table(PRESET, "runs.csv"),
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        *paths.summarization_targets(PRESET, SUMMARIZATION["enabled"]),
     ]
 
 

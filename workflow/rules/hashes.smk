@@ -9,8 +9,8 @@ rule fit_hash:
         npz=paths.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["fit"], "npz"),
         summary=paths.hash_artifact(PRESET, W["task"], W["backbone"], W["hash"], W["fit"], "json"),
     params:
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-        hash_config=config["hash"],
+        backbone=lambda wildcards: backbone_entry(wildcards.backbone),
+        hash_config=lambda wildcards: {**config["hash"], **SUMMARIZATION["hash"]} if is_summarization(wildcards.task) else config["hash"],
         seed=lambda wildcards: int(wildcards.fit[4:]) if wildcards.fit.startswith("seed") else 0,
     log:
         paths.log_file(PRESET, "fit_hash", W["task"], W["backbone"], W["hash"], W["fit"]),

@@ -12,9 +12,11 @@ rule train_eval:
         model=keep_or_temp(paths.checkpoint(PRESET, W["task"], W["backbone"], W["method"], W["variant"], W["seed"])),
     params:
         preset=PRESET,
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        backbone=lambda wildcards: backbone_entry(wildcards.backbone),
         training=training_params,
         device=config["device"],
+        # summarization runs: generate() settings and the full model's depths (None otherwise)
+        summarization=lambda wildcards: summary_run_params(wildcards),
     log:
         paths.log_file(PRESET, "train_eval", W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}"),
     threads: 1

@@ -11,6 +11,7 @@ from earlyexit.training import TrainConfig
 check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule asked for one, the hub if it downloads
 torch.set_num_threads(snakemake.threads)
 backbone = snakemake.params.backbone
+summarization = snakemake.params.summarization or {}
 run_step(
     snakemake.log[0],
     run_experiment,
@@ -30,6 +31,8 @@ run_step(
     }),
     seed=int(snakemake.wildcards.seed),
     reference_layers=backbone["reference_layers"],
+    reference_decoder_layers=summarization.get("reference_decoder_layers"),
+    generation=summarization.get("generation"),
     out_json=snakemake.output.record,
     checkpoint=snakemake.output.model,
     device=snakemake.params.device,
