@@ -100,9 +100,8 @@ def _is_cpt(raw: dict) -> bool:
 def cpt_bart_config(raw: dict):
     from transformers import BartConfig
 
-    kept = {k: raw[k] for k in _BART_KEYS if k in raw}
-    return BartConfig(**kept, encoder_layers=raw["encoder_layers"] - raw["decoder_layers"],
-                      activation_function=raw.get("activation_function", "gelu"))
+    kept = {"activation_function": "gelu", **{k: raw[k] for k in _BART_KEYS if k in raw}}
+    return BartConfig(**kept, encoder_layers=raw["encoder_layers"] - raw["decoder_layers"])
 
 
 def rename_cpt_state_dict(state: dict, raw: dict) -> dict:

@@ -31,11 +31,16 @@ def test_paper_preset_dry_run_lists_the_full_grid():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
-    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5) * 3     # full + HashEE x 5 hash functions
+    # summarization: BART and BART-6L on Reddit TIFU and CNN/DM; Chinese BART, CPT and CPT-6L on CSL and
+    # TTNews; full on every backbone, HashEE (frequency) on the untruncated ones; one seed
+    summarization = 2 * (2 + 1) + 2 * (2 + 2 + 1)
+    assert runs == 6 * 4 * (1 + 5) * 3     # full + HashEE x 5 hash functions
+    assert counts["train_eval"] == runs + summarization
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
-    assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
-    assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24
+    assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3) + 2 * 1 + 2 * 2
+    assert counts["prepare_task"] == 6 + 4 and counts["tokenize_task"] == 24 + 2 * 2 + 2 * 3
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
+    assert counts["table_summarization"] == 1
 
 
 def test_lint_is_clean():
@@ -65,6 +70,7 @@ def test_demo_dag_end_to_end(tmp_path):
     config["hash"]["num_buckets"] = 4
     config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
     config["training"]["epochs"] = 2
+    config["summarization"]["enabled"] = False      # covered by tests/test_seq2seq.py
     diff = config["difficulty"]
     diff["human"].update(size=600, test_per_class=20, predictors=["majority", "bert"])
     diff["sentence"].update(predictors=["majority", "linear-m", "linear-b"], n_train=150,

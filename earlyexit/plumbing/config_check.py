@@ -160,4 +160,5 @@ def summarization_errors(config: dict) -> list[str]:
         language = get_task(task).language
         if not any(b.get("language", "en") == language for b in section["backbones"].values()):
             messages.append(f"config key 'summarization.tasks': task {task} ({language}) has no backbone of its language")
-    return messages + source_errors(config["data"], section["tasks"])
+    data = {**config["data"], "source": section.get("source") or config["data"]["source"]}
+    return messages + source_errors(data, section["tasks"])

@@ -71,6 +71,13 @@ def is_summarization(task):
     return task in SUMMARY_TASKS
 
 
+def data_config(task):
+    """The data section a task's source is read from: summarization.source stands in for data.source."""
+    if is_summarization(task) and SUMMARIZATION["source"]:
+        return {**config["data"], "source": SUMMARIZATION["source"]}
+    return config["data"]
+
+
 def backbone_entry(name):
     """A backbone's config entry: the classification backbones, then the summarization ones."""
     return config["backbones"][name] if name in config["backbones"] else SUMMARY_BACKBONES[name]
@@ -116,7 +123,7 @@ def analysis_targets():
 
 def elue_files(wildcards):
     """For a task whose source is dir, the local ELUE files are inputs, so editing them re-runs it."""
-    if task_source(config["data"], wildcards.task) != "dir":
+    if is_summarization(wildcards.task) or task_source(config["data"], wildcards.task) != "dir":
         return []
     root = config["data"]["data_dir"]
     return [f"{root}/{wildcards.task}/{name}.tsv" for name in ("train", "dev", "test_full")]

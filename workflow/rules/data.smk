@@ -10,7 +10,7 @@ rule prepare_task:
         test=paths.split_file(PRESET, W["task"], "test"),
         summary=paths.data_summary(PRESET, W["task"]),
     params:
-        source=lambda wildcards: task_source(config["data"], wildcards.task),
+        source=lambda wildcards: task_source(data_config(wildcards.task), wildcards.task),
         data_dir=config["data"]["data_dir"],
         hub_cache=config["data"]["hub_cache"],
         hub_revision=config["data"]["hub_revision"],
