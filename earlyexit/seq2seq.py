@@ -113,9 +113,12 @@ def _source_mask(split: Seq2SeqSplit, indices: np.ndarray, width: int) -> torch.
 
 def generation_kwargs(generation: dict) -> dict:
     """The config's `summarization.generation` as HF generate() arguments."""
-    return {"num_beams": generation["num_beams"], "max_new_tokens": generation["max_new_tokens"],
-            "min_new_tokens": generation["min_new_tokens"], "length_penalty": generation["length_penalty"],
-            "no_repeat_ngram_size": generation["no_repeat_ngram_size"], "early_stopping": True, "do_sample": False}
+    kwargs = {"num_beams": generation["num_beams"], "max_new_tokens": generation["max_new_tokens"],
+              "min_new_tokens": generation["min_new_tokens"], "no_repeat_ngram_size": generation["no_repeat_ngram_size"],
+              "do_sample": False}
+    if generation["num_beams"] > 1:     # beam-only settings (greedy search warns about them)
+        kwargs.update(length_penalty=generation["length_penalty"], early_stopping=True)
+    return kwargs
 
 
 @torch.no_grad()

@@ -10,7 +10,9 @@ At layer l (1-based), with tokens reordered by `ExitSchedule` so active ones for
 - keys and values come from every real token, exited ones with their frozen states (each layer
   projects them with its own W_K, W_V); padding keys are masked, so padding never changes a result;
 - a token whose exit layer is l is updated by layer l and then frozen.
-With every token at the last layer this is exactly the plain backbone.
+With every token at the last layer this is exactly the plain backbone. One layer of this is
+`token_exit_layer`, written for any post-LN layer given by its parts; the seq2seq encoder
+(models/hashee_seq2seq.py) runs BART's layers through it too.
 
 CPU inference (fp32, no autograd, no autocast) runs the linear layers through oneDNN with weights
 packed once (`_PackedLinears`): on the AVX-512 AMD CPU of docs/benchmarks.md, PyTorch's default

@@ -111,6 +111,36 @@ def training_params(wildcards):
     return {**kept, "max_seq_len": max_seq_len(wildcards.task)}
 
 
+def summary_target_len(task):
+    """Target tokens kept for a summarization task (None for the other tasks)."""
+    if not is_summarization(task):
+        return None
+    return SUMMARIZATION["max_target_len_per_task"].get(task, SUMMARIZATION["max_target_len"])
+
+
+def summary_run_params(wildcards):
+    """generate() settings and the full model's depths of a summarization run (None for the others)."""
+    if not is_summarization(wildcards.task):
+        return None
+    entry = SUMMARY_BACKBONES[wildcards.backbone]
+    return {
+        "generation": {**SUMMARIZATION["generation"], **SUMMARIZATION["generation_per_task"].get(wildcards.task, {})},
+        "reference_decoder_layers": entry.get("reference_decoder_layers"),
+    }
+
+
+def summarization_runs():
+    """Every summarization run record: task x backbone of its language x (method, variant) x seed."""
+    return [
+        paths.run_record(PRESET, task, backbone, method, variant, seed)
+        for task in SUMMARY_TASKS
+        for backbone, entry in SUMMARY_BACKBONES.items()
+        if entry["language"] == get_task(task).language
+        for method, variant in method_variants(entry.get("methods") or SUMMARIZATION["methods"])
+        for seed in SUMMARIZATION["seeds"]
+    ]
+
+
 def analysis_targets():
     """The final tables and figures of the HashEE side (rules in analysis.smk, summarization.smk)."""
     return [

@@ -1,37 +1,8 @@
 # The paper's summarization table: BART / CPT (and their -6L baselines: backbones with halved stacks)
 # fine-tuned as the full model and with HashEE on the encoder. Runs go through the shared rules
 # (prepare_task, tokenize_task, fit_hash, train_eval), which dispatch on the task's kind; this file
-# holds the grid (every task on every backbone of its language) and the table rule.
-
-
-def summary_target_len(task):
-    """Target tokens kept for a summarization task (None for the other tasks)."""
-    if not is_summarization(task):
-        return None
-    return SUMMARIZATION["max_target_len_per_task"].get(task, SUMMARIZATION["max_target_len"])
-
-
-def summary_run_params(wildcards):
-    """generate() settings and the full model's depths of a summarization run (None for the others)."""
-    if not is_summarization(wildcards.task):
-        return None
-    entry = SUMMARY_BACKBONES[wildcards.backbone]
-    return {
-        "generation": {**SUMMARIZATION["generation"], **SUMMARIZATION["generation_per_task"].get(wildcards.task, {})},
-        "reference_decoder_layers": entry.get("reference_decoder_layers"),
-    }
-
-
-def summarization_runs():
-    """Every summarization run record: task x backbone of its language x (method, variant) x seed."""
-    return [
-        paths.run_record(PRESET, task, backbone, method, variant, seed)
-        for task in SUMMARY_TASKS
-        for backbone, entry in SUMMARY_BACKBONES.items()
-        if entry["language"] == get_task(task).language
-        for method, variant in method_variants(entry.get("methods") or SUMMARIZATION["methods"])
-        for seed in SUMMARIZATION["seeds"]
-    ]
+# holds the table rule; the grid (every task on every backbone of its language) is summarization_runs()
+# in common.smk.
 
 
 rule table_summarization:
