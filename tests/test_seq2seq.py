@@ -171,3 +171,30 @@ def test_synthetic_summaries_are_learnt_well_above_lead_1(tmp_path):
                                generation=generation, seed=1, pad_id=0, device=torch.device("cpu"), progress=False)
     lead = rouge(splits["test"].leads, splits["test"].references, "en")
     assert lead["rougeL"] < 60 and result["test"]["rougeL"] > lead["rougeL"] + 25
+
+
+@pytest.mark.slow
+def test_demo_summarization_table_end_to_end(tmp_path):
+    """The demo's summarization part through the shared rules and rule table_summarization: the
+    models learn the synthetic task well above Lead-1, HashEE's encoder is faster, no published row."""
+    import pandas as pd
+    import yaml
+
+    from tests.conftest import REPO
+    from tests.test_workflow import snakemake
+
+    config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
+    config["preset"] = "e2e-summary"
+    path = tmp_path / "e2e.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("results/e2e-summary/tables/summarization.md", "--cores", "2", "--configfile", str(path),
+                       "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+    tidy = pd.read_csv(tmp_path / "results/e2e-summary/tables/summarization.csv")
+    assert set(tidy.source) == {"ours"}
+    rows = tidy.set_index("row")
+    lead = rows.loc["Lead-1 (first source sentence)", "rougeL"]
+    for name in ("BART", "HashEE w/ BART", "BART-6L"):
+        assert rows.loc[name, "rougeL"] > lead + 20
+    assert rows.loc["HashEE w/ BART", "enc_speedup"] > 1.2 and rows.loc["HashEE w/ BART", "dec_speedup"] == 1.0
+    assert rows.loc["BART-6L", "enc_speedup"] == pytest.approx(2.0)
