@@ -198,3 +198,54 @@ def test_demo_summarization_table_end_to_end(tmp_path):
         assert rows.loc[name, "rougeL"] > lead + 20
     assert rows.loc["HashEE w/ BART", "enc_speedup"] > 1.2 and rows.loc["HashEE w/ BART", "dec_speedup"] == 1.0
     assert rows.loc["BART-6L", "enc_speedup"] == pytest.approx(2.0)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_summarization_run_resumes_and_writes_the_uninterrupted_record(tmp_path, monkeypatch):
+    """ctx.train_state reaches the one loop: a run killed at step 4 of 8 resumes from its step-3 state
+    and its record equals the uninterrupted run's."""
+    from earlyexit.backbones import BackboneSpec
+    from earlyexit.data.prepare import prepare_task
+    from earlyexit.experiment import run_experiment, tokenize_task, train_state_path
+    from earlyexit.plumbing.files import read_json
+    from earlyexit.training import TrainConfig
+
+    prepare_task("synth-summary", "synthetic", tmp_path / "data", synthetic_sizes={"train": 64, "dev": 10, "test": 10})
+    spec = BackboneSpec(name="tiny-bart", source="random", num_layers=2, decoder_layers=1, hidden_size=32,
+                        intermediate_size=64)
+    tokenize_task(task_name="synth-summary", split_dir=tmp_path / "data", backbone=spec, max_seq_len=96,
+                  max_target_len=32, out_npz=tmp_path / "t.npz", out_meta=tmp_path / "t.json")
+    cfg = TrainConfig(lr=1e-3, batch_size=16, epochs=2, eval_batch_size=16, warmup_ratio=0.25, weight_decay=0.0,
+                      grad_clip=1.0, max_seq_len=96, optimizer="adamw", evals_per_epoch=2, bf16=False,
+                      track_best_on_test=True, checkpoint_every_steps=3)
+    generation = {"num_beams": 2, "max_new_tokens": 8, "min_new_tokens": 0, "length_penalty": 1.0, "no_repeat_ngram_size": 0}
+
+    def run(out):
+        return run_experiment(preset="r", task_name="synth-summary", tokenized=tmp_path / "t.npz",
+                              tokenized_meta=tmp_path / "t.json", backbone=spec, method="full", variant="default",
+                              artifacts={}, train_config=cfg, seed=1, reference_layers=None, out_json=out,
+                              device="cpu", progress=False, generation=generation)
+
+    whole = run(tmp_path / "whole.json")
+    forward, calls = HashEEForConditionalGeneration.forward, []
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise Killed
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(HashEEForConditionalGeneration, "forward", counting)
+    out = tmp_path / "killed.json"
+    with pytest.raises(Killed):
+        run(out)
+    assert train_state_path(out).exists()
+    resumed = run(out)
+    assert len(calls) == 4 + 5                            # resumed at step 3 of 8
+    timings = ("train_seconds", "eval_seconds", "total_seconds")
+    assert {k: v for k, v in resumed.items() if k not in timings} == {k: v for k, v in whole.items() if k not in timings}
+    assert resumed["speedup"]["num_beams"] == 2 and len(resumed["history"]) == 4
+    assert not train_state_path(out).exists() and read_json(out)["test"] == whole["test"]
