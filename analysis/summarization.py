@@ -32,8 +32,6 @@ SPEEDUPS = ("enc", "dec", "total", "total_beam")
 LEAD = "Lead-1 (first source sentence)"
 TABLE_COLUMNS = ["source", "row", "paper_backbone", "method", "variant", "task", "paper_task", "synthetic", "n_seeds",
                  *ROUGE, "rougeL_variant", *[f"{s}_speedup" for s in SPEEDUPS], "num_beams", "mean_exit_layer"]
-_NEEDED = ("preset", "task", "paper_task", "synthetic", "paper_backbone", "method", "variant", "seed", "test",
-           "speedup", "lead_baseline")
 
 
 def row_name(method: str, paper_backbone: str) -> str:
@@ -44,12 +42,14 @@ def row_name(method: str, paper_backbone: str) -> str:
 
 def read_summarization_runs(paths: list[str], preset: str) -> pd.DataFrame:
     """One row per run record; a record that is not a summarization run of `preset` -> ValueError naming it."""
+    from analysis.collect import check_record
+
     rows = []
     for path in paths:
         record = read_json(path)
-        missing = [k for k in _NEEDED if k not in record]
-        if missing:
-            raise ValueError(f"{path}: not a summarization run record (lacks {', '.join(missing)})")
+        if record.get("metric") != "rouge":
+            raise ValueError(f"{path}: not a summarization run record (metric {record.get('metric')!r}, not 'rouge')")
+        check_record(record, path)
         if record["preset"] != preset:
             raise ValueError(f"{path}: preset {record['preset']!r}, expected {preset!r}")
         if record["method"] not in METHODS or NAME not in METHODS[record["method"]].tables:

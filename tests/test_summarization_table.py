@@ -12,9 +12,15 @@ from analysis.summarization import LEAD, write_summarization
 
 def record(tmp_path, task, paper_task, synthetic, backbone, method, variant, seed, rouge1, enc=1.0):
     scores = {"rouge1": rouge1, "rouge2": rouge1 / 2, "rougeL": rouge1 - 1, "score": rouge1, "rougeL_variant": "rougeLsum"}
-    data = {"preset": "t", "task": task, "paper_task": paper_task, "synthetic": synthetic, "paper_backbone": backbone,
-            "method": method, "variant": variant, "seed": seed, "test": scores, "mean_exit_layer": 2.0,
-            "speedup": {"enc": enc, "dec": 1.0, "total": (1 + enc) / 2, "total_beam": 1.1, "num_beams": 4},
+    data = {"preset": "t", "task": task, "paper_task": paper_task, "synthetic": synthetic, "backbone": backbone.lower(),
+            "paper_backbone": backbone, "num_layers": 2, "method": method, "variant": variant, "label": method,
+            "family": "static", "seed": seed, "metric": "rouge", "dev": scores, "test": scores, "mean_exit_layer": 2.0,
+            "speedup": {"convention": "x", "reference_layers": 2, "reference_decoder_layers": 2, "flops": 1.0,
+                        "flops_vs_own_full": 1.0, "enc": enc, "dec": 1.0, "total": (1 + enc) / 2, "total_beam": 1.1,
+                        "num_beams": 4},
+            "flops": {k: 1.0 for k in ("method_per_instance", "encoder_per_instance", "decoder_per_instance",
+                                       "reference_encoder_per_instance", "reference_decoder_per_instance")},
+            "train_seconds": 1.0, "eval_seconds": 1.0, "device": "cpu", "config": {},
             "lead_baseline": {"rouge1": 40.0, "rouge2": 20.0, "rougeL": 35.0}}
     path = tmp_path / f"{task}-{backbone}-{method}-{seed}.json"
     path.write_text(json.dumps(data))
@@ -52,3 +58,12 @@ def test_a_record_of_another_preset_is_refused(tmp_path):
     path = record(tmp_path, "CNN-DM", "CNN-DM", False, "BART", "full", "default", 1, 40.0)
     with pytest.raises(ValueError, match="preset 't', expected 'other'"):
         write_summarization([path], load_published(), *[tmp_path / f"s.{e}" for e in ("csv", "md", "tex")], preset="other")
+
+
+def test_a_record_without_the_summarization_cost_is_refused(tmp_path):
+    path = record(tmp_path, "CNN-DM", "CNN-DM", False, "BART", "full", "default", 1, 40.0)
+    data = json.loads(open(path).read())
+    del data["speedup"]["enc"]
+    open(path, "w").write(json.dumps(data))
+    with pytest.raises(ValueError, match="'enc' is a required property"):
+        write_summarization([path], load_published(), *[tmp_path / f"s.{e}" for e in ("csv", "md", "tex")], preset="t")
