@@ -30,10 +30,12 @@ RUNS = method_variants(config["methods"])
 SUMMARIZATION = config["summarization"]
 SUMMARY_TASKS = SUMMARIZATION["tasks"] if SUMMARIZATION["enabled"] else []
 SUMMARY_BACKBONES = SUMMARIZATION["backbones"] if SUMMARIZATION["enabled"] else {}
-SUMMARY_RUNS = (
-    list(dict.fromkeys(method_variants(SUMMARIZATION["methods"]) + [pair for entry in SUMMARY_BACKBONES.values() for pair in method_variants(entry.get("methods") or {})]))
-    if SUMMARIZATION["enabled"]
-    else []
+# (method, variant) pairs of the section and of the backbones that name their own (the -6L baselines)
+SUMMARY_RUNS = list(
+    dict.fromkeys(
+        method_variants(SUMMARIZATION["methods"] if SUMMARIZATION["enabled"] else {})
+        + [pair for entry in SUMMARY_BACKBONES.values() for pair in method_variants(entry.get("methods") or {})]
+    )
 )
 # Hash functions some run needs (the `hash` artifacts its method declares), fitted by rule fit_hash.
 HASHES = sorted(
