@@ -18,6 +18,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/timing.smk"
+include: "workflow/rules/summarization.smk"
 include: "workflow/rules/difficulty.smk"
 
 

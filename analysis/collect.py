@@ -58,6 +58,13 @@ def _schema_error(record, schema_path) -> str | None:
     return f"{where}: {error.message}" if where else error.message
 
 
+def check_record(record: dict, path, schema_path: str | os.PathLike = RESULT_SCHEMA) -> None:
+    """ValueError "<file>: <message>" when a run record does not fit the result schema."""
+    problem = _schema_error(record, schema_path)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+
+
 def _float(value) -> float:
     return math.nan if value is None else float(value)
 

@@ -32,6 +32,10 @@ class BackboneSpec:
     revision: str | None = None
     num_layers: int | None = None
     paper_backbone: str | None = None
+    # seq2seq backbones (earlyexit/seq2seq_backbones.py): decoder layers kept, and the language of
+    # the texts it is paired with (summarization tasks run on backbones of their language)
+    decoder_layers: int | None = None
+    language: str = "en"
     # random-init shape (source: random)
     hidden_size: int = 64
     num_attention_heads: int = 4

@@ -43,8 +43,10 @@ def encode_examples(tokenizer, examples: Sequence, max_seq_len: int, regression:
 
 # --- tokenised splits on disk (one npz per task x backbone; ragged arrays as flat + offsets) ---
 
-def save_encoded(path, splits: dict[str, EncodedSplit]) -> None:
-    arrays = {}
+def save_encoded(path, splits: dict[str, EncodedSplit], extra: dict[str, np.ndarray] | None = None) -> None:
+    """`extra`: more arrays in the same file, named `<split>_<name>` (read with np.load), e.g. the
+    targets of a summarization task; load_encoded reads the sources as usual (hash fitting)."""
+    arrays = dict(extra or {})
     for name, split in splits.items():
         offsets = np.concatenate([[0], np.cumsum(split.lengths)])
         arrays[f"{name}_ids"] = np.concatenate(split.input_ids) if len(split) else np.zeros(0, np.int64)

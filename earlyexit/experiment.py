@@ -30,9 +30,17 @@ SPLITS = ("train", "dev", "test")
 
 
 def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSpec, max_seq_len: int,
-                  out_npz: str | Path, out_meta: str | Path) -> dict:
-    """Tokenise train/dev/test once per task x backbone; the meta JSON records what hashes need."""
+                  out_npz: str | Path, out_meta: str | Path, max_target_len: int | None = None) -> dict:
+    """Tokenise train/dev/test once per task x backbone; the meta JSON records what hashes need.
+    Summarization tasks: sources up to `max_seq_len` tokens, targets up to `max_target_len`."""
     task = get_task(task_name)
+    if task.kind == "summarization":
+        from earlyexit.seq2seq import tokenize_summarization
+
+        if max_target_len is None:
+            raise ValueError(f"task {task_name}: summarization needs max_target_len")
+        return tokenize_summarization(task=task, split_dir=split_dir, backbone=backbone, max_source_len=max_seq_len,
+                                      max_target_len=max_target_len, out_npz=out_npz, out_meta=out_meta)
     tokenizer = load_tokenizer(backbone)
     encoded = {s: encode_examples(tokenizer, read_examples(Path(split_dir) / f"{s}.tsv", task), max_seq_len,
                                   task.is_regression) for s in SPLITS}
@@ -59,7 +67,8 @@ def train_state_path(out_json: str | Path) -> Path:
 def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokenized_meta: str | Path,
                    backbone: BackboneSpec, method: str, variant: str, artifacts: dict, train_config: TrainConfig,
                    seed: int, reference_layers: int, out_json: str | Path, checkpoint: str | Path | None = None,
-                   device: str | None = None, progress: bool = True, method_settings: dict | None = None) -> dict:
+                   device: str | None = None, progress: bool = True, method_settings: dict | None = None,
+                   generation: dict | None = None, reference_decoder_layers: int | None = None) -> dict:
     """Run `method` (a name in the methods registry) in `variant` and write one run record (schema:
     workflow/schemas/result.schema.yaml) with both speed-up conventions (`reference_layers`: the
     depth of the paper's reference model of this backbone family). A training state left beside
@@ -84,13 +93,17 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "task": task_name, "backbone": dict(backbone.__dict__), "method": method, "variant": variant,
         "device": dev_.type, "tokenized": meta["sha256"], "settings": method_settings,
         "artifacts": {name: file_digest(path) for name, path in sorted(artifacts.items())},
+        **({"generation": generation} if generation else {}),
     })
     ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=load_encoded(tokenized),
                      meta=meta, artifacts={k: str(v) for k, v in artifacts.items()},
                      train_config=train_config, device=dev_, checkpoint=str(checkpoint) if checkpoint else None,
-                     progress=progress, train_state=state, settings=dict(method_settings))
+                     progress=progress, train_state=state, settings=dict(method_settings),
+                     tokenized=str(tokenized), generation=generation, reference_layers=reference_layers,
+                     reference_decoder_layers=reference_decoder_layers)
     outcome = chosen.run(ctx)
-    cost = speedup_record(outcome.tokens, outcome.method_flops, outcome.elue_depth, outcome.dims, reference_layers)
+    cost = outcome.cost or speedup_record(outcome.tokens, outcome.method_flops, outcome.elue_depth, outcome.dims,
+                                          reference_layers)
     record = {
         "preset": preset,
         "task": task_name,
@@ -123,6 +136,6 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
     state.remove()                              # the record holds the results now (every stage's state)
     speed = cost["speedup"]
     log.info("%s %s %s/%s seed %d: test %.2f, FLOPs speed-up %.2fx vs %d layers (%.2fx vs own %d)", task_name,
-             backbone.name, method, variant, seed, outcome.test["score"], speed["flops"], reference_layers,
+             backbone.name, method, variant, seed, outcome.test["score"], speed["flops"], speed["reference_layers"],
              speed["flops_vs_own_full"], outcome.dims.num_layers)
     return record

@@ -202,3 +202,98 @@ def fastbert_classifier_flops(n_tokens: int, d: ModelDims, width: int = 128) -> 
     projections = 2 * n_tokens * width * width * 2 + 2 * width * width * 2
     attention = 2 * n_tokens * width * 2
     return float(reduce + projections + attention + 2 * width * width + 2 * width * d.num_labels)
+
+
+# --- seq2seq (HashEE on a BART-family encoder; baselines-spec section 4) ----------------------
+# Matmul FLOPs as above (2 per multiply-add; embeddings, LayerNorms, softmax and biases left out,
+# as FlopCounterMode leaves them out). Encoder: the token-level count of `layer_flops` with the
+# encoder's widths, no head. Decoder, for T generated tokens (T forward steps, the first fed the
+# start token) over S source tokens, per layer and step t (the prefix holds t tokens, with a cache):
+#   self-attention Q, K, V, O of the new token 4*2*H^2, its scores and context over t keys 2*2*t*H;
+#   cross-attention Q, O 2*2*H^2, scores and context over S source tokens 2*2*S*H; FFN 2*2*H*I;
+# plus the cross-attention K/V of the source memory once per sequence, 2*2*S*H^2 per layer, and the
+# LM head 2*H*V per step. Beam search runs every step for each of its beams: beam-weighted decoder
+# FLOPs are num_beams times the greedy-equivalent ones for the same output length.
+
+@dataclass(frozen=True)
+class Seq2SeqDims:
+    hidden: int
+    heads: int
+    encoder_ffn: int
+    decoder_ffn: int
+    encoder_layers: int
+    decoder_layers: int
+    vocab: int
+
+    @classmethod
+    def from_hf_config(cls, config) -> "Seq2SeqDims":
+        return cls(hidden=config.d_model, heads=config.encoder_attention_heads, encoder_ffn=config.encoder_ffn_dim,
+                   decoder_ffn=config.decoder_ffn_dim, encoder_layers=config.encoder_layers,
+                   decoder_layers=config.decoder_layers, vocab=config.vocab_size)
+
+    @property
+    def num_layers(self) -> int:       # the depth the exit layers index (the encoder's), as ModelDims
+        return self.encoder_layers
+
+    def with_depth(self, encoder_layers: int, decoder_layers: int) -> "Seq2SeqDims":
+        return Seq2SeqDims(self.hidden, self.heads, self.encoder_ffn, self.decoder_ffn, encoder_layers,
+                           decoder_layers, self.vocab)
+
+    def encoder_dims(self) -> ModelDims:
+        return ModelDims(self.hidden, self.heads, self.encoder_ffn, self.encoder_layers, 0, pooler=False)
+
+
+def encoder_flops(exit_layers: np.ndarray, d: Seq2SeqDims) -> float:
+    """Encoder FLOPs of one source whose real tokens exit at `exit_layers` (values 1..encoder_layers)."""
+    exit_layers = np.asarray(exit_layers)
+    active = (exit_layers[None, :] >= np.arange(1, d.encoder_layers + 1)[:, None]).sum(1)
+    return float(layer_flops(len(exit_layers), active, d.encoder_dims()).sum())
+
+
+def decoder_flops(source_tokens: int, generated: int, d: Seq2SeqDims) -> float:
+    """Decoder FLOPs (greedy-equivalent) of `generated` steps over `source_tokens` source tokens."""
+    h, s, t = d.hidden, source_tokens, generated
+    per_step = 2 * 4 * h * h + 2 * 2 * h * h + 2 * 2 * s * h + 2 * 2 * h * d.decoder_ffn   # all but self-attention
+    self_attention = 2 * 2 * h * t * (t + 1) // 2                                        # sum over t of 4*t*H
+    cross_kv = 2 * 2 * s * h * h
+    return float(d.decoder_layers * (t * per_step + self_attention + cross_kv) + t * 2 * h * d.vocab)
+
+
+def seq2seq_speedup_record(exit_layers: list[np.ndarray], generated: np.ndarray, d: Seq2SeqDims,
+                           reference: Seq2SeqDims, num_beams: int) -> dict:
+    """Enc., Dec. and Total speed-ups of a run over its test set against the full `reference` model
+    (the untruncated backbone with every token at its last encoder layer) on the same sources and
+    output lengths, as the summarization table reports them; Total greedy-equivalent and
+    beam-weighted (decoder cost x num_beams, the same factor for both models)."""
+    generated = np.asarray(generated)
+    if len(generated) == 0:
+        raise ValueError("speed-up of an empty evaluation set")
+    sources = [len(e) for e in exit_layers]
+    enc = np.array([encoder_flops(e, d) for e in exit_layers])
+    enc_ref = np.array([encoder_flops(np.full(n, reference.encoder_layers), reference) for n in sources])
+    dec = np.array([decoder_flops(n, t, d) for n, t in zip(sources, generated)])
+    dec_ref = np.array([decoder_flops(n, t, reference) for n, t in zip(sources, generated)])
+    own_full = sum(encoder_flops(np.full(n, d.encoder_layers), d) for n in sources) + dec.sum()
+    count = len(generated)
+    return {
+        "speedup": {
+            "convention": "FLOPs of the full model (the untruncated backbone, every source token at its last "
+                          f"encoder layer: {reference.encoder_layers} encoder / {reference.decoder_layers} decoder "
+                          "layers) on the same sources and output lengths / FLOPs of this run; total_beam: "
+                          f"decoder FLOPs of both weighted by the beam size ({num_beams})",
+            "reference_layers": reference.encoder_layers,
+            "reference_decoder_layers": reference.decoder_layers,
+            "num_beams": num_beams,
+            "enc": float(enc_ref.sum() / enc.sum()),
+            "dec": float(dec_ref.sum() / dec.sum()),
+            "total": float((enc_ref.sum() + dec_ref.sum()) / (enc.sum() + dec.sum())),
+            "total_beam": float((enc_ref.sum() + num_beams * dec_ref.sum()) / (enc.sum() + num_beams * dec.sum())),
+            "flops": float((enc_ref.sum() + dec_ref.sum()) / (enc.sum() + dec.sum())),
+            "flops_vs_own_full": float(own_full / (enc.sum() + dec.sum())),
+        },
+        "flops": {"encoder_per_instance": float(enc.sum() / count), "decoder_per_instance": float(dec.sum() / count),
+                  "reference_encoder_per_instance": float(enc_ref.sum() / count),
+                  "reference_decoder_per_instance": float(dec_ref.sum() / count),
+                  "method_per_instance": float((enc.sum() + dec.sum()) / count),
+                  "mean_generated_tokens": float(generated.mean()), "mean_source_tokens": float(np.mean(sources))},
+    }

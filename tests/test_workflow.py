@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from earlyexit.methods import method_variants
+from earlyexit.methods import get_method, method_variants
 from tests.conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -33,14 +33,19 @@ def test_paper_preset_dry_run_lists_the_full_grid():
     runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
     # full + HashEE x 5 hash functions + HeadPrune, Theseus + DeeBERT, FastBERT, PABEE, BERxiT,
     # ConsistentEE x 2 rewards, CascadeBERT (each dynamic run swept once)
-    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5 + 2 + 3 + 1 + 2 + 1) * 3
+    assert runs == 6 * 4 * (1 + 5 + 2 + 3 + 1 + 2 + 1) * 3
     assert counts["sweep_exits"] == 6 * 4 * (3 + 1 + 2 + 1) * 3
+    # summarization: BART and BART-6L on Reddit TIFU and CNN/DM; Chinese BART, CPT and CPT-6L on CSL and
+    # TTNews; full on every backbone, HashEE (frequency) on the untruncated ones; one seed
+    summarization = 2 * (2 + 1) + 2 * (2 + 2 + 1)
+    assert counts["train_eval"] == runs + summarization
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
-    assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
-    assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24
+    assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3) + 2 * 1 + 2 * 2
+    assert counts["prepare_task"] == 6 + 4 and counts["tokenize_task"] == 24 + 2 * 2 + 2 * 3
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
     assert counts["table_dynamic"] == counts["figure_dynamic_curves"] == 1
     assert counts["time_inference"] == 6 * 4 and counts["figure_inference_time"] == 1   # first seed per task x backbone
+    assert counts["table_summarization"] == 1
 
 
 def dry_run_outputs(config_path, cwd) -> dict:
@@ -64,12 +69,23 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
         path.write_text(yaml.safe_dump({**config, "group_small_jobs": grouped}))
         files[grouped] = dry_run_outputs(path, tmp_path)
     assert set(files[True]) == set(files[False])
-    runs = [f for f in files[False] if f.startswith("results/demo/runs/")]
+    # the classification grid is grouped; summarization runs (own backbones and seeds) stay one job each
+    grid = tuple(f"results/demo/{kind}/{task}/" for kind in ("runs", "hashes") for task in config["tasks"])
+    runs = [f for f in files[False] if f.startswith(grid) and "/runs/" in f]
     assert {files[False][f] for f in runs} == {"train_eval"}
     assert {files[True][f] for f in runs} == {f"train_eval_{method}" for method in config["methods"]}
-    hashes = [f for f in files[False] if f.startswith("results/demo/hashes/")]
+    hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
     assert len(hashes) == 2 * 3 * (3 + 2 * 2)     # npz + json, 3 tasks, 3 fitted once + 2 per seed
-    assert len({files[True][f] for f in hashes}) == 1
+    assert {files[True][f] for f in hashes} == {"fit_hashes"}
+    sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
+    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}" for m in config["methods"]
+                                                            if get_method(m).family == "dynamic"}
+    # every other job (summarization runs included) is the same job either way
+    others = [f for f in files[False] if not files[False][f].startswith(("train_eval", "sweep_exits", "fit_hash"))]
+    assert others and all(files[True][f] == files[False][f] for f in others)
+    summaries = [f for f in files[False] if files[False][f] == "train_eval" and f.startswith("results/demo/runs/")
+                 and f not in runs]
+    assert summaries and {files[True][f] for f in summaries} == {"train_eval"}
 
 
 def test_lint_is_clean():
@@ -100,6 +116,7 @@ def test_demo_dag_end_to_end(tmp_path):
     config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
     config["training"]["epochs"] = 2
     config["timing"] = {"tasks": None, "warmup": 0, "repeats": 1}
+    config["summarization"]["enabled"] = False      # covered by tests/test_seq2seq.py
     diff = config["difficulty"]
     diff["human"].update(size=600, test_per_class=20, predictors=["majority", "bert"])
     diff["sentence"].update(predictors=["majority", "linear-m", "linear-b"], n_train=150,

@@ -88,9 +88,18 @@ def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=N
     task = get_task(task_name)
     if source not in SOURCES:
         raise ValueError(f"unknown data source {source!r} (known: {', '.join(SOURCES)})")
+    out_dir = Path(out_dir)
+    if task.kind == "summarization":   # source -> target pairs (earlyexit/data/summarization.py)
+        from earlyexit.data.summarization import prepare_summarization
+
+        summary = prepare_summarization(task, source, out_dir, data_dir=data_dir, hub_cache=hub_cache,
+                                        hub_revision=hub_revision, synthetic_sizes=synthetic_sizes, seed=seed)
+        atomic_write_json(out_dir / "summary.json", summary)
+        log.info("%s (%s): %s -> %s", task.name, source,
+                 ", ".join(f"{s} {summary['splits'][s]['count']}" for s in SPLITS), out_dir)
+        return summary
     splits = _load(task, source, data_dir=data_dir, hub_cache=hub_cache, hub_revision=hub_revision,
                    synthetic_sizes=synthetic_sizes, seed=seed)
-    out_dir = Path(out_dir)
     for split in SPLITS:
         _check_labels(task, split, splits[split])
     for split in SPLITS:

@@ -11,7 +11,12 @@ from earlyexit.methods.base import RunContext, RunOutcome
 
 
 def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
-    """Fine-tune with `token_hash` (None: every token at the last layer), dev-select, test, cost."""
+    """Fine-tune with `token_hash` (None: every token at the last layer), dev-select, test, cost.
+    A summarization task runs the seq2seq model instead (the hash exits its encoder's tokens)."""
+    if ctx.task.kind == "summarization":
+        from earlyexit.methods._seq2seq_exit import run_seq2seq_exit
+
+        return run_seq2seq_exit(ctx, token_hash)
     import torch
 
     from earlyexit.backbones import load_classifier

@@ -38,6 +38,13 @@ class RunContext:
     # The method's own settings from the config (dynamic methods: the schema-filled
     # `dynamic.<method>` section, e.g. FastBERT's distillation epochs); empty for the others.
     settings: dict = field(default_factory=dict)
+    # summarization runs (task kind "summarization"): the tokenised file (targets too), the
+    # config's summarization.generation settings, and the full model's depths the speed-ups divide
+    # by (None: the run's own backbone before truncation is not known, use its own depths)
+    tokenized: str | None = None
+    generation: dict | None = None
+    reference_layers: int | None = None
+    reference_decoder_layers: int | None = None
 
 
 @dataclass
@@ -61,6 +68,7 @@ class RunOutcome:
     tokens: np.ndarray
     dims: Any                       # earlyexit.flops.ModelDims
     extra: dict = field(default_factory=dict)   # method-specific record fields
+    cost: dict | None = None        # the record's speedup/flops fields when the method counts them itself (seq2seq)
 
 
 @dataclass

@@ -12,7 +12,7 @@ class FullModel(Method):
     family = "static"
     order = 0
     color = "black"
-    tables = ("hash_functions",)
+    tables = ("hash_functions", "summarization")
     reference = True
 
     def run(self, ctx: RunContext) -> RunOutcome:

@@ -21,7 +21,7 @@ class HashEE(Method):
     # Colours of the hash functions where they share a figure (colour-blind-safe, fixed per hash).
     variant_colors = {"rand-incons": "#0173b2", "rand-cons": "#de8f05", "frequency": "#029e73",
                       "mi": "#d55e00", "clustered": "#cc78bc"}
-    tables = ("hash_functions", "elue_main")
+    tables = ("hash_functions", "elue_main", "summarization")
 
     def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:
         # The hash-function table's rows are the hash names; elsewhere the paper writes "HashEE".

@@ -10,7 +10,9 @@ At layer l (1-based), with tokens reordered by `ExitSchedule` so active ones for
 - keys and values come from every real token, exited ones with their frozen states (each layer
   projects them with its own W_K, W_V); padding keys are masked, so padding never changes a result;
 - a token whose exit layer is l is updated by layer l and then frozen.
-With every token at the last layer this is exactly the plain backbone.
+With every token at the last layer this is exactly the plain backbone. One layer of this is
+`token_exit_layer`, written for any post-LN layer given by its parts; the seq2seq encoder
+(models/hashee_seq2seq.py) runs BART's layers through it too.
 
 CPU inference (fp32, no autograd, no autocast) runs the linear layers through oneDNN with weights
 packed once (`_PackedLinears`): on the AVX-512 AMD CPU of docs/benchmarks.md, PyTorch's default
@@ -65,46 +67,22 @@ class HashEEForSequenceClassification(nn.Module):
 
     def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
                dense) -> torch.Tensor:
-        width = schedule.active_counts[layer_number - 1]
-        batch, seq_len, hidden = h.shape
-        if width == 0:
-            return h
         attention = layer.attention.self
-        heads, head_dim = attention.num_attention_heads, attention.attention_head_size
-        queries_in = h[:, :width]                                                      # [B, A, H]
-        index = schedule.active_index[layer_number - 1]
-        if index is None:   # every row has exactly `width` active tokens
-            active_in = queries_in
-            q = dense(attention.query, queries_in)
-        else:               # pack the active tokens: token-wise work only where it is needed
-            flat_in = queries_in.reshape(batch * width, hidden)
-            active_in = flat_in.index_select(0, index)                                 # [N, H]
-            q_active = dense(attention.query, active_in)
-            # buffer in the projection's dtype: under CUDA autocast that is bf16 while h is fp32,
-            # and index_copy refuses mixed dtypes there (CPU autocast would promote them)
-            q = q_active.new_zeros(batch * width, q_active.shape[-1]).index_copy(0, index, q_active)
-        q = q.view(batch, width, heads, head_dim).transpose(1, 2)
-        k = dense(attention.key, h).view(batch, seq_len, heads, head_dim).transpose(1, 2)    # [B, h, T, d]
-        v = dense(attention.value, h).view(batch, seq_len, heads, head_dim).transpose(1, 2)
-        context = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=schedule.key_mask,
-            dropout_p=attention.dropout.p if self.training else 0.0)                  # [B, h, A, d]
-        context = context.transpose(1, 2).reshape(batch, width, hidden)
-        if index is not None:
-            context = context.reshape(batch * width, hidden).index_select(0, index)
-        if dense is _module_dense:   # the HF modules as they are (training, GPU, other dtypes)
-            attended = layer.attention.output(context, active_in)                      # dense, dropout, LN
-            updated = layer.output(layer.intermediate(attended), attended)             # FFN, LN
-        else:                        # the same steps with the packed CPU linears
+
+        def finish(context: torch.Tensor, active_in: torch.Tensor) -> torch.Tensor:
+            if dense is _module_dense:   # the HF modules as they are (training, GPU, other dtypes)
+                attended = layer.attention.output(context, active_in)                  # dense, dropout, LN
+                return layer.output(layer.intermediate(attended), attended)            # FFN, LN
+            # the same steps with the packed CPU linears
             attended = _residual_norm(layer.attention.output, context, active_in, dense)
             inner = dense(layer.intermediate.dense, attended, layer.intermediate.intermediate_act_fn)
-            updated = _residual_norm(layer.output, inner, attended, dense)
-        if index is not None:  # exited and padding positions keep their states
-            # frozen states keep their dtype; .to is a no-op (no copy) when the dtypes already agree
-            updated = flat_in.index_copy(0, index, updated.to(flat_in.dtype)).view(batch, width, hidden)
-        if width == seq_len:
-            return updated
-        return torch.cat([updated, h[:, width:]], dim=1)
+            return _residual_norm(layer.output, inner, attended, dense)
+
+        return token_exit_layer(
+            h, layer_number, schedule, heads=attention.num_attention_heads,
+            query=lambda x: dense(attention.query, x), key=lambda x: dense(attention.key, x),
+            value=lambda x: dense(attention.value, x),
+            dropout_p=attention.dropout.p if self.training else 0.0, finish=finish)
 
     def train(self, mode: bool = True):
         # fused optimizers update weights without bumping their version counters, so the packed
@@ -131,6 +109,49 @@ class HashEEForSequenceClassification(nn.Module):
         if self.uses_pooler:
             return self.hf.classifier(self.hf.dropout(self.base.pooler(sequence_output)))
         return self.hf.classifier(sequence_output)
+
+
+def token_exit_layer(h: torch.Tensor, layer_number: int, schedule: ExitSchedule, *, heads: int, query, key,
+                     value, dropout_p: float, finish) -> torch.Tensor:
+    """One encoder layer of token-level exiting, for any post-LN transformer layer given by its parts.
+
+    `h` [B, T, H] holds the tokens in schedule order (active ones a prefix). Only the active tokens
+    make queries (`query`: [*, H] -> [*, H]); keys and values (`key`, `value`) come from every token,
+    exited ones with their frozen states, padding masked; `finish(context, residual)` applies the
+    rest of the layer (output projection, residual, LayerNorms, FFN) to the active tokens only and
+    returns their new states. Exited and padding positions keep their states.
+    """
+    width = schedule.active_counts[layer_number - 1]
+    batch, seq_len, hidden = h.shape
+    if width == 0:
+        return h
+    head_dim = hidden // heads
+    queries_in = h[:, :width]                                                          # [B, A, H]
+    index = schedule.active_index[layer_number - 1]
+    if index is None:   # every row has exactly `width` active tokens
+        active_in = queries_in
+        q = query(queries_in)
+    else:               # pack the active tokens: token-wise work only where it is needed
+        flat_in = queries_in.reshape(batch * width, hidden)
+        active_in = flat_in.index_select(0, index)                                     # [N, H]
+        q_active = query(active_in)
+        # buffer in the projection's dtype: under CUDA autocast that is bf16 while h is fp32,
+        # and index_copy refuses mixed dtypes there (CPU autocast would promote them)
+        q = q_active.new_zeros(batch * width, q_active.shape[-1]).index_copy(0, index, q_active)
+    q = q.view(batch, width, heads, head_dim).transpose(1, 2)
+    k = key(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)                   # [B, h, T, d]
+    v = value(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)
+    context = F.scaled_dot_product_attention(q, k, v, attn_mask=schedule.key_mask, dropout_p=dropout_p)  # [B, h, A, d]
+    context = context.transpose(1, 2).reshape(batch, width, hidden)
+    if index is not None:
+        context = context.reshape(batch * width, hidden).index_select(0, index)
+    updated = finish(context, active_in)
+    if index is not None:  # exited and padding positions keep their states
+        # frozen states keep their dtype; .to is a no-op (no copy) when the dtypes already agree
+        updated = flat_in.index_copy(0, index, updated.to(flat_in.dtype)).view(batch, width, hidden)
+    if width == seq_len:
+        return updated
+    return torch.cat([updated, h[:, width:]], dim=1)
 
 
 def _residual_norm(block: nn.Module, x: torch.Tensor, residual: torch.Tensor, dense) -> torch.Tensor:

@@ -121,4 +121,46 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
             messages.append(f"config key 'hash.num_buckets': {buckets} buckets exceed the {layers} layers of backbone '{name}'")
     messages += source_errors(config["data"], config["tasks"])
     messages += backbone_errors(config.get("difficulty"), config["backbones"])
+    messages += summarization_errors(config)
     return messages
+
+
+# Hashes a summarization encoder can use: mi needs class labels, clustered a classifier's embeddings.
+SUMMARIZATION_HASHES = ("frequency", "rand-cons", "rand-incons")
+
+
+def summarization_errors(config: dict) -> list[str]:
+    """The `summarization` section (schema-valid): methods, backbones, sources, the tasks' pairing."""
+    from earlyexit.methods import config_errors as method_errors
+
+    section = config.get("summarization") or {}
+    if not section.get("enabled", True) or "tasks" not in section:
+        return []
+    where = "summarization.methods"
+    listed = [(where, section.get("methods") or {"full": None, "hashee": ["frequency"]})]
+    listed += [(f"summarization.backbones.{n}.methods", b["methods"]) for n, b in section["backbones"].items() if b.get("methods")]
+    messages = []
+    for key, methods in listed:
+        messages += [m.replace("'methods.", f"'{key}.") for m in method_errors(methods)]
+        for variant in (methods.get("hashee") or ()):
+            if variant not in SUMMARIZATION_HASHES:
+                messages.append(f"config key '{key}.hashee': hash {variant!r} does not apply to a summarization "
+                                f"encoder (use {', '.join(SUMMARIZATION_HASHES)})")
+    overlap = sorted(set(section["backbones"]) & set(config["backbones"]))
+    if overlap:
+        messages.append(f"config key 'summarization.backbones.{overlap[0]}': the name is taken by backbones.{overlap[0]}")
+    buckets = {**config["hash"], **(section.get("hash") or {})}["num_buckets"]
+    for name, entry in section["backbones"].items():
+        if entry["source"] == "hub" and "hub_id" not in entry:
+            messages.append(f"config key 'summarization.backbones.{name}.hub_id': required when source is 'hub'")
+        hashed = "hashee" in (entry.get("methods") or section.get("methods") or {"hashee": None})
+        layers = entry.get("num_layers") or (4 if entry["source"] == "random" else None)
+        if hashed and layers is not None and buckets > layers:
+            messages.append(f"config key 'summarization.hash.num_buckets': {buckets} buckets exceed the {layers} "
+                            f"encoder layers of summarization backbone '{name}'")
+    for task in section["tasks"]:
+        language = get_task(task).language
+        if not any(b.get("language", "en") == language for b in section["backbones"].values()):
+            messages.append(f"config key 'summarization.tasks': task {task} ({language}) has no backbone of its language")
+    data = {**config["data"], "source": section.get("source") or config["data"]["source"]}
+    return messages + source_errors(data, section["tasks"])

@@ -79,3 +79,12 @@ def difficulty_targets(preset, enabled: bool = True) -> list[str]:
         *[table(preset, f"{name}.{ext}") for name in DIFFICULTY_TABLES for ext in ("csv", "md", "tex")],
         *[figure(preset, f"{name}.{ext}") for name in DIFFICULTY_FIGURES for ext in ("png", "pdf")],
     ]
+
+
+# --- the summarization table (rules in workflow/rules/summarization.smk)
+
+SUMMARIZATION_TABLE = "summarization"
+
+
+def summarization_targets(preset, enabled: bool = True) -> list[str]:
+    return [table(preset, f"{SUMMARIZATION_TABLE}.{ext}") for ext in ("csv", "md", "tex")] if enabled else []

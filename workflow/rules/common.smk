@@ -7,6 +7,7 @@ from snakemake.utils import min_version, validate
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source
+from earlyexit.data.tasks import get_task
 from earlyexit.methods import get_method, method_variants
 from earlyexit.plumbing.preflight import gpus_for
 
@@ -24,9 +25,21 @@ validate(config, CONFIG_SCHEMA)
 PRESET = config["preset"]
 # (method, variant) pairs of the config, from the methods registry (earlyexit/methods/).
 RUNS = method_variants(config["methods"])
+# The summarization table's grid (config section `summarization`, rules in summarization.smk): its
+# tasks, backbones and (method, variant) pairs run through the same rules as the other tasks.
+SUMMARIZATION = config["summarization"]
+SUMMARY_TASKS = SUMMARIZATION["tasks"] if SUMMARIZATION["enabled"] else []
+SUMMARY_BACKBONES = SUMMARIZATION["backbones"] if SUMMARIZATION["enabled"] else {}
+# (method, variant) pairs of the section and of the backbones that name their own (the -6L baselines)
+SUMMARY_RUNS = list(
+    dict.fromkeys(
+        method_variants(SUMMARIZATION["methods"] if SUMMARIZATION["enabled"] else {})
+        + [pair for entry in SUMMARY_BACKBONES.values() for pair in method_variants(entry.get("methods") or {})]
+    )
+)
 # Hash functions some run needs (the `hash` artifacts its method declares), fitted by rule fit_hash.
 HASHES = sorted(
-    {spec["hash"] for method, variant in RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
+    {spec["hash"] for method, variant in RUNS + SUMMARY_RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
 )
 # (hash, fit) of every hash artifact some run declares: fit "train" or "seed<N>".
 HASH_FITS = sorted(
@@ -42,10 +55,10 @@ def _alternatives(values):
 
 
 wildcard_constraints:
-    task=_alternatives(config["tasks"]),
-    backbone=_alternatives(config["backbones"]),
-    method=_alternatives(dict.fromkeys(m for m, _ in RUNS)),
-    variant=_alternatives(dict.fromkeys(v for _, v in RUNS)),
+    task=_alternatives([*config["tasks"], *SUMMARY_TASKS]),
+    backbone=_alternatives([*config["backbones"], *SUMMARY_BACKBONES]),
+    method=_alternatives(dict.fromkeys(m for m, _ in RUNS + SUMMARY_RUNS)),
+    variant=_alternatives(dict.fromkeys(v for _, v in RUNS + SUMMARY_RUNS)),
     hash=_alternatives(HASHES),
     fit=r"train|seed\d+",
     seed=r"\d+",
@@ -56,17 +69,30 @@ wildcard_constraints:
 # the hub where it downloads.
 
 
-def hash_fit_outputs():
-    """fit_hash's (hash, fit) outputs: wildcards, or (group_small_jobs) every fit of a task x backbone."""
-    return HASH_FITS if config["group_small_jobs"] else [(W["hash"], W["fit"])]
-
-
 def keep_or_temp(path):
     """Checkpoints are kept only when training.save_checkpoint asks; else removed once consumed."""
     return path if config["training"]["save_checkpoint"] else temp(path)
 
 
+def is_summarization(task):
+    return task in SUMMARY_TASKS
+
+
+def data_config(task):
+    """The data section a task's source is read from: summarization.source stands in for data.source."""
+    if is_summarization(task) and SUMMARIZATION["source"]:
+        return {**config["data"], "source": SUMMARIZATION["source"]}
+    return config["data"]
+
+
+def backbone_entry(name):
+    """A backbone's config entry: the classification backbones, then the summarization ones."""
+    return config["backbones"][name] if name in config["backbones"] else SUMMARY_BACKBONES[name]
+
+
 def max_seq_len(task):
+    if is_summarization(task):
+        return SUMMARIZATION["max_source_len"]
     training = config["training"]
     return training.get("max_seq_len_per_task", {}).get(task, training["max_seq_len"])
 
@@ -109,19 +135,50 @@ def training_params(wildcards, method):
     """The training section as TrainConfig takes it, with the task's max_seq_len. Without
     checkpoint_every_steps: it changes no result, so changing it must not rerun finished runs
     (train_eval.py reads it from the config)."""
-    training = config["training"]
+    training = SUMMARIZATION["training"] if is_summarization(wildcards.task) else config["training"]
     dropped = ("max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps")
     kept = {k: v for k, v in training.items() if k not in dropped}
     # a method's own recipe (method_training.<method>) replaces the settings it names
     return {**kept, **config["method_training"].get(method, {}), "max_seq_len": max_seq_len(wildcards.task)}
 
 
+def summary_target_len(task):
+    """Target tokens kept for a summarization task (None for the other tasks)."""
+    if not is_summarization(task):
+        return None
+    return SUMMARIZATION["max_target_len_per_task"].get(task, SUMMARIZATION["max_target_len"])
+
+
+def summary_run_params(wildcards):
+    """generate() settings and the full model's depths of a summarization run (None for the others)."""
+    if not is_summarization(wildcards.task):
+        return None
+    entry = SUMMARY_BACKBONES[wildcards.backbone]
+    return {
+        "generation": {**SUMMARIZATION["generation"], **SUMMARIZATION["generation_per_task"].get(wildcards.task, {})},
+        "reference_decoder_layers": entry.get("reference_decoder_layers"),
+    }
+
+
+def summarization_runs():
+    """Every summarization run record: task x backbone of its language x (method, variant) x seed."""
+    return [
+        paths.run_record(PRESET, task, backbone, method, variant, seed)
+        for task in SUMMARY_TASKS
+        for backbone, entry in SUMMARY_BACKBONES.items()
+        if entry["language"] == get_task(task).language
+        for method, variant in method_variants(entry.get("methods") or SUMMARIZATION["methods"])
+        for seed in SUMMARIZATION["seeds"]
+    ]
+
+
 def analysis_targets():
-    """The final tables and figures of the HashEE side (rules in analysis.smk)."""
+    """The final tables and figures of the HashEE side (rules in analysis.smk, summarization.smk)."""
     return [
         paths.table(PRESET, "runs.csv"),
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        *paths.summarization_targets(PRESET, SUMMARIZATION["enabled"]),
         *dynamic_targets(),
         *timing_targets(),   # the inference-time figure (timing.smk)
     ]
@@ -140,7 +197,7 @@ def dynamic_targets():
 
 def elue_files(wildcards):
     """For a task whose source is dir, the local ELUE files are inputs, so editing them re-runs it."""
-    if task_source(config["data"], wildcards.task) != "dir":
+    if is_summarization(wildcards.task) or task_source(config["data"], wildcards.task) != "dir":
         return []
     root = config["data"]["data_dir"]
     return [f"{root}/{wildcards.task}/{name}.tsv" for name in ("train", "dev", "test_full")]
@@ -161,8 +218,11 @@ class RunJob:
     backbone, method, variant, seed) or, with group_small_jobs, every variant x seed of one method
     (wildcards task, backbone; named <name>_<method>)."""
 
-    def __init__(self, name, method=None, runs=()):
+    def __init__(self, name, method=None, runs=(), tasks=None, backbones=None):
         self.method = method
+        # the tasks / backbones its wildcards may take (None: any of the config's)
+        self.task_pattern = _alternatives(tasks) if tasks is not None else ".+"
+        self.backbone_pattern = _alternatives(backbones) if backbones is not None else ".+"
         if method is None:
             self.rule = name
             self.pairs = [(W["variant"], W["seed"])]
@@ -201,10 +261,24 @@ class RunJob:
 
 def run_jobs(name, runs):
     """The job shapes of `name` (train_eval, sweep_exits) over (method, variant) pairs `runs`, one per run or
-    (group_small_jobs) one per method."""
+    (group_small_jobs) one per method of the classification grid; summarization runs (their own
+    backbones, methods and seeds) stay one job each."""
     if not config["group_small_jobs"]:
         return [RunJob(name)]
-    return [RunJob(name, method, runs) for method in dict.fromkeys(m for m, _ in runs)]
+    grouped = [RunJob(name, method, runs, config["tasks"], config["backbones"]) for method in dict.fromkeys(m for m, _ in runs)]
+    return grouped + ([RunJob(name, tasks=SUMMARY_TASKS, backbones=SUMMARY_BACKBONES)] if name == "train_eval" and SUMMARY_TASKS else [])
+
+
+def fit_hash_jobs():
+    """fit_hash's job shapes as (name, (hash, fit) outputs, tasks), one per hash or
+    (group_small_jobs) one per classification task x backbone fitting them all (summarization tasks,
+    with their own hash settings, still one per hash)."""
+    each = [(W["hash"], W["fit"])]
+    if not config["group_small_jobs"]:
+        return [("fit_hash", each, None)]
+    return [("fit_hashes", HASH_FITS, config["tasks"])] + ([("fit_hash", each, SUMMARY_TASKS)] if SUMMARY_TASKS else [])
+
+
 # --- the inference-time comparison (rules in timing.smk) ---
 
 

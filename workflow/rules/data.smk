@@ -10,11 +10,11 @@ rule prepare_task:
         test=paths.split_file(PRESET, W["task"], "test"),
         summary=paths.data_summary(PRESET, W["task"]),
     params:
-        source=lambda wildcards: task_source(config["data"], wildcards.task),
+        source=lambda wildcards: task_source(data_config(wildcards.task), wildcards.task),
         data_dir=config["data"]["data_dir"],
         hub_cache=config["data"]["hub_cache"],
         hub_revision=config["data"]["hub_revision"],
-        synthetic_sizes=config["data"]["synthetic_sizes"],
+        synthetic_sizes=lambda wildcards: SUMMARIZATION["synthetic_sizes"] if is_summarization(wildcards.task) else config["data"]["synthetic_sizes"],
         seed=config["data"]["seed"],
     log:
         paths.log_file(PRESET, "prepare_task", W["task"]),
@@ -35,8 +35,9 @@ rule tokenize_task:
         npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
         meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
     params:
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        backbone=lambda wildcards: backbone_entry(wildcards.backbone),
         max_seq_len=lambda wildcards: max_seq_len(wildcards.task),
+        max_target_len=lambda wildcards: summary_target_len(wildcards.task),
     log:
         paths.log_file(PRESET, "tokenize_task", W["task"], W["backbone"]),
     conda:

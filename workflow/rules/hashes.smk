@@ -1,25 +1,31 @@
 # One artifact per hash function, fitted on the training split only and reused by every run.
-# With group_small_jobs, one job per task x backbone fits every hash the runs need.
+# With group_small_jobs, one job per task x backbone (rule fit_hashes) fits every hash the runs need.
 
 
-rule fit_hash:
-    input:
-        npz=rules.tokenize_task.output.npz,
-        meta=rules.tokenize_task.output.meta,
-    output:
-        npz=[paths.hash_artifact(PRESET, W["task"], W["backbone"], h, f, "npz") for h, f in hash_fit_outputs()],
-        summary=[paths.hash_artifact(PRESET, W["task"], W["backbone"], h, f, "json") for h, f in hash_fit_outputs()],
-    params:
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-        hash_config=config["hash"],
-        # (hash, fit) per output pair; fit "seed<N>" fits with that seed, "train" with 0
-        fits=lambda w: HASH_FITS if config["group_small_jobs"] else [(w.hash, w.fit)],
-    log:
-        paths.log_file(PRESET, "fit_hash", W["task"], W["backbone"], *(("all-hashes",) if config["group_small_jobs"] else (W["hash"], W["fit"]))),
-    resources:
-        mem_mb=lambda w, attempt: 16000 * attempt,  # k-means over the vocabulary x hidden embedding matrix
-        runtime=lambda w, attempt: 60 * attempt * (len(HASH_FITS) if config["group_small_jobs"] else 1),
-    conda:
-        "../envs/hashee.yaml"
-    script:
-        "../scripts/fit_hash.py"
+for _name, _fits, _tasks in fit_hash_jobs():
+
+    rule:
+        name:
+            _name
+        wildcard_constraints:
+            task=_alternatives(_tasks) if _tasks is not None else ".+",
+        input:
+            npz=rules.tokenize_task.output.npz,
+            meta=rules.tokenize_task.output.meta,
+        output:
+            npz=[paths.hash_artifact(PRESET, W["task"], W["backbone"], h, f, "npz") for h, f in _fits],
+            summary=[paths.hash_artifact(PRESET, W["task"], W["backbone"], h, f, "json") for h, f in _fits],
+        params:
+            backbone=lambda wildcards: backbone_entry(wildcards.backbone),
+            hash_config=lambda wildcards: {**config["hash"], **SUMMARIZATION["hash"]} if is_summarization(wildcards.task) else config["hash"],
+            # (hash, fit) per output pair; fit "seed<N>" fits with that seed, "train" with 0
+            fits=lambda wildcards, fits=_fits: [(wildcards.hash, wildcards.fit)] if fits[0][0] == W["hash"] else fits,
+        log:
+            paths.log_file(PRESET, "fit_hash", W["task"], W["backbone"], *((W["hash"], W["fit"]) if _fits[0][0] == W["hash"] else ("all-hashes",))),
+        resources:
+            mem_mb=lambda w, attempt: 16000 * attempt,  # k-means over the vocabulary x hidden embedding matrix
+            runtime=lambda w, attempt, n=len(_fits): 60 * attempt * n,
+        conda:
+            "../envs/hashee.yaml"
+        script:
+            "../scripts/fit_hash.py"

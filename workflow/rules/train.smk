@@ -9,6 +9,9 @@ for _job in run_jobs("train_eval", RUNS):
     rule:
         name:
             _job.rule
+        wildcard_constraints:
+            task=_job.task_pattern,
+            backbone=_job.backbone_pattern,
         input:
             npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
             meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
@@ -20,11 +23,13 @@ for _job in run_jobs("train_eval", RUNS):
             model=[keep_or_temp(path) for path in _job.files(paths.checkpoint)],
         params:
             preset=PRESET,
-            backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+            backbone=lambda wildcards: backbone_entry(wildcards.backbone),
             training=_job.training,
             device=config["device"],
             runs=_job.runs,
             method_settings=_job.settings,
+            # summarization runs: generate() settings and the full model's depths (None otherwise)
+            summarization=summary_run_params,
         log:
             _job.log,
         threads: 1

@@ -17,4 +17,5 @@ run_step(
     max_seq_len=snakemake.params.max_seq_len,
     out_npz=snakemake.output.npz,
     out_meta=snakemake.output.meta,
+    max_target_len=snakemake.params.max_target_len,
 )

@@ -13,6 +13,7 @@ check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule 
 torch.set_num_threads(snakemake.threads)
 backbone = snakemake.params.backbone
 declared = set(snakemake.input.artifacts)
+summarization = snakemake.params.summarization or {}
 
 
 def run_all():
@@ -35,6 +36,8 @@ def run_all():
             }),
             seed=run["seed"],
             reference_layers=backbone["reference_layers"],
+            reference_decoder_layers=summarization.get("reference_decoder_layers"),
+            generation=summarization.get("generation"),
             out_json=record,
             checkpoint=model,
             device=snakemake.params.device,
