@@ -167,8 +167,9 @@ def test_a_bad_timing_file_is_named_with_the_field():
 
 
 def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
-    """End to end on the contract's tiny runs: the full model, HashEE (frequency hash) and
-    CascadeBERT at the setting its sweep file matched; the record passes the schema."""
+    """End to end on the contract's tiny runs: the full model, HashEE (frequency hash) and every
+    dynamic method of the registry at the setting its sweep file matched (learned exits read their
+    trained modules); the record passes the schema."""
     from earlyexit.dynamic_config import method_settings, section
     from earlyexit.experiment import run_experiment
     from earlyexit.sweeps import run_sweep
@@ -178,23 +179,24 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
 
     tokenized = tokenized_synth_nli(tmp_path, train_size=16)
     settings = {"cascadebert": {**method_settings(section(), "cascadebert"), "label_seeds": 1}}
-    cases = []
-    for method, variant in (("full", "default"), ("hashee", "frequency"), ("cascadebert", "default")):
-        from earlyexit.methods import get_method
+    from earlyexit.methods import METHODS, get_method
 
+    dynamic = [(name, "default") for name, m in METHODS.items() if m.family == "dynamic"]
+    cases = []
+    for method, variant in (("full", "default"), ("hashee", "frequency"), *dynamic):
         artifacts = make_artifacts(tmp_path, get_method(method).artifacts(variant, 1))
         ckpt = tmp_path / f"{method}-{variant}.pt"
         run_experiment(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
                        backbone=BACKBONE, method=method, variant=variant, artifacts=artifacts, train_config=ONE_STEP,
                        seed=1, reference_layers=12, out_json=tmp_path / f"{method}-{variant}.json", checkpoint=ckpt,
-                       device="cpu", progress=False, method_settings=settings.get(method, {}))
+                       device="cpu", progress=False, method_settings=settings.get(method))
         case = {"method": method, "variant": variant, "checkpoint": str(ckpt), "artifacts": artifacts, "sweep": None}
-        if method == "cascadebert":
-            case["sweep"] = str(tmp_path / "sweep.json")
+        if (method, variant) in dynamic:
+            case["sweep"] = str(tmp_path / f"sweep-{method}.json")
             run_sweep(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
                       backbone=BACKBONE, method=method, variant=variant, seed=1, checkpoint=ckpt, train_config=ONE_STEP,
                       reference_layers=12, default_target=3.0, published=None, out_json=case["sweep"], device="cpu",
-                      method_settings=settings[method])
+                      method_settings=settings.get(method))
         cases.append(case)
     out = tmp_path / "timing.json"
     record = run_timing(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
@@ -202,11 +204,11 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
                         reference_layers=12, batch_sizes=[1, 4], warmup=0, repeats=1, out_json=out, device="cpu")
     assert read_timing(out) == record and record["skipped"] == [] and record["threads"] == 1
     assert [(e["method"], e["variant"]) for e in record["entries"]] == [
-        ("full", "default"), ("hashee", "frequency"), ("cascadebert", "default")]
+        ("full", "default"), ("hashee", "frequency"), *dynamic]
     from earlyexit.sweeps import read_sweep
 
-    sweep = read_sweep(tmp_path / "sweep.json")
-    cascade = record["entries"][2]
+    sweep = read_sweep(tmp_path / "sweep-cascadebert.json")
+    cascade = record["entries"][2 + dynamic.index(("cascadebert", "default"))]
     assert cascade["setting"] == sweep["matched"]["setting"] and "matched point" in cascade["setting_source"]
     matched = sweep["points"][sweep["matched"]["index"]]
     # the timed pass ran what the sweep scored at that setting: the same FLOPs on the test split
