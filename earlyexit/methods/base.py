@@ -72,6 +72,16 @@ class Method:
     sweep: dict = {}                # inference-time parameter -> values scored on one trained model
     tables: tuple = ()              # paper tables (data/published table names) it has rows in
     reference: bool = False         # the no-exit model every other row is compared with
+    needs_hub: bool = False         # loads its own hub checkpoint: no run where requirements.network is false
+
+    def row_label(self, variant: str, paper_backbone: str) -> str:
+        """The run's row label; the same as `label` unless the name depends on the backbone
+        (e.g. "BERT-3L" for the 3-layer truncation of the BERT backbone)."""
+        return self.label(variant)
+
+    def applies(self, variant: str, backbone: dict) -> bool:
+        """Whether `variant` runs on `backbone` (its config entry); e.g. a truncation no deeper than it."""
+        return True
 
     def label(self, variant: str) -> str:
         """The row label: the variant's paper name, or the method's when it has one variant."""
@@ -79,7 +89,7 @@ class Method:
             return self.paper_name
         return self.variant_labels.get(variant, variant)
 
-    def published_row(self, table: str, variant: str) -> str:
+    def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:
         """This run's row name in data/published/hashee_published.csv's `table`."""
         return self.label(variant)
 

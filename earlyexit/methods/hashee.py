@@ -23,7 +23,7 @@ class HashEE(Method):
                       "mi": "#d55e00", "clustered": "#cc78bc"}
     tables = ("hash_functions", "elue_main")
 
-    def published_row(self, table: str, variant: str) -> str:
+    def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:
         # The hash-function table's rows are the hash names; elsewhere the paper writes "HashEE".
         return variant if table == "hash_functions" else self.paper_name
 

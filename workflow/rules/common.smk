@@ -7,7 +7,7 @@ from snakemake.utils import min_version, validate
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source
-from earlyexit.methods import get_method, method_variants
+from earlyexit.methods import backbone_runs, get_method, method_variants
 from earlyexit.plumbing.preflight import gpus_for
 
 min_version("9.0")
@@ -62,12 +62,13 @@ def max_seq_len(task):
 
 
 def run_results():
-    """Every run record of the config: task x backbone x (method, variant) x seed."""
+    """Every run record of the config: task x backbone x (method, variant) x seed, the pairs each
+    backbone runs (earlyexit.methods.backbone_runs)."""
     return [
         paths.run_record(PRESET, task, backbone, method, variant, seed)
         for task in config["tasks"]
         for backbone in config["backbones"]
-        for method, variant in RUNS
+        for method, variant in backbone_runs(config, backbone)
         for seed in config["seeds"]
     ]
 
