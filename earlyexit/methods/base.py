@@ -71,6 +71,7 @@ class Method:
     variant_colors: dict = {}       # variant -> colour where variants share a figure (else `color`)
     sweep: dict = {}                # inference-time parameter -> values scored on one trained model
     tables: tuple = ()              # paper tables (data/published table names) it has rows in
+    table_variants: dict = {}       # table -> the variants with rows in it (absent: every variant)
     reference: bool = False         # the no-exit model every other row is compared with
     needs_hub: bool = False         # loads its own hub checkpoint: no run where requirements.network is false
 

@@ -32,8 +32,8 @@ class Truncated(Method):
     color = "tab:gray"
     variants = tuple(f"{n}L" for n in range(1, MAX_LAYERS + 1))
     tables = ("elue_main",)
-    # The depths with rows in the main table; the other depths are reference curves (ELUE score, figure).
-    table_variants = ("3L",)
+    # The paper's rows are the 3-layer ones; the other depths are reference curves (ELUE score, figure).
+    table_variants = {"elue_main": ("3L",)}
 
     def row_label(self, variant: str, paper_backbone: str) -> str:
         return f"{backbone_family(paper_backbone)}-{variant}"
