@@ -69,6 +69,8 @@ def table_row_keys(runs: pd.DataFrame, config: dict, published_rows: list[str]) 
         found = []
         for (variant, backbone), group in mine.groupby(["variant", "paper_backbone"], sort=False):
             label = str(group["label"].iloc[0])
+            if len(shown) == 1 and label == method.label(variant):   # one row of the method: its paper name
+                label = method.paper_name
             if len(backbones) > 1 and all(method.row_label(variant, b) == label for b in backbones):
                 label = f"{label} w/ {backbone}"
             found.append({"method": method.name, "variant": variant, "paper_backbone": backbone, "label": label,

@@ -89,6 +89,8 @@ def analysis_targets():
         paths.table(PRESET, "runs.csv"),
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        *[paths.table(PRESET, f"elue_main.{ext}") for ext in ("csv", "md", "tex")],
+        *[paths.figure(PRESET, f"backbone_effect.{ext}") for ext in ("png", "pdf")],
     ]
 
 
