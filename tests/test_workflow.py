@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from earlyexit.methods import method_variants
+from earlyexit.methods import backbone_runs
 from tests.conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -30,12 +30,14 @@ def test_paper_preset_dry_run_lists_the_full_grid():
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
-    assert counts["train_eval"] == runs == 6 * 4 * (1 + 5) * 3     # full + HashEE x 5 hash functions
+    runs = len(config["tasks"]) * sum(len(backbone_runs(config, b)) for b in config["backbones"]) * len(config["seeds"])
+    # full + HashEE x 5 hashes on 4 backbones; ElasticBERT-1L..11L; BERT-, RoBERTa-, ALBERT-3L; DistilBERT, TinyBERT
+    assert counts["train_eval"] == runs == 6 * (4 * (1 + 5) + 11 + 3 + 2) * 3
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
     assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3)
-    assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 24
+    assert counts["prepare_task"] == 6 and counts["tokenize_task"] == 30
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
+    assert counts["table_elue_main"] == counts["figure_backbone_effect"] == 1
 
 
 def test_lint_is_clean():
@@ -104,7 +106,8 @@ def test_demo_dag_end_to_end(tmp_path):
     assert len(human) >= 2
 
     logs = list((tmp_path / "logs/e2e").rglob("*.log"))
-    hashee_jobs = 1 + 1 + 2 + 6 + 3   # prepare, tokenize, hashes, runs, analysis (runs table, hash table, figure)
+    # prepare, tokenize, hashes, runs, analysis (runs table, hash and main tables, two figures)
+    hashee_jobs = 1 + 1 + 2 + 6 + 5
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))
