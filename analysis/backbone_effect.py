@@ -82,7 +82,7 @@ def plot_backbone_effect(runs: pd.DataFrame, out_png: str | os.PathLike, out_pdf
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=2, fontsize=8,
-               bbox_to_anchor=(0.5, -0.02 - 0.05 * ((len(handles) + 1) // 2)))
+               bbox_to_anchor=(0.5, -0.08 - 0.05 * ((len(handles) + 1) // 2)))
     fig.suptitle(f"Effect of backbones, preset {preset} (means over seeds)", fontsize=10)
     save_figure(fig, out_png, out_pdf)
     return points
