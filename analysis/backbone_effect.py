@@ -77,7 +77,7 @@ def plot_backbone_effect(runs: pd.DataFrame, out_png: str | os.PathLike, out_pdf
         ax.set_xlabel("speed-up (ELUE FLOPs, ×)")
         ax.set_ylabel("test score (%)")
         ax.grid(alpha=0.3)
-    handles, labels = {}, {}
+    handles = {}
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)

@@ -38,7 +38,7 @@ TABLE_COLUMNS = [
     "preset", "row", "method", "variant", "paper_backbone", "status", "task", "paper_task", "synthetic", "n_seeds",
     "test_mean", "test_std", "speedup_mean", "published_row", "published_score", "published_speedup",
     "gap_our_curve", "extrapolated_our_curve", "gap_published_curve", "extrapolated_published_curve",
-    "elue_our_curve", "elue_published_curve", "published_elue",
+    "elue_our_curve", "elue_published_curve", "published_elue", "our_curve_backbone",
 ]
 
 
@@ -100,7 +100,7 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
     pub = _published(published)
     paper_tasks = [t for t in dict.fromkeys(pub["task"]) if t != "ELUE"]
     tasks = task_order(runs, paper_tasks)
-    _, our_curve, pub_curve = _curves(runs, published, tasks)
+    curve_backbone, our_curve, pub_curve = _curves(runs, published, tasks)
     pub_cells = {(r.row, r.task, r.metric): r for r in pub.itertuples(index=False)}
     lines = []
     for key in table_row_keys(runs, config, list(dict.fromkeys(pub["row"]))):
@@ -136,7 +136,8 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
         published_elue = pub_cells.get((key["published_row"], "ELUE", "elue_score")) if real else None
         for line in row_lines:
             line.update(elue_our_curve=ours_elue, elue_published_curve=pub_elue,
-                        published_elue=math.nan if published_elue is None else float(published_elue.value))
+                        published_elue=math.nan if published_elue is None else float(published_elue.value),
+                        our_curve_backbone=curve_backbone or "")
         lines += row_lines
     frame = pd.DataFrame.from_records(lines, columns=TABLE_COLUMNS)
     for column in ("synthetic", "extrapolated_our_curve", "extrapolated_published_curve"):
@@ -158,7 +159,8 @@ def format_elue(value: float) -> str:
     return f"{value:+.2f}" if value is not None and np.isfinite(value) else DASH
 
 
-def _caption(table: pd.DataFrame, preset: str, curve_backbone: str | None, with_published: bool) -> str:
+def _caption(table: pd.DataFrame, preset: str, with_published: bool) -> str:
+    curve_backbone = next((b for b in table["our_curve_backbone"] if b), None)
     seeds = table.loc[table["n_seeds"] > 0, "n_seeds"]
     seed_text = (f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}") if len(seeds) else "0"
     parts = [
@@ -181,7 +183,7 @@ def _caption(table: pd.DataFrame, preset: str, curve_backbone: str | None, with_
     return " ".join(parts)
 
 
-def elue_main_layout(table: pd.DataFrame, preset: str, curve_backbone: str | None) -> Layout:
+def elue_main_layout(table: pd.DataFrame, preset: str) -> Layout:
     tasks = list(dict.fromkeys(zip(table["task"], table["paper_task"], table["synthetic"].astype(bool))))
     with_published = not all(s for _, _, s in tasks)
     columns = []
@@ -209,14 +211,13 @@ def elue_main_layout(table: pd.DataFrame, preset: str, curve_backbone: str | Non
             row += [NEEDS_HUB if first["status"] == NEEDS_HUB else format_elue(first["elue_published_curve"]),
                     format_elue(first["published_elue"])]
         rows.append(row)
-    return Layout(name=f"{NAME}-{preset}", caption=_caption(table, preset, curve_backbone, with_published),
+    return Layout(name=f"{NAME}-{preset}", caption=_caption(table, preset, with_published),
                   stub="Model", columns=columns, groups=[(None, rows)])
 
 
 def write_elue_main(runs: pd.DataFrame, published: pd.DataFrame | None, config: dict, out_csv: str | os.PathLike,
                     out_md: str | os.PathLike, out_tex: str | os.PathLike, preset: str) -> pd.DataFrame:
     table = elue_main_frame(runs, published, preset, config)
-    curve_backbone, _ = curve_from_runs(runs, SPEEDUP)
-    write_table(table, elue_main_layout(table, preset, curve_backbone), out_csv, out_md, out_tex,
+    write_table(table, elue_main_layout(table, preset), out_csv, out_md, out_tex,
                 source=f"analysis/elue_main.py from the run records of preset {preset}")
     return table

@@ -66,7 +66,7 @@ def test_rows_cells_and_elue_scores(published):
     assert math.isnan(cell.loc[("HashEE", "MRPC"), "test_mean"]) and math.isnan(cell.loc[("HashEE", "SST-2"), "elue_our_curve"])
     assert (cell.loc["DistilBERT", "status"] == "needs hub").all()
 
-    md = to_markdown(elue_main_layout(table, "t", "eb-12L"))
+    md = to_markdown(elue_main_layout(table, "t"))
     line = {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in md.splitlines() if l.startswith("| ")}
     assert line["ElasticBERT-3L"] == ["80.0 (4.0×)", "84.1 (4.0×)", "80.0 (4.0×)", "83.1 (4.0×)", "+0.00", "-3.60", "+0.00"]
     assert line["DistilBERT"][0] == "needs hub" and line["DistilBERT"][1] == "84.8 (2.0×)"
@@ -77,7 +77,7 @@ def test_synthetic_tasks_never_show_published_numbers(published):
     table = elue_main_frame(runs_frame((("synth-sentiment", "SST-2", True),)), published, "t", CONFIG)
     assert table["published_score"].isna().all() and table["published_elue"].isna().all()
     assert table["elue_published_curve"].isna().all()
-    layout = elue_main_layout(table, "t", "eb-12L")
+    layout = elue_main_layout(table, "t")
     assert [c.flat for c in layout.columns] == ["synth-sentiment (synthetic stand-in for SST-2)", "ELUE (ours)"]
     rows = {r[0]: r[1:] for r in layout.groups[0][1]}
     assert rows["ElasticBERT-3L"] == ["80.0 (4.0×)", "+0.00"] and rows["DistilBERT"] == ["needs hub", "needs hub"]
