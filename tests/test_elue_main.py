@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from analysis.collect import RUN_COLUMNS, _typed
+from analysis.collect import RUN_COLUMNS, _typed, read_runs_csv, write_runs_csv
 from analysis.elue_main import elue_main_frame, elue_main_layout
 from analysis.published import load_published
 from analysis.table_writer import to_markdown
@@ -47,8 +47,9 @@ def published():
     return load_published()
 
 
-def test_rows_cells_and_elue_scores(published):
-    table = elue_main_frame(runs_frame(), published, "t", CONFIG)
+def test_rows_cells_and_elue_scores(published, tmp_path):
+    write_runs_csv(runs_frame(), tmp_path / "runs.csv")       # through runs.csv, as the rule reads it
+    table = elue_main_frame(read_runs_csv(tmp_path / "runs.csv"), published, "t", CONFIG)
     rows = list(dict.fromkeys(table["row"]))
     # the paper's order: BERT-3L before ElasticBERT-3L, then DistilBERT, then HashEE; only 3L rows
     assert rows == ["BERT-3L", "ElasticBERT-3L", "DistilBERT", "HashEE"]
