@@ -1,8 +1,8 @@
 """The paper's "effect of backbones" figure: HashEE on each configured backbone, test score against
-the ELUE-protocol speed-up, one facet per task; each backbone's full model and n-layer truncations
+the exact FLOPs speed-up, one facet per task; each backbone's full model and n-layer truncations
 drawn as its reference line (a backbone's static curve, from 1 layer to its full depth).
 
-Points and lines are means over seeds of runs.csv `test_score` and `elue_speedup` (the main table's
+Points and lines are means over seeds of runs.csv `test_score` and `flops_speedup` (the main table's
 convention). Colours: one per paper backbone; HashEE's hash functions by marker. Synthetic tasks are
 titled as such; no published number is drawn (the paper gives this figure without a table).
 """
@@ -22,7 +22,7 @@ from analysis.display import task_order, task_title  # noqa: E402
 from analysis.figure_writer import save_figure  # noqa: E402
 from earlyexit.methods import METHODS  # noqa: E402
 
-SPEEDUP = "elue_speedup"
+SPEEDUP = "flops_speedup"
 MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 LINE_COLUMNS = ["task", "paper_task", "synthetic", "paper_backbone", "kind", "method", "variant", "num_layers",
                 "n_seeds", "test_score", "speedup"]
@@ -74,7 +74,7 @@ def plot_backbone_effect(runs: pd.DataFrame, out_png: str | os.PathLike, out_pdf
                     ax.plot(hit["speedup"], hit["test_score"], linestyle="none", marker=markers[h], markersize=8,
                             color=colors[backbone], label=f"HashEE ({METHODS['hashee'].label(h)}) w/ {backbone}")
         ax.set_title(task_title(task, paper_task, synthetic), fontsize=9)
-        ax.set_xlabel("speed-up (ELUE FLOPs, ×)")
+        ax.set_xlabel("speed-up (FLOPs vs 12 layers, ×)")
         ax.set_ylabel("test score (%)")
         ax.grid(alpha=0.3)
     handles = {}
