@@ -86,3 +86,18 @@ def load_published(path: str | os.PathLike = PUBLISHED_CSV, table: str | None = 
     if table is not None:
         frame = frame[frame["table"] == table].reset_index(drop=True)
     return frame
+
+
+def elasticbert_curve(published: pd.DataFrame) -> dict:
+    """The published ElasticBERT-nL points, per paper task: {task: [(n, score, speed-up)]}, from the
+    rows named "ElasticBERT-<n>L" of the main table (the HashEE paper prints only n = 3; the ELUE
+    paper's 12-point curve is not among the numbers this suite holds)."""
+    import re
+
+    rows = published[(published["table"] == "elue_main") & (published["metric"] == "score")]
+    curve: dict = {}
+    for rec in rows.itertuples(index=False):
+        match = re.fullmatch(r"ElasticBERT-(\d+)L", rec.row)
+        if match and math.isfinite(rec.speedup):
+            curve.setdefault(rec.task, []).append((int(match.group(1)), float(rec.value), float(rec.speedup)))
+    return {task: sorted(points) for task, points in curve.items()}

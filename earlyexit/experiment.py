@@ -114,7 +114,7 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "num_layers": outcome.dims.num_layers,
         "method": method,
         "variant": variant,
-        "label": chosen.label(variant),
+        "label": chosen.row_label(variant, backbone.paper_backbone or backbone.name),
         "family": chosen.family,
         "seed": seed,
         "metric": task.metric,

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from difficulty import settings as dsettings
-from earlyexit.methods import method_variants
+from earlyexit.methods import backbone_runs
 from earlyexit.plumbing import preflight
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,8 +95,8 @@ def test_slurm_dry_run_lists_the_paper_dag(paper_slurm_jobs):
     for job in paper_slurm_jobs:
         if job["wildcards"].get("task") not in summarization:
             counts[job["rule"]] = counts.get(job["rule"], 0) + 1
-    runs = method_variants(PAPER["methods"])
-    assert counts["train_eval"] == len(PAPER["tasks"]) * len(PAPER["backbones"]) * len(runs) * len(PAPER["seeds"])
+    runs = sum(len(backbone_runs(PAPER, backbone)) for backbone in PAPER["backbones"])
+    assert counts["train_eval"] == len(PAPER["tasks"]) * runs * len(PAPER["seeds"])
     assert counts["prepare_task"] == len(PAPER["tasks"])
     assert counts["tokenize_task"] == len(PAPER["tasks"]) * len(PAPER["backbones"])
     diff = dsettings.validated(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))["difficulty"]
@@ -104,7 +104,8 @@ def test_slurm_dry_run_lists_the_paper_dag(paper_slurm_jobs):
     assert counts["difficulty_predict"] == seeds * sum(len(diff[level]["predictors"]) for level in ("sentence", "token"))
     assert counts["difficulty_human_predict"] == seeds * len(diff["human"]["predictors"])
     for rule in ("fit_hash", "difficulty_human_data", "difficulty_sentence_data", "difficulty_token_data",
-                 "table_runs", "table_hash_functions", "figure_score_vs_speedup", "table_difficulty_model",
+                 "table_runs", "table_hash_functions", "figure_score_vs_speedup", "table_elue_main",
+                 "figure_backbone_effect", "table_difficulty_model",
                  "table_difficulty_human", "figure_difficulty_human_accuracy", "figure_difficulty_layer_labels", "all"):
         assert counts.get(rule), rule
 

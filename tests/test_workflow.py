@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from earlyexit.methods import get_method, method_variants
+from earlyexit.methods import backbone_runs, get_method
 from tests.conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -30,21 +30,23 @@ def test_paper_preset_dry_run_lists_the_full_grid():
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    runs = len(config["tasks"]) * len(config["backbones"]) * len(method_variants(config["methods"])) * len(config["seeds"])
-    # full + HashEE x 5 hash functions + HeadPrune, Theseus + DeeBERT, FastBERT, PABEE, BERxiT,
-    # ConsistentEE x 2 rewards, CascadeBERT (each dynamic run swept once)
-    assert runs == 6 * 4 * (1 + 5 + 2 + 3 + 1 + 2 + 1) * 3
-    assert counts["sweep_exits"] == 6 * 4 * (3 + 1 + 2 + 1) * 3
+    runs = len(config["tasks"]) * sum(len(backbone_runs(config, b)) for b in config["backbones"]) * len(config["seeds"])
+    # ElasticBERT-6L: full + HashEE x 5 hashes; ElasticBERT-12L: the same + ElasticBERT-1L..11L + BERxiT;
+    # BERT: full, HashEE x 5, BERT-3L, DistilBERT, TinyBERT, HeadPrune, Theseus, DeeBERT, FastBERT, PABEE,
+    # CascadeBERT, BERxiT, ConsistentEE x 2 rewards; RoBERTa: full, HashEE x 5, RoBERTa-3L; ALBERT-3L
+    assert runs == 6 * (6 + (6 + 11 + 1) + (6 + 12) + (6 + 1) + 1) * 3
+    assert counts["sweep_exits"] == 6 * (1 + 7) * 3      # every dynamic run swept once
     # summarization: BART and BART-6L on Reddit TIFU and CNN/DM; Chinese BART, CPT and CPT-6L on CSL and
     # TTNews; full on every backbone, HashEE (frequency) on the untruncated ones; one seed
     summarization = 2 * (2 + 1) + 2 * (2 + 2 + 1)
     assert counts["train_eval"] == runs + summarization
     # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
     assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3) + 2 * 1 + 2 * 2
-    assert counts["prepare_task"] == 6 + 4 and counts["tokenize_task"] == 24 + 2 * 2 + 2 * 3
+    assert counts["prepare_task"] == 6 + 4 and counts["tokenize_task"] == 6 * 5 + 2 * 2 + 2 * 3
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
+    assert counts["table_elue_main"] == counts["figure_backbone_effect"] == 1
     assert counts["table_dynamic"] == counts["figure_dynamic_curves"] == 1
-    assert counts["time_inference"] == 6 * 4 and counts["figure_inference_time"] == 1   # first seed per task x backbone
+    assert counts["time_inference"] == 6 * 5 and counts["figure_inference_time"] == 1   # first seed per task x backbone
     assert counts["table_summarization"] == 1
 
 
@@ -73,12 +75,13 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     grid = tuple(f"results/demo/{kind}/{task}/" for kind in ("runs", "hashes") for task in config["tasks"])
     runs = [f for f in files[False] if f.startswith(grid) and "/runs/" in f]
     assert {files[False][f] for f in runs} == {"train_eval"}
-    assert {files[True][f] for f in runs} == {f"train_eval_{method}" for method in config["methods"]}
+    ran = {m for m, _ in backbone_runs(config, "tiny-6L")}
+    assert {files[True][f] for f in runs} == {f"train_eval_{method}_tiny_6L" for method in ran}
     hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
     assert len(hashes) == 2 * 3 * (3 + 2 * 2)     # npz + json, 3 tasks, 3 fitted once + 2 per seed
-    assert {files[True][f] for f in hashes} == {"fit_hashes"}
+    assert {files[True][f] for f in hashes} == {"fit_hashes_tiny_6L"}
     sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
-    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}" for m in config["methods"]
+    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_tiny_6L" for m in ran
                                                             if get_method(m).family == "dynamic"}
     # every other job (summarization runs included) is the same job either way
     others = [f for f in files[False] if not files[False][f].startswith(("train_eval", "sweep_exits", "fit_hash"))]
@@ -157,9 +160,9 @@ def test_demo_dag_end_to_end(tmp_path):
 
     logs = list((tmp_path / "logs/e2e").rglob("*.log"))
     # prepare, tokenize, hashes (one job: group_small_jobs), runs (one job per method), analysis
-    # (runs table, hash table, figure), timing and its figure
+    # (runs table, hash and main tables, two figures), timing and its figure
     assert config["group_small_jobs"]
-    hashee_jobs = 1 + 1 + 1 + 2 + 3 + 2
+    hashee_jobs = 1 + 1 + 1 + 2 + 5 + 2
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))

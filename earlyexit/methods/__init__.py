@@ -14,7 +14,7 @@ import pkgutil
 from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint
 
 __all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "SweepPoint", "get_method", "method_variants",
-           "config_errors"]
+           "config_errors", "hub_unreachable", "backbone_runs"]
 
 
 def _discover() -> dict[str, Method]:
@@ -51,6 +51,24 @@ def method_variants(config_methods: dict) -> list[tuple[str, str]]:
         if name in config_methods:
             pairs += [(name, v) for v in (config_methods[name] or method.variants)]
     return pairs
+
+
+def hub_unreachable(method: Method, config: dict) -> bool:
+    """The one place deciding that a method's own hub checkpoint cannot be loaded under `config`:
+    it needs the hub and the preset runs without network (requirements.network false). Such a method
+    gets no job, and tables show "needs hub" in its rows."""
+    return method.needs_hub and not (config.get("requirements") or {}).get("network", False)
+
+
+def backbone_runs(config: dict, backbone: str) -> list[tuple[str, str]]:
+    """(method, variant) pairs the config runs on `backbone`: the configured ones, less those the
+    backbone's entry leaves out (its optional `methods` list), those the method says do not apply
+    to it (e.g. a truncation deeper than the backbone) and those whose checkpoint is unreachable."""
+    entry = config["backbones"][backbone]
+    allowed = entry.get("methods")
+    return [(name, variant) for name, variant in method_variants(config["methods"])
+            if (allowed is None or name in allowed) and not hub_unreachable(METHODS[name], config)
+            and METHODS[name].applies(variant, entry)]
 
 
 def config_errors(config_methods: dict) -> list[str]:

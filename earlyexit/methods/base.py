@@ -108,7 +108,18 @@ class Method:
     sweep: dict = {}                # inference-time parameter -> values scored on one trained model
                                     # (dynamic family: the sweep rule scores every value; see score_sweep)
     tables: tuple = ()              # paper tables (data/published table names) it has rows in
+    table_variants: dict = {}       # table -> the variants with rows in it (absent: every variant)
     reference: bool = False         # the no-exit model every other row is compared with
+    needs_hub: bool = False         # loads its own hub checkpoint: no run where requirements.network is false
+
+    def row_label(self, variant: str, paper_backbone: str) -> str:
+        """The run's row label; the same as `label` unless the name depends on the backbone
+        (e.g. "BERT-3L" for the 3-layer truncation of the BERT backbone)."""
+        return self.label(variant)
+
+    def applies(self, variant: str, backbone: dict) -> bool:
+        """Whether `variant` runs on `backbone` (its config entry); e.g. a truncation no deeper than it."""
+        return True
 
     def label(self, variant: str) -> str:
         """The row label: the variant's paper name, or the method's when it has one variant."""

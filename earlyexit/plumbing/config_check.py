@@ -116,6 +116,9 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
         if backbone["source"] == "hub" and "hub_id" not in backbone:
             messages.append(f"config key 'backbones.{name}.hub_id': required when source is 'hub'")
             continue
+        for method in backbone.get("methods") or ():
+            if method not in config["methods"]:
+                messages.append(f"config key 'backbones.{name}.methods': {method!r} is not a key of config key 'methods'")
         layers = backbone_depth(backbone)
         if layers is not None and buckets > layers:
             messages.append(f"config key 'hash.num_buckets': {buckets} buckets exceed the {layers} layers of backbone '{name}'")

@@ -55,3 +55,40 @@ rule figure_score_vs_speedup:
         "../envs/hashee.yaml"
     script:
         "../scripts/figure_score_vs_speedup.py"
+
+
+rule table_elue_main:
+    input:
+        runs=rules.table_runs.output.csv,
+        published=PUBLISHED,
+    output:
+        csv=report(paths.table(PRESET, "elue_main.csv"), caption="../report/elue_main.rst", category="Tables"),
+        md=report(paths.table(PRESET, "elue_main.md"), caption="../report/elue_main.rst", category="Tables"),
+        tex=report(paths.table(PRESET, "elue_main.tex"), caption="../report/elue_main.rst", category="Tables"),
+    params:
+        preset=PRESET,
+        # which rows the config asks for, and whether hub checkpoints are reachable ("needs hub")
+        methods=config["methods"],
+        requirements=config.get("requirements", {}),
+    log:
+        paths.log_file(PRESET, "table_elue_main"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/table_elue_main.py"
+
+
+rule figure_backbone_effect:
+    input:
+        runs=rules.table_runs.output.csv,
+    output:
+        png=report(paths.figure(PRESET, "backbone_effect.png"), caption="../report/backbone_effect.rst", category="Figures"),
+        pdf=report(paths.figure(PRESET, "backbone_effect.pdf"), caption="../report/backbone_effect.rst", category="Figures"),
+    params:
+        preset=PRESET,
+    log:
+        paths.log_file(PRESET, "figure_backbone_effect"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/figure_backbone_effect.py"

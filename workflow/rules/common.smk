@@ -8,7 +8,7 @@ from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source
 from earlyexit.data.tasks import get_task
-from earlyexit.methods import get_method, method_variants
+from earlyexit.methods import backbone_runs, get_method, method_variants
 from earlyexit.plumbing.preflight import gpus_for
 
 min_version("9.0")
@@ -41,11 +41,19 @@ SUMMARY_RUNS = list(
 HASHES = sorted(
     {spec["hash"] for method, variant in RUNS + SUMMARY_RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
 )
-# (hash, fit) of every hash artifact some run declares: fit "train" or "seed<N>".
-HASH_FITS = sorted(
-    {(spec["hash"], spec["fit"]) for method, variant in RUNS for seed in config["seeds"]
-     for spec in get_method(method).artifacts(variant, seed).values() if spec["kind"] == "hash"}
-)
+# (method, variant) pairs each classification backbone runs (its `methods`, what applies to it, what
+# the hub makes reachable: earlyexit.methods.backbone_runs).
+BACKBONE_RUNS = {backbone: backbone_runs(config, backbone) for backbone in config["backbones"]}
+
+
+def hash_fits(backbone):
+    """(hash, fit) of every hash artifact a run on `backbone` declares: fit "train" or "seed<N>"."""
+    return sorted(
+        {(spec["hash"], spec["fit"]) for method, variant in BACKBONE_RUNS[backbone] for seed in config["seeds"]
+         for spec in get_method(method).artifacts(variant, seed).values() if spec["kind"] == "hash"}
+    )
+
+
 # Wildcard placeholders for the path builders of earlyexit.plumbing.paths.
 W = {k: f"{{{k}}}" for k in ("task", "backbone", "method", "variant", "seed", "hash", "fit")}
 
@@ -98,19 +106,21 @@ def max_seq_len(task):
 
 
 def run_results():
-    """Every run record of the config: task x backbone x (method, variant) x seed."""
+    """Every run record of the config: task x backbone x (method, variant) x seed, the pairs each
+    backbone runs (earlyexit.methods.backbone_runs)."""
     return [
         paths.run_record(PRESET, task, backbone, method, variant, seed)
         for task in config["tasks"]
         for backbone in config["backbones"]
-        for method, variant in RUNS
+        for method, variant in BACKBONE_RUNS[backbone]
         for seed in config["seeds"]
     ]
 
 
-def dynamic_runs():
-    """(method, variant) pairs of the config whose method is dynamic: each run gets a sweep."""
-    return [(m, v) for m, v in RUNS if get_method(m).family == "dynamic"]
+def dynamic_runs(backbone=None):
+    """(method, variant) pairs whose method is dynamic (each run gets a sweep): on `backbone`, or on any."""
+    runs = BACKBONE_RUNS[backbone] if backbone else [pair for pairs in BACKBONE_RUNS.values() for pair in pairs]
+    return list(dict.fromkeys((m, v) for m, v in runs if get_method(m).family == "dynamic"))
 
 
 def sweep_results():
@@ -119,7 +129,7 @@ def sweep_results():
         paths.sweep(PRESET, task, backbone, method, variant, seed)
         for task in config["tasks"]
         for backbone in config["backbones"]
-        for method, variant in dynamic_runs()
+        for method, variant in dynamic_runs(backbone)
         for seed in config["seeds"]
     ]
 
@@ -178,6 +188,8 @@ def analysis_targets():
         paths.table(PRESET, "runs.csv"),
         *[paths.table(PRESET, f"hash_functions.{ext}") for ext in ("csv", "md", "tex")],
         *[paths.figure(PRESET, f"score_vs_speedup.{ext}") for ext in ("png", "pdf")],
+        *[paths.table(PRESET, f"elue_main.{ext}") for ext in ("csv", "md", "tex")],
+        *[paths.figure(PRESET, f"backbone_effect.{ext}") for ext in ("png", "pdf")],
         *paths.summarization_targets(PRESET, SUMMARIZATION["enabled"]),
         *dynamic_targets(),
         *timing_targets(),   # the inference-time figure (timing.smk)
@@ -216,7 +228,7 @@ def artifact_path(wildcards, spec, method):
 class RunJob:
     """The runs one job of train_eval or sweep_exits covers, one run (wildcards task,
     backbone, method, variant, seed) or, with group_small_jobs, every variant x seed of one method
-    (wildcards task, backbone; named <name>_<method>)."""
+    of one backbone (wildcard task; named <name>_<method>_<backbone>)."""
 
     def __init__(self, name, method=None, runs=(), tasks=None, backbones=None):
         self.method = method
@@ -228,7 +240,7 @@ class RunJob:
             self.pairs = [(W["variant"], W["seed"])]
             self.log = paths.log_file(PRESET, name, W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}")
         else:
-            self.rule = f"{name}_{method}"
+            self.rule = f"{name}_{method}_{slug(backbones[0])}"   # a grouped job has one backbone
             self.pairs = [(v, seed) for m, v in runs if m == method for seed in config["seeds"]]
             self.log = paths.log_file(PRESET, name, W["task"], W["backbone"], method, "all-runs")
         self.size = len(self.pairs)
@@ -259,33 +271,44 @@ class RunJob:
         return sorted({path for run in self.runs(wildcards) for path in run["artifacts"].values()})
 
 
-def run_jobs(name, runs):
-    """The job shapes of `name` (train_eval, sweep_exits) over (method, variant) pairs `runs`, one per run or
-    (group_small_jobs) one per method of the classification grid; summarization runs (their own
-    backbones, methods and seeds) stay one job each."""
+def run_jobs(name, runs_of):
+    """The job shapes of `name` (train_eval, sweep_exits), `runs_of(backbone)` giving the (method,
+    variant) pairs: one per run, or (group_small_jobs) one per method x backbone of the classification
+    grid; summarization runs (their own backbones, methods and seeds) stay one job each."""
     if not config["group_small_jobs"]:
         return [RunJob(name)]
-    grouped = [RunJob(name, method, runs, config["tasks"], config["backbones"]) for method in dict.fromkeys(m for m, _ in runs)]
+    grouped = [
+        RunJob(name, method, runs_of(backbone), config["tasks"], [backbone])
+        for backbone in config["backbones"]
+        for method in dict.fromkeys(m for m, _ in runs_of(backbone))
+    ]
     return grouped + ([RunJob(name, tasks=SUMMARY_TASKS, backbones=SUMMARY_BACKBONES)] if name == "train_eval" and SUMMARY_TASKS else [])
 
 
+def slug(name):
+    """A backbone name as part of a rule name (letters, digits, underscores)."""
+    return re.sub(r"\W", "_", name)
+
+
 def fit_hash_jobs():
-    """fit_hash's job shapes as (name, (hash, fit) outputs, tasks), one per hash or
+    """fit_hash's job shapes as (name, (hash, fit) outputs, tasks, backbones), one per hash or
     (group_small_jobs) one per classification task x backbone fitting them all (summarization tasks,
     with their own hash settings, still one per hash)."""
     each = [(W["hash"], W["fit"])]
     if not config["group_small_jobs"]:
-        return [("fit_hash", each, None)]
-    return [("fit_hashes", HASH_FITS, config["tasks"])] + ([("fit_hash", each, SUMMARY_TASKS)] if SUMMARY_TASKS else [])
+        return [("fit_hash", each, None, None)]
+    grouped = [(f"fit_hashes_{slug(b)}", hash_fits(b), config["tasks"], [b]) for b in config["backbones"] if hash_fits(b)]
+    return grouped + ([("fit_hash", each, SUMMARY_TASKS, SUMMARY_BACKBONES)] if SUMMARY_TASKS else [])
 
 
 # --- the inference-time comparison (rules in timing.smk) ---
 
 
-def timed_runs():
-    """(method, variant) pairs of the config the inference-time comparison times (timing.smk): the
-    full model, HashEE (token-level) and the dynamic methods."""
-    return [(m, v) for m, v in RUNS if get_method(m).reference or get_method(m).family in ("token-level", "dynamic")]
+def timed_runs(backbone=None):
+    """(method, variant) pairs the inference-time comparison times on `backbone` (or on any;
+    timing.smk): the full model, HashEE (token-level) and the dynamic methods."""
+    runs = BACKBONE_RUNS[backbone] if backbone else [pair for pairs in BACKBONE_RUNS.values() for pair in pairs]
+    return list(dict.fromkeys((m, v) for m, v in runs if get_method(m).reference or get_method(m).family in ("token-level", "dynamic")))
 
 
 def timing_tasks():
@@ -311,7 +334,7 @@ def timing_cases(wildcards):
     methods) its sweep file, whose matched setting is timed."""
     seed = config["seeds"][0]
     cases = []
-    for method, variant in timed_runs():
+    for method, variant in timed_runs(wildcards.backbone):
         dynamic = get_method(method).family == "dynamic"
         cases.append({
             "method": method, "variant": variant,

@@ -2,13 +2,14 @@
 # With group_small_jobs, one job per task x backbone (rule fit_hashes) fits every hash the runs need.
 
 
-for _name, _fits, _tasks in fit_hash_jobs():
+for _name, _fits, _tasks, _backbones in fit_hash_jobs():
 
     rule:
         name:
             _name
         wildcard_constraints:
             task=_alternatives(_tasks) if _tasks is not None else ".+",
+            backbone=_alternatives(_backbones) if _backbones is not None else ".+",
         input:
             npz=rules.tokenize_task.output.npz,
             meta=rules.tokenize_task.output.meta,

@@ -4,7 +4,7 @@
 # dynamic_curves.csv; the dynamic table and the curves figure read those.
 
 
-for _job in run_jobs("sweep_exits", dynamic_runs()):
+for _job in run_jobs("sweep_exits", dynamic_runs):
 
     rule:
         name:

@@ -4,7 +4,7 @@
 # seeds in one interpreter: on CPU the per-job start (Python + torch) would rival the training.
 
 
-for _job in run_jobs("train_eval", RUNS):
+for _job in run_jobs("train_eval", lambda backbone: BACKBONE_RUNS[backbone]):
 
     rule:
         name:

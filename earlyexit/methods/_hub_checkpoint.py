@@ -1,0 +1,32 @@
+"""A static baseline that is its own pretrained checkpoint on the HF hub (DistilBERT, TinyBERT):
+loaded by hub id, fine-tuned on the one loop like every other row. It reads the tokenisation of a
+backbone with the same vocabulary (`tokenizer_hub_id`) and cannot run offline (`needs_hub`)."""
+
+from __future__ import annotations
+
+from earlyexit.methods._plain import run_plain
+from earlyexit.methods.base import Method, RunContext, RunOutcome
+
+
+class HubCheckpointMethod(Method):
+    family = "static"
+    needs_hub = True
+    checkpoint: str              # hub id (or local folder) of the pretrained model
+    revision: str | None = None
+    tokenizer_hub_id = "bert-base-uncased"   # the backbone whose tokenisation the checkpoint reads
+    tables = ("elue_main",)
+
+    def applies(self, variant: str, backbone: dict) -> bool:
+        return backbone.get("source") == "hub" and backbone.get("hub_id") == self.tokenizer_hub_id
+
+    def load(self, num_labels: int):
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(self.checkpoint, revision=self.revision,
+                                                                  num_labels=num_labels)
+
+    def run(self, ctx: RunContext) -> RunOutcome:
+        import torch
+
+        torch.manual_seed(ctx.seed)     # the new classification head
+        return run_plain(ctx, self.load(ctx.task.num_labels))

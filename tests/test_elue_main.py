@@ -1,0 +1,91 @@
+"""The main table (analysis/elue_main.py) from a hand-made runs table: known cells, "–" where a task
+was not run, "needs hub" for an unreachable checkpoint, published numbers beside real tasks only."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from analysis.collect import RUN_COLUMNS, _typed, read_runs_csv, write_runs_csv
+from analysis.elue_main import elue_main_frame, elue_main_layout
+from analysis.published import load_published
+from analysis.table_writer import to_markdown
+
+CONFIG = {"methods": {"full": None, "truncated": ["1L", "2L", "3L"], "distilbert": None, "hashee": ["frequency"]},
+          "requirements": {"network": False}}
+
+
+def run(task, backbone, paper_backbone, method, variant, label, layers, seed, score, speedup, paper_task=None,
+        synthetic=False):
+    return {"preset": "t", "task": task, "paper_task": paper_task or task, "synthetic": synthetic,
+            "backbone": backbone, "paper_backbone": paper_backbone, "num_layers": layers, "method": method,
+            "variant": variant, "label": label, "family": "static", "seed": seed, "metric": "acc",
+            "dev_score": score, "test_score": score, "best_on_test_score": score, "reference_layers": 12,
+            # the ELUE-protocol count differs (as for HashEE): the table reads the exact one
+            "flops_speedup": speedup, "elue_speedup": speedup * 1.25, "flops_speedup_vs_own_full": 1.0,
+            "elue_speedup_vs_own_full": 1.0, "mean_exit_layer": layers, "train_seconds": 1.0, "eval_seconds": 1.0,
+            "device": "cpu", "path": f"{task}/{backbone}/{method}/{variant}/{seed}"}
+
+
+def runs_frame(tasks=(("SST-2", "SST-2", False), ("MRPC", "MRPC", False))):
+    rows = []
+    for task, paper, synthetic in tasks:
+        for n, score in ((1, 70.0), (2, 76.0), (3, 80.0)):
+            for seed, delta in ((1, -1.0), (2, 1.0)):      # mean over the two seeds = score
+                rows.append(run(task, "eb-12L", "ElasticBERT-12L", "truncated", f"{n}L", f"ElasticBERT-{n}L", n,
+                                seed, score + delta, 12.0 / n, paper, synthetic))
+        rows.append(run(task, "bert", "BERT", "truncated", "3L", "BERT-3L", 3, 1, 77.0, 4.0, paper, synthetic))
+        rows.append(run(task, "eb-12L", "ElasticBERT-12L", "full", "default", "Full (no exit)", 12, 1, 85.0, 1.0,
+                        paper, synthetic))
+    # HashEE on SST-2 only: 78.0 at 4.8x (halfway in FLOPs between 2L and 3L: curve 78.0)
+    rows.append(run(tasks[0][0], "eb-6L", "ElasticBERT-6L", "hashee", "frequency", "Frequency", 6, 1, 78.0, 4.8,
+                    tasks[0][1], tasks[0][2]))
+    return _typed(pd.DataFrame(rows, columns=RUN_COLUMNS))
+
+
+@pytest.fixture(scope="module")
+def published():
+    return load_published()
+
+
+def test_rows_cells_and_elue_scores(published, tmp_path):
+    write_runs_csv(runs_frame(), tmp_path / "runs.csv")       # through runs.csv, as the rule reads it
+    table = elue_main_frame(read_runs_csv(tmp_path / "runs.csv"), published, "t", CONFIG)
+    rows = list(dict.fromkeys(table["row"]))
+    # the paper's order: BERT-3L before ElasticBERT-3L, then DistilBERT, then HashEE; only 3L rows
+    assert rows == ["BERT-3L", "ElasticBERT-3L", "DistilBERT", "HashEE"]
+    cell = table.set_index(["row", "task"])
+    assert cell.loc[("ElasticBERT-3L", "SST-2"), "test_mean"] == pytest.approx(80.0)
+    assert cell.loc[("ElasticBERT-3L", "SST-2"), "speedup_mean"] == pytest.approx(4.0)
+    assert cell.loc[("ElasticBERT-3L", "SST-2"), "elue_our_curve"] == pytest.approx(0.0)
+    assert cell.loc[("BERT-3L", "MRPC"), "elue_our_curve"] == pytest.approx(-3.0)
+    # BERT-3L vs the published ElasticBERT-3L points (SST-2 84.1, MRPC 83.1): (77-84.1 + 77-83.1)/2
+    assert cell.loc[("BERT-3L", "SST-2"), "elue_published_curve"] == pytest.approx(-6.6)
+    assert cell.loc[("BERT-3L", "SST-2"), "published_score"] == 79.3
+    assert cell.loc[("BERT-3L", "SST-2"), "published_elue"] == -3.70
+    # HashEE: on the curve on SST-2, no MRPC run -> its ELUE score is undefined
+    assert cell.loc[("HashEE", "SST-2"), "gap_our_curve"] == pytest.approx(0.0)
+    assert math.isnan(cell.loc[("HashEE", "MRPC"), "test_mean"]) and math.isnan(cell.loc[("HashEE", "SST-2"), "elue_our_curve"])
+    assert (cell.loc["DistilBERT", "status"] == "needs hub").all()
+
+    md = to_markdown(elue_main_layout(table, "t"))
+    line = {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in md.splitlines() if l.startswith("| ")}
+    assert line["ElasticBERT-3L"] == ["80.0 (4.0×)", "84.1 (4.0×)", "80.0 (4.0×)", "83.1 (4.0×)", "+0.00", "-3.60", "+0.00"]
+    assert line["DistilBERT"][0] == "needs hub" and line["DistilBERT"][1] == "84.8 (2.0×)"
+    assert line["HashEE"][2:4] == ["–", "84.0 (4.8×)"] and line["HashEE"][4] == "–"
+
+
+def test_synthetic_tasks_never_show_published_numbers(published):
+    table = elue_main_frame(runs_frame((("synth-sentiment", "SST-2", True),)), published, "t", CONFIG)
+    assert table["published_score"].isna().all() and table["published_elue"].isna().all()
+    assert table["elue_published_curve"].isna().all()
+    layout = elue_main_layout(table, "t")
+    assert [c.flat for c in layout.columns] == ["synth-sentiment (synthetic stand-in for SST-2)", "ELUE (ours)"]
+    rows = {r[0]: r[1:] for r in layout.groups[0][1]}
+    assert rows["ElasticBERT-3L"] == ["80.0 (4.0×)", "+0.00"] and rows["DistilBERT"] == ["needs hub", "needs hub"]
+
+
+def test_a_reachable_hub_method_without_runs_is_no_needs_hub_row(published):
+    online = {**CONFIG, "requirements": {"network": True}}
+    table = elue_main_frame(runs_frame(), published, "t", online)
+    assert "DistilBERT" not in set(table["row"])
