@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from earlyexit.data.examples import read_examples
-from earlyexit.data.prepare import prepare_task, subsample_split
+from earlyexit.data.prepare import prepare_task, subsample_split, task_subsample
 from earlyexit.data.tasks import get_task
 from earlyexit.experiment import run_experiment, tokenize_task
 from earlyexit.plumbing.config_check import config_errors
@@ -49,6 +49,14 @@ def test_bad_size_names_the_key(size):
         subsample_split(list(range(10)), size, 0, "dev")
 
 
+def test_per_task_sizes_override_split_by_split():
+    data = {"subsample": {"train": 1000, "dev": 250, "test": None},
+            "subsample_per_task": {"MRPC": {"train": 400, "test": 300}}}
+    assert task_subsample(data, "MRPC") == {"train": 400, "dev": 250, "test": 300}
+    assert task_subsample(data, "SST-2") == {"train": 1000, "dev": 250, "test": None}
+    assert task_subsample({}, "SST-2") == {"train": None, "dev": None, "test": None}
+
+
 def test_schema_checks_the_key():
     config = copy.deepcopy(yaml.safe_load((REPO / "config/presets/demo.yaml").read_text()))
     assert config_errors(config, SCHEMA) == []
@@ -56,6 +64,12 @@ def test_schema_checks_the_key():
     assert config_errors(config, SCHEMA) == []
     config["data"]["subsample"] = {"train": 0}
     assert config_errors(config, SCHEMA)[0].startswith("config key 'data.subsample.train'")
+    config["data"]["subsample"] = {}
+    config["data"]["subsample_per_task"] = {"MRPC": {"train": 400}}
+    assert config_errors(config, SCHEMA) == []
+    config["data"]["subsample_per_task"] = {"MRPC": {"train": -1}}
+    assert config_errors(config, SCHEMA)[0].startswith("config key 'data.subsample_per_task.MRPC.train'")
+    config["data"]["subsample_per_task"] = {}
     config["data"]["subsample"] = {"validation": 10}
     assert config_errors(config, SCHEMA) == ["config key 'data.subsample.validation': unknown key (allowed: train, dev, test)"]
 

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from earlyexit.data.elue import load_elue_task
+from earlyexit.data.prepare import task_subsample
 from earlyexit.data.tasks import get_task
 from earlyexit.methods import get_method, method_variants
 from tests.conftest import REPO
@@ -50,5 +51,5 @@ def test_dry_run_plans_every_method_sweep_and_figure(tmp_path):
 def test_subsample_cuts_every_split(task_name):
     # each cut is smaller than the split, so the record's counts are the sizes asked for
     splits = load_elue_task(ELUE, get_task(task_name))
-    for split, size in CONFIG["data"]["subsample"].items():
-        assert size < len(splits[split]), (task_name, split)
+    for split, size in task_subsample(CONFIG["data"], task_name).items():
+        assert size is not None and size < len(splits[split]), (task_name, split)

@@ -83,6 +83,13 @@ def _load(task: TaskSpec, source: str, *, data_dir, hub_cache, hub_revision, syn
     return download_task(task.name, hub_cache, hub_revision)
 
 
+def task_subsample(data_config: dict, task: str) -> dict:
+    """split -> size (None: whole) for `task`: data.subsample_per_task.<task> over data.subsample, split by split."""
+    chosen = dict(data_config.get("subsample") or {})
+    chosen.update((data_config.get("subsample_per_task") or {}).get(task) or {})
+    return {split: chosen.get(split) for split in SPLITS}
+
+
 def subsample_split(examples: list[Example], size: int | None, seed: int, split: str) -> list[Example]:
     """At most `size` of `examples`, drawn without replacement with `seed` (the same draw for the
     same seed and split on every machine), in their file order; None: all of them."""

@@ -16,7 +16,7 @@ rule prepare_task:
         hub_revision=config["data"]["hub_revision"],
         synthetic_sizes=config["data"]["synthetic_sizes"],
         seed=config["data"]["seed"],
-        subsample=config["data"]["subsample"],
+        subsample=lambda wildcards: task_subsample(config["data"], wildcards.task),
     log:
         paths.log_file(PRESET, "prepare_task", W["task"]),
     resources:
