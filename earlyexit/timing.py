@@ -206,7 +206,8 @@ def early_exit_runner(method, ctx, checkpoint: str, setting: dict) -> EarlyExitR
     """A multi-exit dynamic method (earlyexit/methods/_dynamic.py) with its rule at `setting`."""
     model = method.build(ctx)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    return EarlyExitRunner(model, lambda: method.make_rule(setting, ctx.task), ctx.meta["pad_id"], ctx.device)
+    # model_rule, as the sweep scores it: learned rules (BERxiT's LTE, ConsistentEE's policies) read the model
+    return EarlyExitRunner(model, lambda: method.model_rule(model, setting, ctx.task), ctx.meta["pad_id"], ctx.device)
 
 
 def runner_for(method, ctx, checkpoint: str, setting: dict | None):
