@@ -29,6 +29,12 @@ log = logging.getLogger("earlyexit.experiment")
 SPLITS = ("train", "dev", "test")
 
 
+def _split_subsample(split_dir: str | Path) -> dict | None:
+    """The data.subsample the splits were cut with (their summary.json), None when it says none."""
+    summary = Path(split_dir) / "summary.json"
+    return read_json(summary).get("subsample") if summary.is_file() else None
+
+
 def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSpec, max_seq_len: int,
                   out_npz: str | Path, out_meta: str | Path, max_target_len: int | None = None) -> dict:
     """Tokenise train/dev/test once per task x backbone; the meta JSON records what hashes need.
@@ -51,6 +57,8 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
         "num_labels": task.num_labels,
         "mean_tokens": {s: float(encoded[s].lengths.mean()) for s in SPLITS},
         "truncated": {s: int((encoded[s].lengths >= max_seq_len).sum()) for s in SPLITS},
+        "counts": {s: int(len(encoded[s].lengths)) for s in SPLITS},
+        "subsample": _split_subsample(split_dir),
     }
     save_encoded(out_npz, encoded)
     # Digest of the tokenised splits, computed once here: each run's resumable state is tied to it.
@@ -129,6 +137,8 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "eval_seconds": outcome.eval_seconds,
         "total_seconds": time.perf_counter() - started,
         "device": torch.cuda.get_device_name(dev_) if dev_.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        # the splits trained and scored on: their sizes and any cut made before tokenisation
+        "data": {"counts": meta.get("counts"), "subsample": meta.get("subsample")},
         "config": {"training": train_config.as_dict(), "backbone": backbone.__dict__,
                    "artifacts": ctx.artifacts, "tokenized": str(tokenized), "method_settings": method_settings},
     }

@@ -206,6 +206,7 @@ def early_exit_runner(method, ctx, checkpoint: str, setting: dict) -> EarlyExitR
     """A multi-exit dynamic method (earlyexit/methods/_dynamic.py) with its rule at `setting`."""
     model = method.build(ctx)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    # model_rule, as the sweep scores it: learned rules (BERxiT's LTE, ConsistentEE's policies) read the model
     return EarlyExitRunner(model, lambda: method.model_rule(model, setting, ctx.task), ctx.meta["pad_id"], ctx.device)
 
 

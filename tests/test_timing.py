@@ -215,3 +215,42 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
     assert cascade["flops_speedup_vs_own_full"] == pytest.approx(matched["test_speedup"]["flops_vs_own_full"])
     hashee = record["entries"][1]
     assert hashee["flops_speedup_vs_own_full"] > 1.0 and record["entries"][0]["flops_speedup_vs_own_full"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("method", ["berxit", "consistentee"])
+def test_learned_exit_rules_are_timed_at_the_sweep_matched_point(method, tmp_path):
+    """BERxiT's exit module and ConsistentEE's policies are read from the trained model
+    (model_rule): the timed pass runs what the sweep scored, the same FLOPs on the test split."""
+    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.experiment import run_experiment
+    from earlyexit.sweeps import read_sweep, run_sweep
+    from earlyexit.timing import run_timing
+    from tests.conftest import tokenized_synth_nli
+    from tests.test_methods_contract import BACKBONE, ONE_STEP
+
+    tokenized_synth_nli(tmp_path, train_size=16)
+    inputs = {"tokenized": tmp_path / "tok.npz", "tokenized_meta": tmp_path / "tok.json"}
+    settings = {method: method_settings(section(), method)}
+    if method == "consistentee":
+        settings[method].update(copies=2, rl_batch_size=4, rl_epochs=1, rl_max_batches=1, joint_max_batches=1)
+    ckpt, sweep = tmp_path / "run.pt", tmp_path / "sweep.json"
+    run_experiment(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method=method, variant="default",
+                   artifacts={}, train_config=ONE_STEP, seed=1, reference_layers=12, out_json=tmp_path / "run.json",
+                   checkpoint=ckpt, device="cpu", progress=False, method_settings=settings[method])
+    run_sweep(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method=method, variant="default", seed=1,
+              checkpoint=ckpt, train_config=ONE_STEP, reference_layers=12, default_target=3.0, published=None,
+              out_json=sweep, device="cpu", method_settings=settings[method])
+    full = tmp_path / "full.pt"
+    run_experiment(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method="full", variant="default",
+                   artifacts={}, train_config=ONE_STEP, seed=1, reference_layers=12, out_json=tmp_path / "full.json",
+                   checkpoint=full, device="cpu", progress=False, method_settings={})
+    cases = [{"method": "full", "variant": "default", "checkpoint": str(full), "artifacts": {}, "sweep": None},
+             {"method": method, "variant": "default", "checkpoint": str(ckpt), "artifacts": {}, "sweep": str(sweep)}]
+    record = run_timing(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, seed=1, cases=cases,
+                        train_config=ONE_STEP, method_settings=settings, reference_layers=12, batch_sizes=[1, 4],
+                        warmup=0, repeats=1, out_json=tmp_path / "timing.json", device="cpu")
+    _, entry = record["entries"]
+    swept = read_sweep(sweep)
+    assert entry["setting"] == swept["matched"]["setting"]
+    matched = swept["points"][swept["matched"]["index"]]
+    assert entry["flops_speedup_vs_own_full"] == pytest.approx(matched["test_speedup"]["flops_vs_own_full"])

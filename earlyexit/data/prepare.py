@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import random
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -82,9 +83,28 @@ def _load(task: TaskSpec, source: str, *, data_dir, hub_cache, hub_revision, syn
     return download_task(task.name, hub_cache, hub_revision)
 
 
+def task_subsample(data_config: dict, task: str) -> dict:
+    """split -> size (None: whole) for `task`: data.subsample_per_task.<task> over data.subsample, split by split."""
+    chosen = dict(data_config.get("subsample") or {})
+    chosen.update((data_config.get("subsample_per_task") or {}).get(task) or {})
+    return {split: chosen.get(split) for split in SPLITS}
+
+
+def subsample_split(examples: list[Example], size: int | None, seed: int, split: str) -> list[Example]:
+    """At most `size` of `examples`, drawn without replacement with `seed` (the same draw for the
+    same seed and split on every machine), in their file order; None: all of them."""
+    if size is None or size >= len(examples):
+        return list(examples)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"config key 'data.subsample.{split}': {size!r} is not a positive integer or null")
+    keep = sorted(random.Random(f"{seed}:{split}").sample(range(len(examples)), size))
+    return [examples[i] for i in keep]
+
+
 def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=None, hub_cache=None,
-                 hub_revision=None, synthetic_sizes=None, seed: int = 0) -> dict:
-    """Write the normalized splits and summary.json of `task_name` into `out_dir`; returns the summary."""
+                 hub_revision=None, synthetic_sizes=None, seed: int = 0, subsample: dict | None = None) -> dict:
+    """Write the normalized splits and summary.json of `task_name` into `out_dir`; returns the summary.
+    `subsample`: split -> at most that many examples (data.subsample; None or a missing split: all)."""
     task = get_task(task_name)
     if source not in SOURCES:
         raise ValueError(f"unknown data source {source!r} (known: {', '.join(SOURCES)})")
@@ -98,10 +118,13 @@ def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=N
         log.info("%s (%s): %s -> %s", task.name, source,
                  ", ".join(f"{s} {summary['splits'][s]['count']}" for s in SPLITS), out_dir)
         return summary
+    subsample = {s: (subsample or {}).get(s) for s in SPLITS}
     splits = _load(task, source, data_dir=data_dir, hub_cache=hub_cache, hub_revision=hub_revision,
                    synthetic_sizes=synthetic_sizes, seed=seed)
     for split in SPLITS:
         _check_labels(task, split, splits[split])
+    full_counts = {split: len(splits[split]) for split in SPLITS}
+    splits = {split: subsample_split(splits[split], subsample[split], seed, split) for split in SPLITS}
     for split in SPLITS:
         write_examples(out_dir / f"{split}.tsv", splits[split])
     summary = {
@@ -109,6 +132,8 @@ def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=N
         "paper_task": task.paper_task,
         "source": source,
         "splits": {split: split_summary(task, splits[split]) for split in SPLITS},
+        # what was cut before tokenisation: the sizes asked for and the source's full counts
+        "subsample": {"sizes": subsample, "seed": seed, "source_counts": full_counts},
     }
     if source == "dir":
         summary["data_dir"] = str(data_dir)

@@ -6,7 +6,7 @@ from snakemake.utils import min_version, validate
 
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
-from earlyexit.data.prepare import task_source
+from earlyexit.data.prepare import task_source, task_subsample
 from earlyexit.data.tasks import get_task
 from earlyexit.methods import backbone_runs, get_method, method_variants
 from earlyexit.plumbing.preflight import gpus_for

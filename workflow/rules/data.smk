@@ -16,6 +16,8 @@ rule prepare_task:
         hub_revision=config["data"]["hub_revision"],
         synthetic_sizes=lambda wildcards: SUMMARIZATION["synthetic_sizes"] if is_summarization(wildcards.task) else config["data"]["synthetic_sizes"],
         seed=config["data"]["seed"],
+        # classification and regression tasks only: summarization sizes are the summarization section's
+        subsample=lambda wildcards: {} if is_summarization(wildcards.task) else task_subsample(config["data"], wildcards.task),
     log:
         paths.log_file(PRESET, "prepare_task", W["task"]),
     resources:

@@ -20,4 +20,5 @@ run_step(
     hub_revision=params.hub_revision,
     synthetic_sizes=params.synthetic_sizes,
     seed=params.seed,
+    subsample=params.subsample,
 )
