@@ -77,7 +77,7 @@ def _registry_order(row) -> tuple:
 def _legend_label(row) -> str:
     """A variant's label with its method's name where the method has several (HashEE's hashes)."""
     method = METHODS.get(row.method)
-    if method is None or len(method.variants) == 1:
+    if method is None or len(method.variants) == 1 or row.label.startswith(method.paper_name):
         return row.label
     return f"{method.paper_name} ({row.label})"
 

@@ -84,6 +84,8 @@ def test_registry_declares_what_rules_and_tables_read():
         assert method.family in FAMILIES and method.paper_name and method.color
         assert all(method.label(v) for v in method.variants)
     assert [m for m in METHODS.values() if m.reference] == [METHODS["full"]]
+    colors = [m.color for m in METHODS.values()]
+    assert len(set(colors)) == len(colors), "two methods share a colour in the figures"
     assert METHODS["hashee"].label("mi") == "MI" and METHODS["full"].label("default") == "Full (no exit)"
 
 

@@ -254,3 +254,14 @@ def test_learned_exit_rules_are_timed_at_the_sweep_matched_point(method, tmp_pat
     assert entry["setting"] == swept["matched"]["setting"]
     matched = swept["points"][swept["matched"]["index"]]
     assert entry["flops_speedup_vs_own_full"] == pytest.approx(matched["test_speedup"]["flops_vs_own_full"])
+
+
+def test_legend_names_a_variant_once():
+    from collections import namedtuple
+
+    from analysis.inference_time import _legend_label
+
+    Row = namedtuple("Row", "method variant label")
+    assert _legend_label(Row("hashee", "mi", "MI")) == "HashEE (MI)"
+    assert _legend_label(Row("consistentee", "default", "ConsistentEE")) == "ConsistentEE"
+    assert _legend_label(Row("pabee", "default", "PABEE")) == "PABEE"

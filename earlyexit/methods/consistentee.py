@@ -29,7 +29,7 @@ class ConsistentEE(DynamicMethod):
     name = "consistentee"
     paper_name = "ConsistentEE"
     order = 250
-    color = "tab:brown"
+    color = "#1f3b73"              # navy: CascadeBERT has tab:brown
     heads = "pabee"
     variants = tuple(REWARDS)
     variant_labels = {"code-reward": "ConsistentEE (released reward)"}
