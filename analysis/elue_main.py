@@ -94,6 +94,12 @@ def _curves(runs: pd.DataFrame, published: pd.DataFrame | None, tasks) -> tuple[
     return backbone, ours, theirs
 
 
+def _status(status: str, runs_here: pd.DataFrame, scored: pd.DataFrame) -> str:
+    if len(scored) or status == NEEDS_HUB:
+        return status
+    return "cannot run" if len(runs_here) else "no run"
+
+
 def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: str, config: dict) -> pd.DataFrame:
     """The tidy table (TABLE_COLUMNS): one line per row × task shown (the tasks of the runs, in the
     paper's column order), each with the row's ELUE scores."""
@@ -111,12 +117,15 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
                     & (runs["paper_backbone"] == key["paper_backbone"])]
         cells, row_lines = {}, []
         for task, paper_task, synthetic in tasks:
-            group = mine[mine["task"] == task]
+            runs_here = mine[mine["task"] == task]
+            # a run whose method cannot do the task (e.g. an entropy exit on regression) has no score:
+            # its cell is "–", like the paper's, and the row gets no ELUE score
+            group = runs_here[runs_here["test_score"].notna() & runs_here[SPEEDUP].notna()]
             published_cell = None if synthetic else pub_cells.get((key["published_row"], paper_task, "score"))
             score = float(group["test_score"].mean()) if len(group) else math.nan
             speedup = float(group[SPEEDUP].mean()) if len(group) else math.nan
             line = {"preset": preset, "row": key["label"], "method": key["method"], "variant": key["variant"] or "",
-                    "paper_backbone": key["paper_backbone"], "status": key["status"] if len(group) or key["status"] == NEEDS_HUB else "no run",
+                    "paper_backbone": key["paper_backbone"], "status": _status(key["status"], runs_here, group),
                     "task": task, "paper_task": paper_task, "synthetic": synthetic, "n_seeds": int(group["seed"].nunique()),
                     "test_mean": score, "test_std": _std(group["test_score"]), "speedup_mean": speedup,
                     "published_row": key["published_row"] if published_cell is not None else "",
@@ -181,7 +190,7 @@ def _caption(table: pd.DataFrame, preset: str, with_published: bool) -> str:
                      f"points (only ElasticBERT-3L is published: a flat reference).")
     if table["synthetic"].any():
         parts.append("Synthetic tasks are the suite's generated stand-ins: no published number is shown beside them.")
-    parts.append(f"{DASH} = no run / nothing published; '{NEEDS_HUB}' = the method's own hub checkpoint cannot be "
+    parts.append(f"{DASH} = no run, a method that cannot run the task (an entropy or confidence exit on regression), or nothing published; '{NEEDS_HUB}' = the method's own hub checkpoint cannot be "
                  f"loaded in this preset (requirements.network false), so it has no run.")
     return " ".join(parts)
 

@@ -89,3 +89,18 @@ def test_a_reachable_hub_method_without_runs_is_no_needs_hub_row(published):
     online = {**CONFIG, "requirements": {"network": True}}
     table = elue_main_frame(runs_frame(), published, "t", online)
     assert "DistilBERT" not in set(table["row"])
+
+
+def test_a_method_that_cannot_run_a_task_gets_a_dash_and_no_elue_score(published):
+    """A dynamic run that cannot exit on the task (entropy on regression) has a record without a
+    score: "–" in its cell, "cannot run" in the tidy table, no ELUE score, and no error."""
+    frame = runs_frame()
+    for task, score in (("SST-2", 80.0), ("MRPC", math.nan)):
+        row = run(task, "bert", "BERT", "deebert", "default", "DeeBERT", 12, 1, score, 3.0 if score == score else math.nan)
+        row["family"] = "dynamic"
+        frame = pd.concat([frame, _typed(pd.DataFrame([row], columns=RUN_COLUMNS))], ignore_index=True)
+    config = {**CONFIG, "methods": {**CONFIG["methods"], "deebert": None}}
+    table = elue_main_frame(frame, published, "t", config).set_index(["row", "task"])
+    assert table.loc[("DeeBERT", "SST-2"), "test_mean"] == pytest.approx(80.0)
+    assert table.loc[("DeeBERT", "MRPC"), "status"] == "cannot run"
+    assert math.isnan(table.loc[("DeeBERT", "MRPC"), "test_mean"]) and math.isnan(table.loc[("DeeBERT", "SST-2"), "elue_our_curve"])
