@@ -17,16 +17,25 @@ def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
         from earlyexit.methods._seq2seq_exit import run_seq2seq_exit
 
         return run_seq2seq_exit(ctx, token_hash)
-    import torch
-
     from earlyexit.backbones import load_classifier
-    from earlyexit.batching import attach_exit_layers
-    from earlyexit.fine_tuning import fine_tune
-    from earlyexit.flops import ModelDims, token_exit_cost
-    from earlyexit.plumbing.files import atomic_path
+    from earlyexit.flops import ModelDims
     from earlyexit.models.hashee import HashEEForSequenceClassification
 
     model = HashEEForSequenceClassification(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed))
+    return fine_tune_token_model(ctx, model, token_hash, ModelDims.from_hf_config(model.hf.config))
+
+
+def fine_tune_token_model(ctx: RunContext, model, token_hash, dims) -> RunOutcome:
+    """The one fine-tune of a token-batched classifier (`model.hf` the HF model it wraps): every
+    token's exit layer from `token_hash` (None: the last layer), dev selection on the one loop, the
+    selected weights saved to ctx.checkpoint, the test cost counted with `dims`."""
+    import torch
+
+    from earlyexit.batching import attach_exit_layers
+    from earlyexit.fine_tuning import fine_tune
+    from earlyexit.flops import token_exit_cost
+    from earlyexit.plumbing.files import atomic_path
+
     for index, name in enumerate(("train", "dev", "test")):
         # Per-split rng: rand-incons draws are fixed per (seed, split), like the authors' preprocessing.
         attach_exit_layers(ctx.splits[name], token_hash, model.num_layers, np.random.default_rng([ctx.seed, index]))
@@ -37,7 +46,6 @@ def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
     if ctx.checkpoint:
         with atomic_path(ctx.checkpoint) as tmp:
             torch.save(model.hf.state_dict(), tmp)
-    dims = ModelDims.from_hf_config(model.hf.config)
     exits = ctx.splits["test"].exit_layers
     cost = token_exit_cost(exits, dims)
     return RunOutcome(
