@@ -15,20 +15,16 @@ where the method's exit rule cannot run the task, the scores and speed-ups are e
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import os
 from pathlib import Path
 
 import pandas as pd
-import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
-from earlyexit.plumbing.files import atomic_path, read_json
+from earlyexit.plumbing.files import atomic_path
+from earlyexit.plumbing.records import SCHEMAS, read_checked_json, schema_problem
 
-RESULT_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "result.schema.yaml"
+RESULT_SCHEMA = SCHEMAS / "result.schema.yaml"
 
 RUN_COLUMNS = [
     "preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone", "num_layers", "method", "variant",
@@ -45,22 +41,9 @@ SORT_KEY = ["preset", "task", "backbone", "method", "variant", "seed", "path"]
 RUN_ID = ["preset", "task", "backbone", "method", "variant", "seed"]
 
 
-@functools.lru_cache(maxsize=4)
-def _validator(schema_path: str) -> Draft202012Validator:
-    return Draft202012Validator(yaml.safe_load(Path(schema_path).read_text(encoding="utf-8")))
-
-
-def _schema_error(record, schema_path) -> str | None:
-    error = best_match(_validator(str(schema_path)).iter_errors(record))
-    if error is None:
-        return None
-    where = ".".join(map(str, error.absolute_path))
-    return f"{where}: {error.message}" if where else error.message
-
-
 def check_record(record: dict, path, schema_path: str | os.PathLike = RESULT_SCHEMA) -> None:
     """ValueError "<file>: <message>" when a run record does not fit the result schema."""
-    problem = _schema_error(record, schema_path)
+    problem = schema_problem(record, schema_path)
     if problem:
         raise ValueError(f"{path}: {problem}")
 
@@ -71,15 +54,7 @@ def _float(value) -> float:
 
 def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SCHEMA) -> dict:
     """One run record as a flat row (RUN_COLUMNS); ValueError "<file>: <message>" if it is not valid."""
-    try:
-        record = read_json(path)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read run record ({error.strerror})") from None
-    problem = _schema_error(record, schema_path)
-    if problem:
-        raise ValueError(f"{path}: {problem}")
+    record = read_checked_json(path, schema_path, "run record")
     try:
         return {
             **{k: record[k] for k in ("preset", "task", "paper_task", "backbone", "paper_backbone", "method",

@@ -11,9 +11,7 @@ FLOPs say. Colours come from the methods registry, markers tell the tasks apart.
 
 from __future__ import annotations
 
-import functools
 import os
-from pathlib import Path
 
 import matplotlib
 
@@ -21,37 +19,22 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-from jsonschema import Draft202012Validator  # noqa: E402
-from jsonschema.exceptions import best_match  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from analysis.display import row_color  # noqa: E402
 from analysis.figure_writer import save_figure  # noqa: E402
 from earlyexit.methods import METHODS  # noqa: E402
-from earlyexit.plumbing.files import read_json  # noqa: E402
+from earlyexit.plumbing.records import SCHEMAS, read_checked_json  # noqa: E402
 
-TIMING_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "timing.schema.yaml"
+TIMING_SCHEMA = SCHEMAS / "timing.schema.yaml"
 TASK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">")
 POINT_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "batch_size", "flops_speedup",
                  "wall_speedup", "median_seconds", "device", "threads"]
 
 
-@functools.lru_cache(maxsize=2)
-def _validator(path: str) -> Draft202012Validator:
-    return Draft202012Validator(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
-
-
 def read_timing(path: str | os.PathLike, schema_path: str | os.PathLike = TIMING_SCHEMA) -> dict:
     """One timing record; ValueError "<file>: <where>: <message>" when it does not pass the schema."""
-    try:
-        record = read_json(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: cannot read timing record ({error})") from None
-    error = best_match(_validator(str(schema_path)).iter_errors(record))
-    if error is not None:
-        where = ".".join(map(str, error.absolute_path))
-        raise ValueError(f"{path}: {where + ': ' if where else ''}{error.message}")
+    record = read_checked_json(path, schema_path, "timing record")
     return record
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -170,24 +169,6 @@ def run_sweep(*, preset: str, task_name: str, tokenized, tokenized_meta, backbon
 
 def read_sweep(path) -> dict:
     """A sweep file, checked against workflow/schemas/sweep.schema.yaml; ValueError naming the file."""
-    import json
+    from earlyexit.plumbing.records import SCHEMAS, read_checked_json
 
-    import yaml
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    from earlyexit.plumbing.files import read_json
-
-    try:
-        content = read_json(path)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read sweep file ({error.strerror})") from None
-    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "sweep.schema.yaml")
-                            .read_text(encoding="utf-8"))
-    error = best_match(Draft202012Validator(schema).iter_errors(content))
-    if error is not None:
-        where = ".".join(map(str, error.absolute_path))
-        raise ValueError(f"{path}: {where + ': ' if where else ''}{error.message}")
-    return content
+    return read_checked_json(path, SCHEMAS / "sweep.schema.yaml", "sweep file")
