@@ -146,10 +146,12 @@ class DynamicMethod(Method):
         model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
         model.to(ctx.device).eval()
         dims = ModelDims.from_hf_config(model.hf.config)
+        # one pass of every layer per split, every setting's exits replayed on it
+        makers = [lambda setting=setting: self.model_rule(model, setting, ctx.task) for setting in settings]
+        per_split = {name: replay_rules(model, ctx.splits[name], makers, ctx) for name in ("dev", "test")}
         points = []
-        for setting in settings:
-            scored = {name: evaluate_with_rule(model, ctx.splits[name], lambda: self.model_rule(model, setting, ctx.task), ctx)
-                      for name in ("dev", "test")}
+        for i, setting in enumerate(settings):
+            scored = {name: per_split[name][i] for name in ("dev", "test")}
             points.append(SweepPoint(
                 setting=dict(setting), dev=scored["dev"].metrics, test=scored["test"].metrics,
                 dev_exit_layers=scored["dev"].exit_layers, test_exit_layers=scored["test"].exit_layers,
@@ -294,6 +296,31 @@ def evaluate_with_rule(model, split, make_rule: Callable, ctx: RunContext) -> Ru
             predictions[indices] = _answer(result.logits, regression)
             exit_layers[indices] = result.exit_layers
     return RuleScores(compute_metrics(ctx.task.metric, predictions, split.labels), predictions, exit_layers)
+
+
+def replay_rules(model, split, makers: list[Callable], ctx: RunContext) -> list[RuleScores]:
+    """`evaluate_with_rule` for several rules at the cost of one full pass: every layer's outputs
+    once per batch, each rule's exits replayed on them (earlyexit.models.multi_exit.replay_exit)."""
+    import torch
+
+    from earlyexit.fine_tuning import autocast
+    from earlyexit.metrics import compute_metrics
+    from earlyexit.models.multi_exit import replay_exit
+
+    regression = ctx.task.is_regression
+    predictions = np.zeros((len(makers), len(split)), dtype=np.float64 if regression else np.int64)
+    exit_layers = np.zeros((len(makers), len(split)), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for indices, ids, types, mask in _eval_batches(split, ctx):
+            with autocast(ctx.device, ctx.train_config.bf16):
+                recorded = model.layer_outputs(ids, types, mask)
+                for i, make_rule in enumerate(makers):
+                    result = replay_exit(recorded, make_rule())
+                    predictions[i, indices] = _answer(result.logits, regression)
+                    exit_layers[i, indices] = result.exit_layers
+    return [RuleScores(compute_metrics(ctx.task.metric, predictions[i], split.labels), predictions[i], exit_layers[i])
+            for i in range(len(makers))]
 
 
 # --- losses the methods share ----------------------------------------------------------------------

@@ -98,6 +98,32 @@ def predict_cascade(model, split, threshold: float, batch_size: int, pad_id: int
     return predictions, escalated
 
 
+def replay_cascade(model, split, thresholds: list[float], batch_size: int, pad_id: int, device, bf16: bool):
+    """`predict_cascade` at every threshold from one pass of both models over the split: a row's
+    answer is the small model's or the big model's logits on that row, whichever the routing picks,
+    so both are computed once (equal to the real cascade up to float rounding). Returns a list of
+    (predictions, escalated) per threshold."""
+    import torch
+
+    from earlyexit.batching import evaluation_batches
+    from earlyexit.fine_tuning import autocast
+    from earlyexit.models.cascade import answered_by_small
+
+    model.eval()
+    predictions = np.zeros((len(thresholds), len(split)), dtype=np.int64)
+    escalated = np.zeros((len(thresholds), len(split)), dtype=bool)
+    with torch.no_grad():
+        for indices in evaluation_batches(split, batch_size):
+            (ids, types, mask, _), _ = _device_batch(split, indices, pad_id, device)
+            with autocast(device, bf16):
+                small, big = (logits.float() for logits in model(ids, types, mask))
+            for i, threshold in enumerate(thresholds):
+                up = ~answered_by_small(small, threshold)
+                predictions[i, indices] = torch.where(up[:, None], big, small).argmax(-1).cpu().numpy()
+                escalated[i, indices] = up.cpu().numpy()
+    return list(zip(predictions, escalated))
+
+
 def _plain_hooks(model, ctx: RunContext, regression: bool = False):
     """Hooks of the one loop for one HF classifier (a difficulty-labelling small model; the big
     model alone where the cascade cannot run the task)."""
@@ -308,13 +334,14 @@ class CascadeBERT(Method):
         model = self.load(ctx, checkpoint)
         small_dims, big_dims = (ModelDims.from_hf_config(m.config) for m in (model.small, model.big))
         cfg, points = ctx.train_config, []
-        for setting in settings:
+        thresholds = [float(setting["threshold"]) for setting in settings]
+        routed = {name: replay_cascade(model, ctx.splits[name], thresholds, cfg.eval_batch_size, ctx.meta["pad_id"],
+                                       ctx.device, cfg.bf16) for name in ("dev", "test")}
+        for i, setting in enumerate(settings):
             scored = {}
             for name in ("dev", "test"):
-                split = ctx.splits[name]
-                predictions, escalated = predict_cascade(model, split, float(setting["threshold"]), cfg.eval_batch_size,
-                                                         ctx.meta["pad_id"], ctx.device, cfg.bf16)
-                scored[name] = (compute_metrics(ctx.task.metric, predictions, split.labels), escalated)
+                predictions, escalated = routed[name][i]
+                scored[name] = (compute_metrics(ctx.task.metric, predictions, ctx.splits[name].labels), escalated)
             points.append(SweepPoint(
                 setting=dict(setting), dev=scored["dev"][0], test=scored["test"][0],
                 # the layers each instance paid for: small, or small + big

@@ -153,6 +153,7 @@ EXIT_HEADS: dict[str, Callable[[nn.Module], nn.ModuleList]] = {
 class MultiExitOutput:
     logits: list            # per layer l = 1..L: [B, C]
     hidden: list | None     # per layer: [B, T, H] (when asked)
+    mask: torch.Tensor | None = None   # [B, 1, 1, T] the additive mask the layers saw
 
 
 @dataclass
@@ -195,43 +196,93 @@ class MultiExitClassifier(nn.Module):
             logits.append(head(h, mask) if number in wanted else None)
             if states is not None:
                 states.append(h)
-        return MultiExitOutput(logits, states)
+        return MultiExitOutput(logits, states, mask)
 
     @torch.no_grad()
     def early_exit(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
                    rule: ExitRule) -> ExitResult:
         """Real early exit: each row stops at the first layer whose rule says so (the last layer
         always answers); only rows still alive run the next layer."""
-        batch, device = input_ids.shape[0], input_ids.device
-        lengths = attention_mask.sum(1).cpu()                   # one transfer per batch
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
-        rule.start(batch, self.num_layers, device)
-        answer = None
-        exit_layers = np.full(batch, self.num_layers, dtype=np.int64)
-        rows_host = torch.arange(batch)
-        rows = rows_host.to(device)
-        for number, (layer, head) in enumerate(zip(self.layers, self.exits), start=1):
-            h = layer(h, mask)
-            logits = head(h, mask)
-            if answer is None:
-                answer = logits.new_zeros(batch, logits.shape[-1])
-            if number == self.num_layers:
-                answer.index_copy_(0, rows, logits)
-                break
-            leave = rule.decide(LayerView(number, self.num_layers, logits, rows, h, mask)).cpu()   # the one sync
-            if leave.any():
-                gone = torch.nonzero(leave).squeeze(1)
-                answer.index_copy_(0, rows[gone.to(device)], logits[gone.to(device)])
-                exit_layers[rows_host[gone].numpy()] = number
-                stay = torch.nonzero(~leave).squeeze(1)
-                if len(stay) == 0:
-                    break
-                rows_host = rows_host[stay]
-                width = int(lengths[rows_host].max())           # cut padding no row still needs
-                keep = stay.to(device)
-                rows = rows[keep]
+
+        def run_layer(number, keep, width):
+            nonlocal h, mask
+            if keep is not None:                                # cut padding no row still needs
                 h, mask = h[keep, :width], mask[keep, ..., :width]
-        return ExitResult(answer, exit_layers)
+            h = self.layers[number - 1](h, mask)
+            return self.exits[number - 1](h, mask), h, mask
+
+        return exit_loop(run_layer, attention_mask, self.num_layers, rule)
+
+    @torch.no_grad()
+    def layer_outputs(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+                      attention_mask: torch.Tensor) -> "LayerOutputs":
+        """Every row through every layer, with every exit's logits and every layer's states: what
+        `replay_exit` needs to score any number of rules on one pass (a sweep)."""
+        out = self(input_ids, token_type_ids, attention_mask, output_hidden=True)
+        return LayerOutputs(out.logits, out.hidden, out.mask, attention_mask)
+
+
+@dataclass
+class LayerOutputs:
+    logits: list                    # per layer: [B, C]
+    hidden: list                    # per layer: [B, T, H]
+    mask: torch.Tensor              # [B, 1, 1, T] additive
+    attention_mask: torch.Tensor    # [B, T] 1 real, 0 padding
+
+
+def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int, rule: ExitRule) -> ExitResult:
+    """The early-exit bookkeeping shared by real exit and replay. `run_layer(number, keep, width)`
+    gives (logits, hidden, additive mask) of layer `number` for the rows still running, after
+    cutting the previous layer's rows to positions `keep` (None: no row left) and `width` tokens."""
+    batch, device = attention_mask.shape[0], attention_mask.device
+    lengths = attention_mask.sum(1).cpu()                   # one transfer per batch
+    rule.start(batch, num_layers, device)
+    answer = None
+    exit_layers = np.full(batch, num_layers, dtype=np.int64)
+    rows_host = torch.arange(batch)
+    rows = rows_host.to(device)
+    keep = width = None
+    for number in range(1, num_layers + 1):
+        logits, h, mask = run_layer(number, keep, width)
+        keep = None
+        if answer is None:
+            answer = logits.new_zeros(batch, logits.shape[-1])
+        if number == num_layers:
+            answer.index_copy_(0, rows, logits)
+            break
+        leave = rule.decide(LayerView(number, num_layers, logits, rows, h, mask)).cpu()   # the one sync
+        if leave.any():
+            gone = torch.nonzero(leave).squeeze(1)
+            answer.index_copy_(0, rows[gone.to(device)], logits[gone.to(device)])
+            exit_layers[rows_host[gone].numpy()] = number
+            stay = torch.nonzero(~leave).squeeze(1)
+            if len(stay) == 0:
+                break
+            rows_host = rows_host[stay]
+            width = int(lengths[rows_host].max())
+            keep = stay.to(device)
+            rows = rows[keep]
+    return ExitResult(answer, exit_layers)
+
+
+def replay_exit(recorded: LayerOutputs, rule: ExitRule) -> ExitResult:
+    """The exits `early_exit` makes with `rule`, read from layer outputs computed once for every
+    row: a row's states up to its exit do not depend on the other rows (attention is per row,
+    padding masked), so this equals real early exit up to float rounding, at one pass per split
+    whatever the number of rules."""
+    rows = cut = None                # the rows still running and their width (None: all, uncut)
+
+    def run_layer(number, keep, width):
+        nonlocal rows, cut
+        if keep is not None:
+            rows, cut = (keep if rows is None else rows[keep]), width
+        logits, h = recorded.logits[number - 1], recorded.hidden[number - 1]
+        if rows is None:
+            return logits, h, recorded.mask
+        return logits[rows], h[rows, :cut], recorded.mask[rows, ..., :cut]
+
+    return exit_loop(run_layer, recorded.attention_mask, len(recorded.logits), rule)
 
 
 # --- padded batches of an encoded split -----------------------------------------------------------
