@@ -11,6 +11,8 @@ beside the published cell, and the ELUE score against two references.
   run it). A method whose own hub checkpoint is unreachable under the config
   (earlyexit.methods.hub_unreachable) gets "needs hub" cells, never a substitute number.
 - Published: the paper's cell beside ours, for real tasks only (never beside a synthetic stand-in).
+  A real task read from substitute split files (data.split_files, e.g. SNLI trained on its test file
+  offline) is titled "(substitute splits)" and the caption names its files.
 - ELUE score (analysis/elue_score.py) over the tasks shown, against our ElasticBERT-nL curve (our
   truncation runs) and against the published ElasticBERT points (real tasks only), beside the
   published ELUE column (over the paper's six tasks).
@@ -28,6 +30,7 @@ from analysis.display import task_order, task_title
 from analysis.elue_score import CurvePoint, curve_from_runs, elue_score, gap_to_curve
 from analysis.published import PUBLISHED_NAME, elasticbert_curve
 from analysis.table_writer import DASH, Column, Layout, write_table
+from earlyexit.data.prepare import substitute_splits
 from earlyexit.methods import METHODS, hub_unreachable
 
 NAME = "elue_main"
@@ -41,7 +44,7 @@ TABLE_COLUMNS = [
     "preset", "row", "method", "variant", "paper_backbone", "status", "task", "paper_task", "synthetic", "n_seeds",
     "test_mean", "test_std", "speedup_mean", "published_row", "published_score", "published_speedup",
     "gap_our_curve", "extrapolated_our_curve", "gap_published_curve", "extrapolated_published_curve",
-    "elue_our_curve", "elue_published_curve", "published_elue", "our_curve_backbone",
+    "elue_our_curve", "elue_published_curve", "published_elue", "our_curve_backbone", "substitute_splits",
 ]
 
 
@@ -111,6 +114,8 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
     tasks = task_order(runs, paper_tasks)
     curve_backbone, our_curve, pub_curve = _curves(runs, published, tasks)
     pub_cells = {(r.row, r.task, r.metric): r for r in pub.itertuples(index=False)}
+    data = config.get("data")          # the validated config always has it; table tests may not
+    substitutes = {task: _files_text(substitute_splits(data, task) if data else None) for task, _, _ in tasks}
     lines = []
     for key in table_row_keys(runs, config, list(dict.fromkeys(pub["row"]))):
         mine = runs[(runs["method"] == key["method"]) & (runs["variant"] == key["variant"])
@@ -130,7 +135,8 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
                     "test_mean": score, "test_std": _std(group["test_score"]), "speedup_mean": speedup,
                     "published_row": key["published_row"] if published_cell is not None else "",
                     "published_score": math.nan if published_cell is None else float(published_cell.value),
-                    "published_speedup": math.nan if published_cell is None else float(published_cell.speedup)}
+                    "published_speedup": math.nan if published_cell is None else float(published_cell.speedup),
+                    "substitute_splits": substitutes[task]}
             for name, curves in (("our_curve", our_curve), ("published_curve", pub_curve)):
                 curve = curves.get(task)
                 if len(group) and curve:
@@ -156,6 +162,11 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
         frame[column] = frame[column].astype(bool)
     frame["n_seeds"] = frame["n_seeds"].astype("int64")
     return frame
+
+
+def _files_text(files: dict | None) -> str:
+    """'train test_full.tsv, dev dev.tsv, test dev.tsv' for substitute split files; '' for none."""
+    return ", ".join(f"{split} {name}" for split, name in files.items()) if files else ""
 
 
 # ----------------------------------------------------------------------------------------- display
@@ -188,6 +199,11 @@ def _caption(table: pd.DataFrame, preset: str, with_published: bool) -> str:
         parts.append(f"Published: the paper's cells and ELUE column (over its six tasks) from {PUBLISHED_NAME}, "
                      f"beside real tasks only; ELUE (vs published curve): ours against the published ElasticBERT "
                      f"points (only ElasticBERT-3L is published: a flat reference).")
+    substitutes = dict.fromkeys(zip(table["task"], table["substitute_splits"]))
+    for task, files in substitutes:
+        if files:
+            parts.append(f"{task} (substitute splits) is not the ELUE protocol: its split files are {files} "
+                         f"(data.split_files); the published cells beside it are the paper's, for reference.")
     if table["synthetic"].any():
         parts.append("Synthetic tasks are the suite's generated stand-ins: no published number is shown beside them.")
     parts.append(f"{DASH} = no run, a method that cannot run the task (an entropy or confidence exit on regression), or nothing published; '{NEEDS_HUB}' = the method's own hub checkpoint cannot be "
@@ -199,8 +215,9 @@ def elue_main_layout(table: pd.DataFrame, preset: str) -> Layout:
     tasks = list(dict.fromkeys(zip(table["task"], table["paper_task"], table["synthetic"].astype(bool))))
     with_published = not all(s for _, _, s in tasks)
     columns = []
+    substituted = set(table.loc[table["substitute_splits"] != "", "task"])
     for task, paper_task, synthetic in tasks:
-        title = task_title(task, paper_task, synthetic)
+        title = task_title(task, paper_task, synthetic) + (" (substitute splits)" if task in substituted else "")
         columns.append(Column("ours", title, f"{title}"))
         if not synthetic:
             columns.append(Column("published", title, f"{title} (published)"))

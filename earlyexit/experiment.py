@@ -29,10 +29,12 @@ log = logging.getLogger("earlyexit.experiment")
 SPLITS = ("train", "dev", "test")
 
 
-def _split_subsample(split_dir: str | Path) -> dict | None:
-    """The data.subsample the splits were cut with (their summary.json), None when it says none."""
-    summary = Path(split_dir) / "summary.json"
-    return read_json(summary).get("subsample") if summary.is_file() else None
+def _split_provenance(split_dir: str | Path) -> dict:
+    """What the splits' summary.json says of where they came from: the data.subsample they were cut
+    with and, for a local folder, the file each split was read from (None where it says nothing)."""
+    path = Path(split_dir) / "summary.json"
+    summary = read_json(path) if path.is_file() else {}
+    return {"subsample": summary.get("subsample"), "files": summary.get("files")}
 
 
 def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSpec, max_seq_len: int,
@@ -58,7 +60,7 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
         "mean_tokens": {s: float(encoded[s].lengths.mean()) for s in SPLITS},
         "truncated": {s: int((encoded[s].lengths >= max_seq_len).sum()) for s in SPLITS},
         "counts": {s: int(len(encoded[s].lengths)) for s in SPLITS},
-        "subsample": _split_subsample(split_dir),
+        **_split_provenance(split_dir),
     }
     save_encoded(out_npz, encoded)
     # Digest of the tokenised splits, computed once here: each run's resumable state is tied to it.
@@ -138,7 +140,7 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "total_seconds": time.perf_counter() - started,
         "device": torch.cuda.get_device_name(dev_) if dev_.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         # the splits trained and scored on: their sizes and any cut made before tokenisation
-        "data": {"counts": meta.get("counts"), "subsample": meta.get("subsample")},
+        "data": {"counts": meta.get("counts"), "subsample": meta.get("subsample"), "files": meta.get("files")},
         "config": {"training": train_config.as_dict(), "backbone": backbone.__dict__,
                    "artifacts": ctx.artifacts, "tokenized": str(tokenized), "method_settings": method_settings},
     }

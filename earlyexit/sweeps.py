@@ -1,5 +1,7 @@
 """Train once, sweep at inference (baselines-spec 1.3-1.4): score a dynamic method's saved
 checkpoint at every value of its sweep on dev and test, and pick the matched operating point.
+Every layer runs once per split; each setting's exits are replayed on those outputs, which equals
+real early exit (earlyexit.models.multi_exit.replay_exit; tests/test_replay_sweeps.py).
 
 One sweep file per run (results/<preset>/sweeps/<task>/<backbone>/<method>/<variant>/seed<N>.json,
 schema workflow/schemas/sweep.schema.yaml) holds, per setting: dev/test metrics; the ELUE FLOPs

@@ -133,10 +133,11 @@ class MissingSplitError(FileNotFoundError):
     """A split file of a task is not where the config says; the message is one line naming it."""
 
 
-def load_elue_task(data_dir: str | os.PathLike, task: TaskSpec) -> dict[str, list[Example]]:
-    """Read train/dev/test of `task` from `<data_dir>/<task.name>/` (test = test_full.tsv)."""
+def load_elue_task(data_dir: str | os.PathLike, task: TaskSpec, files: dict | None = None) -> dict[str, list[Example]]:
+    """Read train/dev/test of `task` from `<data_dir>/<task.name>/`: split -> file name `files`
+    (default ELUE_SPLIT_FILES: test = test_full.tsv)."""
     folder = Path(data_dir) / task.name
-    paths = {split: folder / name for split, name in ELUE_SPLIT_FILES.items()}
+    paths = {split: folder / name for split, name in (files or ELUE_SPLIT_FILES).items()}
     for split, path in paths.items():
         if path.is_file():
             continue
@@ -145,5 +146,6 @@ def load_elue_task(data_dir: str | os.PathLike, task: TaskSpec) -> dict[str, lis
                                     f"(data_dir should hold <task>/{{train,dev,test_full}}.tsv)")
         present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
         raise MissingSplitError(f"{path}: no such file; the {split} split of {task.name} is absent from "
-                                f"{folder} (it has: {present}); use data.sources: {{{task.name}: hub}} for this task")
+                                f"{folder} (it has: {present}); use data.sources: {{{task.name}: hub}} for this task, "
+                                f"or name another file in data.split_files.{task.name}")
     return {split: read_elue_split(path, task) for split, path in paths.items()}

@@ -64,7 +64,7 @@ def split_summary(task: TaskSpec, examples: list[Example]) -> dict:
     return summary
 
 
-def _load(task: TaskSpec, source: str, *, data_dir, hub_cache, hub_revision, synthetic_sizes, seed):
+def _load(task: TaskSpec, source: str, *, data_dir, hub_cache, hub_revision, synthetic_sizes, seed, split_files):
     synthetic = task.name in SYNTHETIC_TASKS
     if source == "synthetic":
         if not synthetic:
@@ -78,9 +78,24 @@ def _load(task: TaskSpec, source: str, *, data_dir, hub_cache, hub_revision, syn
     if source == "dir":
         if not data_dir:
             raise ValueError(f"task {task.name}: source 'dir' but data.data_dir is not set")
-        return load_elue_task(data_dir, task)
+        return load_elue_task(data_dir, task, split_files)
     from earlyexit.data.hub import download_task    # datasets is imported only for hub runs
     return download_task(task.name, hub_cache, hub_revision)
+
+
+def task_split_files(data_config: dict, task: str) -> dict:
+    """split -> file under <data_dir>/<task>/ that a dir-source task reads: data.split_files.<task>
+    over the ELUE files (train.tsv, dev.tsv, test_full.tsv), split by split."""
+    return {**ELUE_SPLIT_FILES, **((data_config.get("split_files") or {}).get(task) or {})}
+
+
+def substitute_splits(data_config: dict, task: str) -> dict | None:
+    """The split files of `task` when they are not the ELUE protocol's (a substitute, e.g. SNLI
+    trained on its test file where no train split is local), else None: tables label such tasks."""
+    if task_source(data_config, task) != "dir":
+        return None
+    files = task_split_files(data_config, task)
+    return files if files != ELUE_SPLIT_FILES else None
 
 
 def task_subsample(data_config: dict, task: str) -> dict:
@@ -102,9 +117,11 @@ def subsample_split(examples: list[Example], size: int | None, seed: int, split:
 
 
 def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=None, hub_cache=None,
-                 hub_revision=None, synthetic_sizes=None, seed: int = 0, subsample: dict | None = None) -> dict:
+                 hub_revision=None, synthetic_sizes=None, seed: int = 0, subsample: dict | None = None,
+                 split_files: dict | None = None) -> dict:
     """Write the normalized splits and summary.json of `task_name` into `out_dir`; returns the summary.
-    `subsample`: split -> at most that many examples (data.subsample; None or a missing split: all)."""
+    `subsample`: split -> at most that many examples (data.subsample; None or a missing split: all).
+    `split_files`: split -> file a dir-source task reads (task_split_files; None: the ELUE files)."""
     task = get_task(task_name)
     if source not in SOURCES:
         raise ValueError(f"unknown data source {source!r} (known: {', '.join(SOURCES)})")
@@ -120,7 +137,7 @@ def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=N
         return summary
     subsample = {s: (subsample or {}).get(s) for s in SPLITS}
     splits = _load(task, source, data_dir=data_dir, hub_cache=hub_cache, hub_revision=hub_revision,
-                   synthetic_sizes=synthetic_sizes, seed=seed)
+                   synthetic_sizes=synthetic_sizes, seed=seed, split_files=split_files)
     for split in SPLITS:
         _check_labels(task, split, splits[split])
     full_counts = {split: len(splits[split]) for split in SPLITS}
@@ -137,7 +154,7 @@ def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=N
     }
     if source == "dir":
         summary["data_dir"] = str(data_dir)
-        summary["files"] = dict(ELUE_SPLIT_FILES)
+        summary["files"] = dict(split_files or ELUE_SPLIT_FILES)
     elif source == "hub":
         from earlyexit.data.hub import HUB_SOURCES
         hub = HUB_SOURCES[task.name]

@@ -18,7 +18,7 @@ from jsonschema.exceptions import best_match
 
 from earlyexit.backbones import backbone_depth
 from earlyexit.data.elue import ELUE_SPLIT_FILES
-from earlyexit.data.prepare import task_source
+from earlyexit.data.prepare import task_source, task_split_files
 from earlyexit.data.synthetic import SYNTHETIC_TASKS
 from earlyexit.data.tasks import get_task
 
@@ -88,10 +88,13 @@ def input_errors(config: dict) -> list[str]:
                 f"(tasks {', '.join(dir_tasks)} read <task>/{{train,dev,test_full}}.tsv from it)"]
     messages = []
     for task in dir_tasks:
-        missing = [name for name in ELUE_SPLIT_FILES.values() if not (Path(root) / task / name).is_file()]
+        files = task_split_files(data, task)
+        missing = [(split, name) for split, name in files.items() if not (Path(root) / task / name).is_file()]
         if missing:
-            messages.append(f"config key 'data.data_dir': {Path(root) / task / missing[0]} does not exist "
-                            f"(task {task} reads {', '.join(ELUE_SPLIT_FILES.values())} there; "
+            split, name = missing[0]
+            key = f"data.split_files.{task}.{split}" if files[split] != ELUE_SPLIT_FILES[split] else "data.data_dir"
+            messages.append(f"config key '{key}': {Path(root) / task / name} does not exist "
+                            f"(task {task} reads {', '.join(files.values())} there; "
                             f"or set data.sources.{task}: hub)")
     return messages
 

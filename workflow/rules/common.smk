@@ -6,7 +6,7 @@ from snakemake.utils import min_version, validate
 
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
-from earlyexit.data.prepare import task_source, task_subsample
+from earlyexit.data.prepare import task_source, task_split_files, task_subsample
 from earlyexit.data.tasks import get_task
 from earlyexit.methods import backbone_runs, get_method, method_variants
 from earlyexit.plumbing.preflight import gpus_for
@@ -212,7 +212,7 @@ def elue_files(wildcards):
     if is_summarization(wildcards.task) or task_source(config["data"], wildcards.task) != "dir":
         return []
     root = config["data"]["data_dir"]
-    return [f"{root}/{wildcards.task}/{name}.tsv" for name in ("train", "dev", "test_full")]
+    return sorted({f"{root}/{wildcards.task}/{name}" for name in task_split_files(config["data"], wildcards.task).values()})
 
 
 def artifact_path(wildcards, spec, method):

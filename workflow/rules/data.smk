@@ -18,6 +18,7 @@ rule prepare_task:
         seed=config["data"]["seed"],
         # classification and regression tasks only: summarization sizes are the summarization section's
         subsample=lambda wildcards: {} if is_summarization(wildcards.task) else task_subsample(config["data"], wildcards.task),
+        split_files=lambda wildcards: task_split_files(config["data"], wildcards.task),
     log:
         paths.log_file(PRESET, "prepare_task", W["task"]),
     resources:

@@ -21,4 +21,5 @@ run_step(
     synthetic_sizes=params.synthetic_sizes,
     seed=params.seed,
     subsample=params.subsample,
+    split_files=params.split_files,
 )

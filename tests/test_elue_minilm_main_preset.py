@@ -1,0 +1,54 @@
+"""The elue-minilm-main preset (docs/elue_main_realtext.md) plans every row of the main table that
+can run offline: every registry method whose table is the main table and that needs no hub
+checkpoint, on SST-2, MRPC, STS-B and SNLI (substitute splits), the dynamic ones swept, with the main table and the backbone
+figure; the hub-only rows (DistilBERT, TinyBERT) are configured but get no run. Skipped when the
+preset's data folder is absent (a checkout without ../shared)."""
+
+import pytest
+import yaml
+
+from earlyexit.methods import METHODS, get_method, method_variants
+from tests.conftest import REPO
+from tests.test_workflow import dry_run_outputs
+
+PRESET = REPO / "config" / "presets" / "elue-minilm-main.yaml"
+CONFIG = yaml.safe_load(PRESET.read_text())
+ELUE = (REPO / CONFIG["data"]["data_dir"]).resolve()
+
+pytestmark = [pytest.mark.realdata,
+              pytest.mark.skipif(not ELUE.is_dir(), reason=f"real ELUE data not found at {ELUE}")]
+
+
+def test_every_offline_row_of_the_main_table_is_configured():
+    main_rows = {name for name, method in METHODS.items() if "elue_main" in method.tables}
+    assert main_rows <= set(CONFIG["methods"]), main_rows - set(CONFIG["methods"])
+
+
+def test_dry_run_plans_every_offline_row_its_sweeps_the_table_and_the_figure(tmp_path):
+    config = {**CONFIG, "data": {**CONFIG["data"], "data_dir": str(ELUE)}}
+    path = tmp_path / "preset.yaml"
+    path.write_text(yaml.safe_dump(config))
+    outputs = dry_run_outputs(path, tmp_path)
+    root = f"results/{CONFIG['preset']}"
+    hub_only = set()
+    for task in ("SST-2", "SNLI", "MRPC", "STS-B"):
+        for method, variant in method_variants(CONFIG["methods"]):
+            spec = get_method(method)
+            planned = f"{root}/runs/{task}/minilm-6L/{method}/{variant}/seed1.json" in outputs
+            assert planned == (not spec.needs_hub), (task, method, variant)
+            if spec.needs_hub:
+                hub_only.add(method)
+            swept = f"{root}/sweeps/{task}/minilm-6L/{method}/{variant}/seed1.json" in outputs
+            assert swept == (spec.family == "dynamic"), (task, method)
+    assert hub_only == {"distilbert", "tinybert"}
+    assert f"{root}/tables/elue_main.md" in outputs
+    assert f"figures/{CONFIG['preset']}/backbone_effect.png" in outputs
+
+
+def test_snli_reads_substitute_splits_that_exist():
+    from earlyexit.data.prepare import substitute_splits
+
+    files = substitute_splits(CONFIG["data"], "SNLI")
+    assert files == {"train": "test_full.tsv", "dev": "dev.tsv", "test": "dev.tsv"}
+    assert all((ELUE / "SNLI" / name).is_file() for name in files.values())
+    assert all(substitute_splits(CONFIG["data"], task) is None for task in ("SST-2", "MRPC", "STS-B"))

@@ -1,0 +1,100 @@
+"""Substitute split files (data.split_files): a dir-source task may read a split from another file of
+its folder (SNLI offline: train on test_full.tsv, select and score on dev.tsv). The files read are
+recorded in the task's summary, its tokenised meta and every run record, checked before the run with
+one line naming the key, and the main table titles such a task "(substitute splits)"."""
+
+import copy
+import math
+
+import pytest
+import yaml
+
+from analysis.elue_main import elue_main_frame, elue_main_layout
+from analysis.table_writer import to_markdown
+from earlyexit.data.examples import read_examples
+from earlyexit.data.prepare import prepare_task, substitute_splits, task_split_files
+from earlyexit.data.tasks import get_task
+from earlyexit.experiment import _split_provenance
+from earlyexit.plumbing.config_check import config_errors, input_errors
+from tests.conftest import REPO
+from tests.test_elue_main import CONFIG, runs_frame
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SNLI_OFFLINE = {"train": "test_full.tsv", "test": "dev.tsv"}
+
+
+def snli_folder(root):
+    """SNLI as ../shared/data/elue has it: dev and test_full, no train split."""
+    folder = root / "SNLI"
+    folder.mkdir(parents=True)
+    header = "premise\thypothesis\tlabel\n"
+    (folder / "dev.tsv").write_text(header + "A dog runs .\tAn animal moves .\t0\nA cat sleeps .\tA cat runs .\t2\n")
+    (folder / "test_full.tsv").write_text(header + "Two men talk .\tPeople speak .\t0\nA kid eats .\tA kid is hungry .\t1\n"
+                                          "A car stops .\tA bike goes .\t2\n")
+    return root
+
+
+def test_named_splits_override_the_elue_files_and_only_those():
+    data = {"source": "dir", "split_files": {"SNLI": SNLI_OFFLINE}}
+    assert task_split_files(data, "SNLI") == {"train": "test_full.tsv", "dev": "dev.tsv", "test": "dev.tsv"}
+    assert task_split_files(data, "MRPC") == {"train": "train.tsv", "dev": "dev.tsv", "test": "test_full.tsv"}
+    assert substitute_splits(data, "SNLI") == task_split_files(data, "SNLI")
+    assert substitute_splits(data, "MRPC") is None
+    # a hub task reads no files: nothing to label
+    assert substitute_splits({**data, "sources": {"SNLI": "hub"}}, "SNLI") is None
+
+
+def test_prepare_reads_the_named_files_and_records_them(tmp_path):
+    root = snli_folder(tmp_path / "elue")
+    files = task_split_files({"split_files": {"SNLI": SNLI_OFFLINE}}, "SNLI")
+    out = tmp_path / "prepared"
+    summary = prepare_task("SNLI", "dir", out, data_dir=root, split_files=files)
+    assert summary["files"] == files and summary["subsample"]["source_counts"] == {"train": 3, "dev": 2, "test": 2}
+    task = get_task("SNLI")
+    assert [e.text_a for e in read_examples(out / "train.tsv", task)] == ["Two men talk .", "A kid eats .", "A car stops ."]
+    assert [e.text_a for e in read_examples(out / "test.tsv", task)] == ["A dog runs .", "A cat sleeps ."]
+    assert _split_provenance(out)["files"] == files          # what tokenize_task passes to every run record
+
+
+def test_without_substitutes_a_missing_split_says_which_key_fixes_it(tmp_path):
+    root = snli_folder(tmp_path / "elue")
+    with pytest.raises(Exception, match=r"train.tsv: no such file; .*data.split_files.SNLI"):
+        prepare_task("SNLI", "dir", tmp_path / "out", data_dir=root)
+
+
+def demo_config(root):
+    config = copy.deepcopy(yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text()))
+    config["data"] = {"source": "dir", "data_dir": str(root), "split_files": {"SNLI": dict(SNLI_OFFLINE)}}
+    config["tasks"] = ["SNLI"]
+    return config
+
+
+def test_config_checks_the_named_files(tmp_path):
+    root = snli_folder(tmp_path / "elue")
+    config = demo_config(root)
+    assert config_errors(config, SCHEMA) == [] and input_errors(config) == []
+    config["data"]["split_files"]["SNLI"]["train"] = "train_small.tsv"
+    assert input_errors(config) == [
+        f"config key 'data.split_files.SNLI.train': {root / 'SNLI' / 'train_small.tsv'} does not exist "
+        f"(task SNLI reads train_small.tsv, dev.tsv, dev.tsv there; or set data.sources.SNLI: hub)"]
+    config["data"]["split_files"]["SNLI"]["train"] = "../MRPC/train.tsv"      # a file of the task's folder only
+    assert config_errors(config, SCHEMA)[0].startswith("config key 'data.split_files.SNLI.train'")
+    config["data"]["split_files"] = {"SNLI": {"valid": "dev.tsv"}}
+    assert config_errors(config, SCHEMA) == ["config key 'data.split_files.SNLI.valid': unknown key (allowed: train, dev, test)"]
+
+
+def test_main_table_titles_a_substituted_task_and_says_why(tmp_path):
+    from analysis.published import load_published
+
+    config = {**CONFIG, "data": {"source": "dir", "split_files": {"MRPC": {"train": "test_full.tsv", "test": "dev.tsv"}}}}
+    table = elue_main_frame(runs_frame(), load_published(), "t", config)
+    by_task = table.drop_duplicates("task").set_index("task")["substitute_splits"]
+    assert by_task["MRPC"] == "train test_full.tsv, dev dev.tsv, test dev.tsv" and by_task["SST-2"] == ""
+    md = to_markdown(elue_main_layout(table, "t"))
+    header = next(line for line in md.splitlines() if line.startswith("| Model"))
+    assert "MRPC (substitute splits)" in header and "SST-2 (substitute splits)" not in header
+    assert "MRPC (substitute splits) is not the ELUE protocol: its split files are train test_full.tsv" in md
+    # the numbers themselves do not change: the label is all
+    plain = elue_main_frame(runs_frame(), load_published(), "t", CONFIG)
+    assert all(math.isclose(a, b) or (math.isnan(a) and math.isnan(b))
+               for a, b in zip(table["test_mean"], plain["test_mean"]))
