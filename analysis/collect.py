@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from earlyexit.data.prepare import substitute_files_text
 from earlyexit.plumbing.files import atomic_path
 from earlyexit.plumbing.records import SCHEMAS, read_checked_json, schema_problem
 
@@ -30,10 +31,10 @@ RUN_COLUMNS = [
     "preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone", "num_layers", "method", "variant",
     "label", "family", "seed", "metric", "dev_score", "test_score", "best_on_test_score", "reference_layers",
     "flops_speedup", "elue_speedup", "flops_speedup_vs_own_full", "elue_speedup_vs_own_full", "mean_exit_layer",
-    "train_seconds", "eval_seconds", "device", "path", "operating_point", "exit_unsupported",
+    "train_seconds", "eval_seconds", "device", "path", "operating_point", "exit_unsupported", "split_files",
 ]
 TEXT_COLUMNS = ["preset", "task", "paper_task", "backbone", "paper_backbone", "method", "variant", "label", "family",
-                "metric", "device", "path", "operating_point", "exit_unsupported"]
+                "metric", "device", "path", "operating_point", "exit_unsupported", "split_files"]
 INT_COLUMNS = ["num_layers", "seed", "reference_layers"]
 BOOL_COLUMNS = ["synthetic"]
 FLOAT_COLUMNS = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS]
@@ -76,6 +77,8 @@ def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SC
             "path": Path(path).as_posix(),
             "operating_point": "",
             "exit_unsupported": "",
+            # substitute split files (data.split_files) the run read, '' for the ELUE protocol's
+            "split_files": substitute_files_text((record.get("data") or {}).get("files")),
         }
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
@@ -84,7 +87,7 @@ def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SC
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.reindex(columns=RUN_COLUMNS)
     for column in TEXT_COLUMNS:
-        frame[column] = frame[column].astype(str)
+        frame[column] = frame[column].fillna("").astype(str)
     for column in INT_COLUMNS:
         frame[column] = frame[column].astype("int64")
     for column in FLOAT_COLUMNS:

@@ -11,8 +11,9 @@ beside the published cell, and the ELUE score against two references.
   run it). A method whose own hub checkpoint is unreachable under the config
   (earlyexit.methods.hub_unreachable) gets "needs hub" cells, never a substitute number.
 - Published: the paper's cell beside ours, for real tasks only (never beside a synthetic stand-in).
-  A real task read from substitute split files (data.split_files, e.g. SNLI trained on its test file
-  offline) is titled "(substitute splits)" and the caption names its files.
+  A real task whose runs read substitute split files (runs.csv `split_files`, from data.split_files:
+  e.g. SNLI trained on its test file offline) is titled "(substitute splits)" and the caption names
+  its files.
 - ELUE score (analysis/elue_score.py) over the tasks shown, against our ElasticBERT-nL curve (our
   truncation runs) and against the published ElasticBERT points (real tasks only), beside the
   published ELUE column (over the paper's six tasks).
@@ -30,7 +31,6 @@ from analysis.display import task_order, task_title
 from analysis.elue_score import CurvePoint, curve_from_runs, elue_score, gap_to_curve
 from analysis.published import PUBLISHED_NAME, elasticbert_curve
 from analysis.table_writer import DASH, Column, Layout, write_table
-from earlyexit.data.prepare import substitute_splits
 from earlyexit.methods import METHODS, hub_unreachable
 
 NAME = "elue_main"
@@ -114,8 +114,9 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
     tasks = task_order(runs, paper_tasks)
     curve_backbone, our_curve, pub_curve = _curves(runs, published, tasks)
     pub_cells = {(r.row, r.task, r.metric): r for r in pub.itertuples(index=False)}
-    data = config.get("data")          # the validated config always has it; table tests may not
-    substitutes = {task: _files_text(substitute_splits(data, task) if data else None) for task, _, _ in tasks}
+    # the split files the runs read, where they are not the ELUE protocol's (runs.csv split_files)
+    substitutes = {task: "; ".join(sorted(set(runs.loc[runs["task"] == task, "split_files"]) - {""}))
+                   for task, _, _ in tasks}
     lines = []
     for key in table_row_keys(runs, config, list(dict.fromkeys(pub["row"]))):
         mine = runs[(runs["method"] == key["method"]) & (runs["variant"] == key["variant"])
@@ -162,11 +163,6 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
         frame[column] = frame[column].astype(bool)
     frame["n_seeds"] = frame["n_seeds"].astype("int64")
     return frame
-
-
-def _files_text(files: dict | None) -> str:
-    """'train test_full.tsv, dev dev.tsv, test dev.tsv' for substitute split files; '' for none."""
-    return ", ".join(f"{split} {name}" for split, name in files.items()) if files else ""
 
 
 # ----------------------------------------------------------------------------------------- display

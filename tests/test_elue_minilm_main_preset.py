@@ -46,9 +46,10 @@ def test_dry_run_plans_every_offline_row_its_sweeps_the_table_and_the_figure(tmp
 
 
 def test_snli_reads_substitute_splits_that_exist():
-    from earlyexit.data.prepare import substitute_splits
+    from earlyexit.data.elue import ELUE_SPLIT_FILES
+    from earlyexit.data.prepare import task_split_files
 
-    files = substitute_splits(CONFIG["data"], "SNLI")
+    files = task_split_files(CONFIG["data"], "SNLI")
     assert files == {"train": "test_full.tsv", "dev": "dev.tsv", "test": "dev.tsv"}
     assert all((ELUE / "SNLI" / name).is_file() for name in files.values())
-    assert all(substitute_splits(CONFIG["data"], task) is None for task in ("SST-2", "MRPC", "STS-B"))
+    assert all(task_split_files(CONFIG["data"], task) == ELUE_SPLIT_FILES for task in ("SST-2", "MRPC", "STS-B"))

@@ -12,7 +12,7 @@ import yaml
 from analysis.elue_main import elue_main_frame, elue_main_layout
 from analysis.table_writer import to_markdown
 from earlyexit.data.examples import read_examples
-from earlyexit.data.prepare import prepare_task, substitute_splits, task_split_files
+from earlyexit.data.prepare import prepare_task, substitute_files_text, task_split_files
 from earlyexit.data.tasks import get_task
 from earlyexit.experiment import _split_provenance
 from earlyexit.plumbing.config_check import config_errors, input_errors
@@ -38,10 +38,9 @@ def test_named_splits_override_the_elue_files_and_only_those():
     data = {"source": "dir", "split_files": {"SNLI": SNLI_OFFLINE}}
     assert task_split_files(data, "SNLI") == {"train": "test_full.tsv", "dev": "dev.tsv", "test": "dev.tsv"}
     assert task_split_files(data, "MRPC") == {"train": "train.tsv", "dev": "dev.tsv", "test": "test_full.tsv"}
-    assert substitute_splits(data, "SNLI") == task_split_files(data, "SNLI")
-    assert substitute_splits(data, "MRPC") is None
-    # a hub task reads no files: nothing to label
-    assert substitute_splits({**data, "sources": {"SNLI": "hub"}}, "SNLI") is None
+    assert substitute_files_text(task_split_files(data, "SNLI")) == "train test_full.tsv, dev dev.tsv, test dev.tsv"
+    assert substitute_files_text(task_split_files(data, "MRPC")) == ""
+    assert substitute_files_text(None) == ""       # hub and synthetic tasks read no files: nothing to label
 
 
 def test_prepare_reads_the_named_files_and_records_them(tmp_path):
@@ -83,11 +82,16 @@ def test_config_checks_the_named_files(tmp_path):
     assert config_errors(config, SCHEMA) == ["config key 'data.split_files.SNLI.valid': unknown key (allowed: train, dev, test)"]
 
 
-def test_main_table_titles_a_substituted_task_and_says_why(tmp_path):
+def test_runs_table_and_main_table_label_a_substituted_task(tmp_path):
+    """The label follows what the runs read (their records' data.files), through runs.csv."""
+    from analysis.collect import read_run, read_runs_csv, write_runs_csv
     from analysis.published import load_published
 
-    config = {**CONFIG, "data": {"source": "dir", "split_files": {"MRPC": {"train": "test_full.tsv", "test": "dev.tsv"}}}}
-    table = elue_main_frame(runs_frame(), load_published(), "t", config)
+    runs = runs_frame()
+    mrpc = runs["task"] == "MRPC"
+    runs.loc[mrpc, "split_files"] = substitute_files_text({"train": "test_full.tsv", "dev": "dev.tsv", "test": "dev.tsv"})
+    write_runs_csv(runs, tmp_path / "runs.csv")
+    table = elue_main_frame(read_runs_csv(tmp_path / "runs.csv"), load_published(), "t", CONFIG)
     by_task = table.drop_duplicates("task").set_index("task")["substitute_splits"]
     assert by_task["MRPC"] == "train test_full.tsv, dev dev.tsv, test dev.tsv" and by_task["SST-2"] == ""
     md = to_markdown(elue_main_layout(table, "t"))
@@ -98,3 +102,4 @@ def test_main_table_titles_a_substituted_task_and_says_why(tmp_path):
     plain = elue_main_frame(runs_frame(), load_published(), "t", CONFIG)
     assert all(math.isclose(a, b) or (math.isnan(a) and math.isnan(b))
                for a, b in zip(table["test_mean"], plain["test_mean"]))
+    assert set(plain["substitute_splits"]) == {""}

@@ -89,13 +89,13 @@ def task_split_files(data_config: dict, task: str) -> dict:
     return {**ELUE_SPLIT_FILES, **((data_config.get("split_files") or {}).get(task) or {})}
 
 
-def substitute_splits(data_config: dict, task: str) -> dict | None:
-    """The split files of `task` when they are not the ELUE protocol's (a substitute, e.g. SNLI
-    trained on its test file where no train split is local), else None: tables label such tasks."""
-    if task_source(data_config, task) != "dir":
-        return None
-    files = task_split_files(data_config, task)
-    return files if files != ELUE_SPLIT_FILES else None
+def substitute_files_text(files: dict | None) -> str:
+    """'train test_full.tsv, dev dev.tsv, test dev.tsv' when split -> file `files` (a summary's or a
+    run record's) is not the ELUE protocol's, e.g. SNLI trained on its test file offline; '' when it
+    is, or when no files were read (hub, synthetic). Tables label a task read this way."""
+    if not files or dict(files) == ELUE_SPLIT_FILES:
+        return ""
+    return ", ".join(f"{split} {name}" for split, name in files.items())
 
 
 def task_subsample(data_config: dict, task: str) -> dict:
