@@ -63,3 +63,25 @@ def tokenized_synth_nli(root: Path, train_size: int) -> Path:
     tokenize_task(task_name="synth-nli", split_dir=root / "data", backbone=tiny_backbone(), max_seq_len=32,
                   out_npz=root / "tok.npz", out_meta=root / "tok.json")
     return root
+
+
+# The real-data presets (config/presets/elue-minilm*.yaml) read ../shared/data/elue; their tests skip without it.
+def real_data_preset(name: str):
+    """(config, its ELUE folder resolved, the marks that skip a module without that folder)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "presets" / f"{name}.yaml").read_text())
+    elue = (REPO / config["data"]["data_dir"]).resolve()
+    marks = [pytest.mark.realdata, pytest.mark.skipif(not elue.is_dir(), reason=f"real ELUE data not found at {elue}")]
+    return config, elue, marks
+
+
+def planned_outputs(config: dict, elue_dir, tmp_path) -> dict:
+    """Output -> rule of a dry run of a real-data preset in an empty folder, its data folder made absolute."""
+    import yaml
+
+    from tests.test_workflow import dry_run_outputs
+
+    path = tmp_path / "preset.yaml"
+    path.write_text(yaml.safe_dump({**config, "data": {**config["data"], "data_dir": str(elue_dir)}}))
+    return dry_run_outputs(path, tmp_path)

@@ -4,33 +4,18 @@ curves and the inference-time figure; its subsample really cuts each split. Skip
 preset's data folder is absent (a checkout without ../shared)."""
 
 import pytest
-import yaml
 
 from earlyexit.data.elue import load_elue_task
 from earlyexit.data.prepare import task_subsample
 from earlyexit.data.tasks import get_task
 from earlyexit.methods import get_method, method_variants
-from tests.conftest import REPO
-from tests.test_workflow import dry_run_outputs
+from tests.conftest import planned_outputs, real_data_preset
 
-PRESET = REPO / "config" / "presets" / "elue-minilm-dynamic.yaml"
-CONFIG = yaml.safe_load(PRESET.read_text())
-ELUE = (REPO / CONFIG["data"]["data_dir"]).resolve()
-
-pytestmark = [pytest.mark.realdata,
-              pytest.mark.skipif(not ELUE.is_dir(), reason=f"real ELUE data not found at {ELUE}")]
-
-
-def planned_outputs(elue_dir, tmp_path) -> dict:
-    """Output -> rule of a dry run of the preset in an empty folder, its data folder made absolute."""
-    config = {**CONFIG, "data": {**CONFIG["data"], "data_dir": str(elue_dir)}}
-    path = tmp_path / "preset.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return dry_run_outputs(path, tmp_path)
+CONFIG, ELUE, pytestmark = real_data_preset("elue-minilm-dynamic")
 
 
 def test_dry_run_plans_every_method_sweep_and_figure(tmp_path):
-    outputs = planned_outputs(ELUE, tmp_path)
+    outputs = planned_outputs(CONFIG, ELUE, tmp_path)
     root = f"results/{CONFIG['preset']}"
     variants = method_variants(CONFIG["methods"])
     dynamic = {m for m, _ in variants if get_method(m).family == "dynamic"}

@@ -4,19 +4,10 @@ checkpoint, on SST-2, MRPC, STS-B and SNLI (substitute splits), the dynamic ones
 figure; the hub-only rows (DistilBERT, TinyBERT) are configured but get no run. Skipped when the
 preset's data folder is absent (a checkout without ../shared)."""
 
-import pytest
-import yaml
-
 from earlyexit.methods import METHODS, get_method, method_variants
-from tests.conftest import REPO
-from tests.test_workflow import dry_run_outputs
+from tests.conftest import planned_outputs, real_data_preset
 
-PRESET = REPO / "config" / "presets" / "elue-minilm-main.yaml"
-CONFIG = yaml.safe_load(PRESET.read_text())
-ELUE = (REPO / CONFIG["data"]["data_dir"]).resolve()
-
-pytestmark = [pytest.mark.realdata,
-              pytest.mark.skipif(not ELUE.is_dir(), reason=f"real ELUE data not found at {ELUE}")]
+CONFIG, ELUE, pytestmark = real_data_preset("elue-minilm-main")
 
 
 def test_every_offline_row_of_the_main_table_is_configured():
@@ -25,10 +16,7 @@ def test_every_offline_row_of_the_main_table_is_configured():
 
 
 def test_dry_run_plans_every_offline_row_its_sweeps_the_table_and_the_figure(tmp_path):
-    config = {**CONFIG, "data": {**CONFIG["data"], "data_dir": str(ELUE)}}
-    path = tmp_path / "preset.yaml"
-    path.write_text(yaml.safe_dump(config))
-    outputs = dry_run_outputs(path, tmp_path)
+    outputs = planned_outputs(CONFIG, ELUE, tmp_path)
     root = f"results/{CONFIG['preset']}"
     hub_only = set()
     for task in ("SST-2", "SNLI", "MRPC", "STS-B"):

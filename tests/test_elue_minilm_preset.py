@@ -3,18 +3,13 @@ tasks, and a cut pair loses the end of its second sentence (at 64 word pieces, 2
 training pairs). Skipped when the preset's data folder is absent."""
 
 import pytest
-import yaml
 
 from earlyexit.backbones import BackboneSpec, load_tokenizer
 from earlyexit.data.elue import load_elue_task
 from earlyexit.data.tasks import get_task
-from tests.conftest import REPO
+from tests.conftest import real_data_preset
 
-CONFIG = yaml.safe_load((REPO / "config" / "presets" / "elue-minilm.yaml").read_text())
-ELUE = (REPO / CONFIG["data"]["data_dir"]).resolve()
-
-pytestmark = [pytest.mark.realdata,
-              pytest.mark.skipif(not ELUE.is_dir(), reason=f"real ELUE data not found at {ELUE}")]
+CONFIG, ELUE, pytestmark = real_data_preset("elue-minilm")
 
 
 @pytest.mark.parametrize("task_name", ["SST-2", "MRPC", "STS-B"])
