@@ -44,6 +44,21 @@ def cascade_and_batch():
     return cascade, split
 
 
+def real_cascade(model, split, threshold: float, batch_size: int):
+    """The cascade really run over a split (the big model only on escalated rows), batch by batch:
+    the reference the sweep's replay and the timing runner are checked against. (predictions,
+    escalated) in split order."""
+    from earlyexit.batching import evaluation_batches
+
+    model.eval()
+    predictions, escalated = np.zeros(len(split), dtype=np.int64), np.zeros(len(split), dtype=bool)
+    for indices in evaluation_batches(split, batch_size):
+        ids, types, mask, _ = pad_batch(split, indices, pad_id=0)
+        logits, up = model.cascade(ids, types, mask, threshold, mask.sum(1).numpy())
+        predictions[indices], escalated[indices] = logits.argmax(-1).numpy(), up
+    return predictions, escalated
+
+
 def one_row_logits(model, split, i):
     ids, types, mask, _ = pad_batch(split, [i], pad_id=0)
     with torch.no_grad():

@@ -10,9 +10,10 @@ import torch
 from analysis.inference_time import plot_inference_time, read_timing, timing_points
 from earlyexit.encoded import EncodedSplit
 from earlyexit.flops import ModelDims, full_flops
-from earlyexit.methods.cascadebert import cascade_cost, predict_cascade
+from earlyexit.methods.cascadebert import cascade_cost
 from earlyexit.models.cascade import CascadeClassifier, confidence, truncated_copy
 from earlyexit.models.multi_exit import pad_batch
+from tests.test_cascadebert import real_cascade
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.plumbing.files import atomic_write_json
 from earlyexit.timing import (CascadeRunner, TimingCase, TokenExitRunner, time_inference, time_passes)
@@ -99,7 +100,7 @@ def test_cascade_runner_answers_as_the_sweep_scores_and_costs_what_it_ran(split)
     predictions = np.zeros(len(split), dtype=np.int64)
     for (indices, *_), (answer, _) in zip(batches, outputs):
         predictions[indices] = answer
-    expected, escalated = predict_cascade(cascade, split, threshold, 8, 0, CPU, bf16=False)
+    expected, escalated = real_cascade(cascade, split, threshold, 8)
     assert 0 < escalated.sum() < len(split)
     assert (predictions == expected).all()
     cost = runner.cost(split, batches, outputs)

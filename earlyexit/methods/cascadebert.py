@@ -81,25 +81,8 @@ def predict_plain(model, split, batch_size: int, pad_id: int, device, bf16: bool
     return out
 
 
-def predict_cascade(model, split, threshold: float, batch_size: int, pad_id: int, device, bf16: bool):
-    """Cascade predictions and, per instance, whether the big model answered (split order)."""
-    from earlyexit.batching import evaluation_batches
-    from earlyexit.fine_tuning import autocast
-
-    model.eval()
-    predictions = np.zeros(len(split), dtype=np.int64)
-    escalated = np.zeros(len(split), dtype=bool)
-    for indices in evaluation_batches(split, batch_size):
-        (ids, types, mask, _), lengths = _device_batch(split, indices, pad_id, device)
-        with autocast(device, bf16):
-            logits, up = model.cascade(ids, types, mask, threshold, lengths)
-        predictions[indices] = logits.argmax(-1).cpu().numpy()
-        escalated[indices] = up
-    return predictions, escalated
-
-
 def replay_cascade(model, split, thresholds: list[float], batch_size: int, pad_id: int, device, bf16: bool):
-    """`predict_cascade` at every threshold from one pass of both models over the split: a row's
+    """The cascade's answers at every threshold from one pass of both models over the split: a row's
     answer is the small model's or the big model's logits on that row, whichever the routing picks,
     so both are computed once (equal to the real cascade up to float rounding). Returns a list of
     (predictions, escalated) per threshold."""
