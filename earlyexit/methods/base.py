@@ -111,6 +111,9 @@ class Method:
     table_variants: dict = {}       # table -> the variants with rows in it (absent: every variant)
     reference: bool = False         # the no-exit model every other row is compared with
     needs_hub: bool = False         # loads its own hub checkpoint: no run where requirements.network is false
+    # The registry name of the method that this method's own paper compares it with at equal speed-up
+    # (e.g. ConsistentEE against plain multi-exit training); the claims ledger reads it. None: no such rival.
+    paper_rival: str | None = None
 
     def row_label(self, variant: str, paper_backbone: str) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
