@@ -114,7 +114,7 @@ def _runs(rows):
 def test_dynamic_table_cells():
     runs = _runs([
         {"method": "deebert", "label": "DeeBERT", "task": "SST-2", "paper_task": "SST-2", "synthetic": False,
-         "test_score": 80.0, "elue_speedup": 3.0, "flops_speedup": 3.0, "operating_point": "entropy=0.4"},
+         "test_score": 80.0, "elue_speedup": 3.6, "flops_speedup": 3.0, "operating_point": "entropy=0.4"},
         {"method": "deebert", "label": "DeeBERT", "task": "synth-similarity", "paper_task": "STS-B", "synthetic": True,
          "test_score": math.nan, "elue_speedup": math.nan, "flops_speedup": math.nan,
          "exit_unsupported": "entropy is undefined for regression"},
@@ -126,7 +126,9 @@ def test_dynamic_table_cells():
     assert math.isnan(synth["published_score"]) and synth["exit_unsupported"]
     layout = dynamic_layout(table, "t")
     cells = layout.groups[0][1][0]
+    # the cell places the run by exact FLOPs (3.0x), never by the ELUE protocol's count (3.6x, an extra column)
     assert cells == ["DeeBERT", "80.0 (3.0×)", "78.9 (3.4×)", "–"]      # no published column for the stand-in
+    assert (sst["flops_speedup"], sst["elue_protocol_speedup"]) == (3.0, 3.6)
     assert format_cell(math.nan, 2.0) == "–"
 
 
@@ -147,3 +149,28 @@ def test_wrappers_write_the_runs_curves_table_and_figure(swept, tmp_path):
                input={"runs": out["csv"], "curves": out["curves"], "published": str(PUBLISHED)}, output=figs,
                params={"preset": "t"})
     assert all(Path(p).stat().st_size > 1000 for p in figs.values())
+
+
+def test_curves_figure_places_every_method_by_exact_flops(monkeypatch, tmp_path):
+    """HashEE's square and the dynamic curve sit at the exact-FLOPs speed-up (4.8x, 2.0x), not at the
+    ELUE protocol's count (6.7x, 2.5x), which ignores the K/V work of exited tokens."""
+    import analysis.figure_writer
+    from analysis.collect import CURVE_COLUMNS
+    from analysis.dynamic import plot_dynamic_curves
+    from earlyexit.methods import METHODS
+
+    token_level = next(m for m in METHODS.values() if m.family == "token-level")
+    dynamic = next(m for m in METHODS.values() if m.family == "dynamic")
+    common = {"preset": "t", "task": "synth-nli", "paper_task": "SNLI", "synthetic": True, "backbone": "b",
+              "paper_backbone": "ElasticBERT-6L", "seed": 1}
+    runs = _runs([{**common, "method": token_level.name, "variant": token_level.variants[0], "label": "HashEE",
+                   "family": token_level.family, "test_score": 80.0, "flops_speedup": 4.8, "elue_speedup": 6.7}])
+    curve = {c: "" for c in CURVE_COLUMNS}
+    curves = pd.DataFrame([{**curve, **common, "method": dynamic.name, "variant": dynamic.variants[0], "label": "x",
+                            "setting": f"s={i}", "matched": i == 1, "test_score": 70.0 + i,
+                            "flops_speedup": 2.0 + i, "elue_speedup": 2.5 + i} for i in range(2)])
+    figures = []
+    monkeypatch.setattr(analysis.figure_writer, "save_figure", lambda fig, png, pdf: figures.append(fig))
+    plot_dynamic_curves(runs, curves, tmp_path / "f.png", tmp_path / "f.pdf", None, "t")
+    xs = sorted(float(x) for line in figures[0].axes[0].lines for x in line.get_xdata())
+    assert xs == [2.0, 3.0, 3.0, 4.8]          # the curve's two points, the matched ring, HashEE
