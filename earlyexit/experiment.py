@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from earlyexit.backbones import BackboneSpec, backbone_depth, load_tokenizer
+from earlyexit.backbones import BackboneSpec, backbone_depth, load_tokenizer, stand_in_name
 from earlyexit.encoded import encode_examples, load_encoded, save_encoded
 from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
@@ -124,7 +124,7 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "num_layers": outcome.dims.num_layers,
         "method": method,
         "variant": variant,
-        "label": chosen.row_label(variant, backbone.paper_backbone or backbone.name),
+        "label": chosen.row_label(variant, backbone.paper_backbone or backbone.name, stand_in_name(backbone)),
         "family": chosen.family,
         "seed": seed,
         "metric": task.metric,

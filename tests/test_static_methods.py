@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from analysis.collect import read_run
-from earlyexit.backbones import load_classifier
+from earlyexit.backbones import load_classifier, stand_in_name
 from earlyexit.experiment import run_experiment
 from earlyexit.flops import ModelDims, full_flops
 from earlyexit.methods import METHODS, backbone_runs, hub_unreachable
@@ -42,7 +42,9 @@ def test_a_truncation_is_a_model_of_its_first_n_layers(tokenized):
     assert sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in cut.parameters()) == 2 * per_layer
 
     record, weights = run(tokenized, "truncated", "1L")
-    assert record["num_layers"] == 1 and record["label"] == "ElasticBERT-1L" and record["family"] == "static"
+    # a random backbone only stands in for ElasticBERT: the row names what ran and the paper row it replaces
+    assert record["label"] == "tiny-2L 1L (for ElasticBERT-1L)"
+    assert record["num_layers"] == 1 and record["family"] == "static"
     assert any(k.startswith("bert.encoder.layer.0.") for k in weights)
     assert not any(k.startswith("bert.encoder.layer.1.") for k in weights)
     # FLOPs: exactly a 1-layer model on each test instance; 12-layer reference over it
@@ -65,6 +67,10 @@ def test_rows_are_named_by_the_backbone_family():
     truncated = METHODS["truncated"]
     assert backbone_family("ElasticBERT-12L") == "ElasticBERT" and backbone_family("BERT") == "BERT"
     assert truncated.row_label("3L", "RoBERTa") == "RoBERTa-3L"
+    assert truncated.row_label("3L", "ElasticBERT-6L", "minilm-6L") == "minilm-6L 3L (for ElasticBERT-3L)"
+    # the paper's checkpoints (hub) are the paper's backbones; random and MiniLM backbones stand in
+    assert stand_in_name(replace(BACKBONE, source="hub", hub_id="fnlp/elasticbert-base")) is None
+    assert stand_in_name(BACKBONE) == "tiny-2L" and stand_in_name(replace(BACKBONE, paper_backbone=None)) is None
     assert truncated.published_row("elue_main", "3L", "ALBERT") == "ALBERT-3L"
     assert METHODS["hashee"].published_row("elue_main", "frequency", "ElasticBERT-6L") == "HashEE"
     assert METHODS["hashee"].published_row("elue_main", "frequency", "BERT") == ""

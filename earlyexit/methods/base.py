@@ -115,9 +115,11 @@ class Method:
     # (e.g. ConsistentEE against plain multi-exit training); the claims ledger reads it. None: no such rival.
     paper_rival: str | None = None
 
-    def row_label(self, variant: str, paper_backbone: str) -> str:
+    def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
-        (e.g. "BERT-3L" for the 3-layer truncation of the BERT backbone)."""
+        (e.g. "BERT-3L" for the 3-layer truncation of the BERT backbone). `stand_in`: the config name
+        of the backbone actually run when it only stands in for `paper_backbone` (a random or MiniLM
+        backbone in an offline preset), so a backbone-named row says what really ran."""
         return self.label(variant)
 
     def applies(self, variant: str, backbone: dict) -> bool:

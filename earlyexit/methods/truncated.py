@@ -35,8 +35,10 @@ class Truncated(Method):
     # The paper's rows are the 3-layer ones; the other depths are reference curves (ELUE score, figure).
     table_variants = {"elue_main": ("3L",)}
 
-    def row_label(self, variant: str, paper_backbone: str) -> str:
-        return f"{backbone_family(paper_backbone)}-{variant}"
+    def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
+        paper_row = f"{backbone_family(paper_backbone)}-{variant}"
+        # a stand-in's truncation is not the paper's row: name what ran, then the row it stands in for
+        return paper_row if stand_in is None else f"{stand_in} {variant} (for {paper_row})"
 
     def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:
         return self.label(variant) if paper_backbone is None else self.row_label(variant, paper_backbone)
