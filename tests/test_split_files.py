@@ -47,12 +47,40 @@ def test_prepare_reads_the_named_files_and_records_them(tmp_path):
     root = snli_folder(tmp_path / "elue")
     files = task_split_files({"split_files": {"SNLI": SNLI_OFFLINE}}, "SNLI")
     out = tmp_path / "prepared"
-    summary = prepare_task("SNLI", "dir", out, data_dir=root, split_files=files)
+    summary = prepare_task("SNLI", "dir", out, data_dir=root, split_files=files, subsample={"dev": 1})
     assert summary["files"] == files and summary["subsample"]["source_counts"] == {"train": 3, "dev": 2, "test": 2}
     task = get_task("SNLI")
     assert [e.text_a for e in read_examples(out / "train.tsv", task)] == ["Two men talk .", "A kid eats .", "A car stops ."]
-    assert [e.text_a for e in read_examples(out / "test.tsv", task)] == ["A dog runs .", "A cat sleeps ."]
+    # dev and test read dev.tsv: they hold disjoint parts of it, so nothing selected on is scored
+    dev = [e.text_a for e in read_examples(out / "dev.tsv", task)]
+    test = [e.text_a for e in read_examples(out / "test.tsv", task)]
+    assert len(dev) == 1 and sorted(dev + test) == ["A cat sleeps .", "A dog runs ."]
+    assert summary["partitioned"] == {"dev.tsv": {"dev": 1, "test": 1}}
     assert _split_provenance(out)["files"] == files          # what tokenize_task passes to every run record
+
+
+def test_splits_sharing_a_file_are_disjoint_and_seeded(tmp_path):
+    from earlyexit.data.examples import Example
+    from earlyexit.data.prepare import partition_shared_files
+
+    pool = [Example(f"s{i}", "h", i % 3) for i in range(20)]
+    splits = {"train": pool[:5], "dev": pool, "test": pool}
+    files = {"train": "a.tsv", "dev": "b.tsv", "test": "b.tsv"}
+    out, parts = partition_shared_files("SNLI", splits, files, {"dev": 6}, seed=3)
+    assert len(out["dev"]) == 6 and len(out["test"]) == 14 and not set(out["dev"]) & set(out["test"])
+    assert set(out["dev"]) | set(out["test"]) == set(pool) and out["train"] == pool[:5]
+    assert partition_shared_files("SNLI", splits, files, {"dev": 6}, seed=3)[0] == out
+    assert partition_shared_files("SNLI", splits, files, {"dev": 6}, seed=4)[0]["dev"] != out["dev"]
+    with pytest.raises(ValueError, match=r"config key 'data.split_files.SNLI': splits dev, test all read b.tsv"):
+        partition_shared_files("SNLI", splits, files, {}, seed=3)
+
+
+def test_a_shared_file_without_a_selection_size_is_a_config_error(tmp_path):
+    config = demo_config(snli_folder(tmp_path / "elue"))
+    del config["data"]["subsample_per_task"]
+    assert config_errors(config, SCHEMA) == [
+        "config key 'data.split_files.SNLI': splits dev, test all read dev.tsv; give all but one of them a size in "
+        "data.subsample_per_task.SNLI so they get disjoint parts"]
 
 
 def test_without_substitutes_a_missing_split_says_which_key_fixes_it(tmp_path):
@@ -63,7 +91,8 @@ def test_without_substitutes_a_missing_split_says_which_key_fixes_it(tmp_path):
 
 def demo_config(root):
     config = copy.deepcopy(yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text()))
-    config["data"] = {"source": "dir", "data_dir": str(root), "split_files": {"SNLI": dict(SNLI_OFFLINE)}}
+    config["data"] = {"source": "dir", "data_dir": str(root), "split_files": {"SNLI": dict(SNLI_OFFLINE)},
+                      "subsample_per_task": {"SNLI": {"dev": 1}}}
     config["tasks"] = ["SNLI"]
     return config
 

@@ -116,6 +116,38 @@ def subsample_split(examples: list[Example], size: int | None, seed: int, split:
     return [examples[i] for i in keep]
 
 
+def partition_shared_files(task: str, splits: dict, files: dict, subsample: dict, seed: int) -> tuple[dict, dict]:
+    """Splits read from one file (data.split_files: SNLI offline selects and scores on dev.tsv) get
+    disjoint parts of it, so no instance a model is selected on is scored: each sharing split with a
+    subsample size draws that many (seeded, file order) from what the others left, and the one sharing
+    split without a size gets the rest. Returns (splits, file -> {split: count}) for the summary."""
+    by_file: dict = {}
+    for split in SPLITS:
+        by_file.setdefault(files[split], []).append(split)
+    splits, parts = dict(splits), {}
+    for name, sharing in by_file.items():
+        if len(sharing) < 2:
+            continue
+        sized = [s for s in sharing if subsample.get(s) is not None]
+        if len(sharing) - len(sized) != 1:
+            raise ValueError(f"config key 'data.split_files.{task}': splits {', '.join(sharing)} all read {name}; "
+                             f"give all but one of them a size in data.subsample_per_task.{task} so they get "
+                             "disjoint parts of it (no instance selected on is scored)")
+        examples = splits[sharing[0]]
+        left = list(range(len(examples)))
+        for split in sized:
+            if subsample[split] >= len(left):
+                raise ValueError(f"config key 'data.subsample_per_task.{task}.{split}': {subsample[split]} of the "
+                                 f"{len(left)} instances of {name} left to it would leave none for the other split")
+            taken = set(random.Random(f"{seed}:{split}").sample(left, subsample[split]))
+            splits[split] = [examples[i] for i in sorted(taken)]
+            left = [i for i in left if i not in taken]
+        rest = next(s for s in sharing if s not in sized)
+        splits[rest] = [examples[i] for i in left]
+        parts[name] = {split: len(splits[split]) for split in sharing}
+    return splits, parts
+
+
 def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=None, hub_cache=None,
                  hub_revision=None, synthetic_sizes=None, seed: int = 0, subsample: dict | None = None,
                  split_files: dict | None = None) -> dict:
@@ -141,6 +173,9 @@ def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=N
     for split in SPLITS:
         _check_labels(task, split, splits[split])
     full_counts = {split: len(splits[split]) for split in SPLITS}
+    parts = {}
+    if source == "dir":
+        splits, parts = partition_shared_files(task.name, splits, dict(split_files or ELUE_SPLIT_FILES), subsample, seed)
     splits = {split: subsample_split(splits[split], subsample[split], seed, split) for split in SPLITS}
     for split in SPLITS:
         write_examples(out_dir / f"{split}.tsv", splits[split])
@@ -155,6 +190,8 @@ def prepare_task(task_name: str, source: str, out_dir: str | Path, *, data_dir=N
     if source == "dir":
         summary["data_dir"] = str(data_dir)
         summary["files"] = dict(split_files or ELUE_SPLIT_FILES)
+        if parts:     # file -> {split: count}: splits that share a file hold disjoint parts of it
+            summary["partitioned"] = parts
     elif source == "hub":
         from earlyexit.data.hub import HUB_SOURCES
         hub = HUB_SOURCES[task.name]

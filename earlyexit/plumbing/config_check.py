@@ -126,8 +126,27 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
         if layers is not None and buckets > layers:
             messages.append(f"config key 'hash.num_buckets': {buckets} buckets exceed the {layers} layers of backbone '{name}'")
     messages += source_errors(config["data"], config["tasks"])
+    messages += shared_file_errors(config["data"], config["tasks"])
     messages += backbone_errors(config.get("difficulty"), config["backbones"])
     messages += summarization_errors(config)
+    return messages
+
+
+def shared_file_errors(data: dict, tasks: list[str]) -> list[str]:
+    """Splits of a dir-source task that read one file get disjoint parts of it (prepare.partition_shared_files):
+    all but one of them need a size in data.subsample_per_task, else the selection split would be scored."""
+    from earlyexit.data.prepare import task_subsample
+
+    messages = []
+    for task in _dir_tasks(data, tasks):
+        by_file: dict = {}
+        for split, name in task_split_files(data, task).items():
+            by_file.setdefault(name, []).append(split)
+        sizes = task_subsample(data, task)
+        for name, sharing in by_file.items():
+            if len(sharing) > 1 and sum(sizes[s] is None for s in sharing) != 1:
+                messages.append(f"config key 'data.split_files.{task}': splits {', '.join(sharing)} all read {name}; give "
+                                f"all but one of them a size in data.subsample_per_task.{task} so they get disjoint parts")
     return messages
 
 
