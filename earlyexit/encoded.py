@@ -25,6 +25,14 @@ class EncodedSplit:
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
 
+    def take(self, rows) -> "EncodedSplit":
+        """The instances at `rows` (in that order), e.g. the folds a labelling model is fitted on."""
+        rows = [int(r) for r in rows]
+        return EncodedSplit(input_ids=[self.input_ids[r] for r in rows],
+                            token_type_ids=None if self.token_type_ids is None else [self.token_type_ids[r] for r in rows],
+                            labels=self.labels[rows],
+                            exit_layers=None if self.exit_layers is None else [self.exit_layers[r] for r in rows])
+
 
 def encode_examples(tokenizer, examples: Sequence, max_seq_len: int, regression: bool) -> EncodedSplit:
     text_a = [e.text_a for e in examples]

@@ -160,6 +160,43 @@ def test_truncated_copy_keeps_the_first_layers_and_a_fresh_head():
     assert math.isfinite(float(small.classifier.weight.detach().std()))
 
 
+def test_folds_are_seeded_and_balanced():
+    from earlyexit.methods.cascadebert import fold_of
+
+    fold = fold_of(11, 3, seed=5)
+    assert sorted(np.bincount(fold).tolist()) == [3, 4, 4]
+    assert fold.tolist() == fold_of(11, 3, seed=5).tolist() and fold.tolist() != fold_of(11, 3, seed=6).tolist()
+
+
+def test_difficulty_labels_come_from_models_that_did_not_fit_the_instance(tmp_path, monkeypatch):
+    """A small model that memorises what it fitted and is wrong elsewhere: scored on its own training
+    data (the old labelling) every instance looked easy; out of fold, every instance is hard."""
+    import earlyexit.methods.cascadebert as cascade
+    from earlyexit.dynamic_config import method_settings, section
+    from tests.conftest import tokenized_synth_nli
+
+    tokenized = tokenized_synth_nli(tmp_path / "nli", train_size=24)
+    settings = {**method_settings(section(), "cascadebert"), "label_seeds": 2, "label_folds": 3}
+    ctx = _context("synth-nli", tokenized, settings)
+    fits = []
+
+    def memorising_hooks(model, fit_ctx):
+        model.fitted = {id(ids) for ids in fit_ctx.splits["train"].input_ids}
+        fits.append(len(fit_ctx.splits["train"]))
+
+    def recall(model, split, *args, **kwargs):       # right exactly on what the model fitted
+        seen = np.array([id(ids) in model.fitted for ids in split.input_ids])
+        return np.where(seen, split.labels, (split.labels + 1) % 3)
+
+    monkeypatch.setattr(cascade, "_plain_hooks", memorising_hooks)
+    monkeypatch.setattr(cascade, "predict_plain", recall)
+    monkeypatch.setattr("earlyexit.training.train_loop", lambda *args, **kwargs: None)
+    small = cascade.METHOD.build(ctx)[0].small
+    hard = cascade.hard_instances(small, ctx)
+    assert hard.all() and len(hard) == 24
+    assert fits == [16] * 6               # 2 seeds x 3 folds, each fitted on the other two folds
+
+
 # --- the method end to end on a tiny backbone ---------------------------------------------------
 
 def _run(root, task, tokenized, settings=None, seed=1):
@@ -266,7 +303,8 @@ def test_a_run_killed_in_its_joint_training_resumes_and_ends_identically(tmp_pat
     with pytest.raises(Killed):
         _run(tmp_path / "killed", "synth-nli", tokenized)
     out = tmp_path / "killed" / "synth-nli-seed1.json"
-    assert train_state_path(out).exists() and len(list((tmp_path / "killed").glob("*.labels*.train_state.pt"))) == 2
+    # 2 labelling seeds x 2 folds, each stage kept at its last step
+    assert train_state_path(out).exists() and len(list((tmp_path / "killed").glob("*.labels*.train_state.pt"))) == 4
     calls.update(n=0, kill=None)
     resumed, resumed_ckpt, _ = _run(tmp_path / "killed", "synth-nli", tokenized)
     assert calls["n"] == 8 - 4               # joint training resumed at step 4 of 8 (its last state before the kill)

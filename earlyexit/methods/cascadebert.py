@@ -7,10 +7,13 @@ Settings (`dynamic.cascadebert`, defaults in the config schema):
   the spec's offline approximation, unless `small_models` names a hub model for this backbone (the
   paper's `google/bert_uncased_L-2_H-768_A-12` beside BERT-base) and it loads; the run record says
   which (`cascade.small_model`, `cascade.approximated`).
-- Difficulty labels: `label_seeds` copies of the small model are fine-tuned alone (fresh heads,
-  seeds derived from the run's; `label_epochs`, else the run's epochs) and a training instance is
-  easy when every one of them classifies it correctly, else hard (the authors'
-  `dif_5seeds-2level` file; its rule is not published).
+- Difficulty labels: for each of `label_seeds` seeds the small model is fine-tuned alone
+  (fresh heads, seeds derived from the run's; `label_epochs`, else the run's epochs) by
+  `label_folds`-fold cross-fitting, so each training instance is predicted by a model that never
+  fitted it; it is easy when every seed's out-of-fold prediction is right, else hard (the authors'
+  `dif_5seeds-2level` file; its rule is not published). Scored on the data they fitted, the small
+  models mark almost everything easy (they overfit), which is no difficulty signal. With 2 folds the
+  cost equals one small model per seed on all the data.
 - Joint training on the one loop: CE(small) + CE(big) + `dar_weight` * DAR(margin `dar_margin`).
   Checkpoint selection on dev: the mean of the two models' dev scores (both answer at every
   threshold).
@@ -177,26 +180,42 @@ def _fresh_head(model, seed: int):
     return fresh
 
 
+def fold_of(n: int, folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) of each of n instances: a seeded permutation dealt round-robin, so the
+    folds differ in size by at most one."""
+    fold = np.empty(n, dtype=np.int64)
+    fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
+    return fold
+
+
 def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
-    """Hard (True) / easy per training instance: fine-tune `label_seeds` copies of the small model
-    alone (fresh heads, derived seeds, each resumable as its own stage) and mark hard every instance
-    one of them gets wrong."""
+    """Hard (True) / easy per training instance: for each of `label_seeds` seeds, `label_folds` copies
+    of the small model (fresh heads, each resumable as its own stage) are fine-tuned alone on all folds
+    but one and predict the fold they did not fit; an instance is hard when one seed's out-of-fold
+    prediction is wrong."""
+    import dataclasses
+
     from earlyexit.models.cascade import difficulty_labels
     from earlyexit.training import train_loop
-
-    import dataclasses
 
     train, cfg = ctx.splits["train"], ctx.train_config
     if ctx.settings.get("label_epochs") is not None:
         cfg = dataclasses.replace(cfg, epochs=ctx.settings["label_epochs"])
+    seeds, folds = ctx.settings["label_seeds"], ctx.settings["label_folds"]
     correct = []
-    for k in range(ctx.settings["label_seeds"]):
+    for k in range(seeds):
         seed = label_seed(ctx.seed, k)
-        model = _fresh_head(small_init, seed).to(ctx.device)
-        state = ctx.train_state.stage(f"labels{k}") if ctx.train_state is not None else None
-        train_loop(model, _plain_hooks(model, ctx), cfg, seed, progress=ctx.progress,
-                   desc=f"cascade labels {k + 1}/{ctx.settings['label_seeds']}", state=state)
-        predicted = predict_plain(model, train, cfg.eval_batch_size, ctx.meta["pad_id"], ctx.device, cfg.bf16)
+        fold = fold_of(len(train), folds, seed)
+        predicted = np.zeros(len(train), dtype=np.int64)
+        for f in range(folds):
+            fitted, held_out = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+            fit_ctx = dataclasses.replace(ctx, splits={**ctx.splits, "train": train.take(fitted)})
+            model = _fresh_head(small_init, seed).to(ctx.device)
+            state = ctx.train_state.stage(f"labels{k}-fold{f}") if ctx.train_state is not None else None
+            train_loop(model, _plain_hooks(model, fit_ctx), cfg, seed, progress=ctx.progress,
+                       desc=f"cascade labels seed {k + 1}/{seeds} fold {f + 1}/{folds}", state=state)
+            predicted[held_out] = predict_plain(model, train.take(held_out), cfg.eval_batch_size, ctx.meta["pad_id"],
+                                                ctx.device, cfg.bf16)
         correct.append(predicted == train.labels)
     return difficulty_labels(np.array(correct))
 
@@ -267,7 +286,8 @@ class CascadeBERT(Method):
             extra["label"] = f"{self.paper_name} (approximated)"
         if unsupported is None:
             hard = hard_instances(model.small, ctx)
-            extra["cascade"].update(label_seeds=ctx.settings["label_seeds"], label_epochs=ctx.settings.get("label_epochs"),
+            extra["cascade"].update(label_seeds=ctx.settings["label_seeds"], label_folds=ctx.settings["label_folds"],
+                                    label_epochs=ctx.settings.get("label_epochs"),
                                     hard_fraction=float(hard.mean()),
                                     dar_weight=ctx.settings["dar_weight"], dar_margin=ctx.settings["dar_margin"])
             model.to(ctx.device)
