@@ -38,6 +38,23 @@ def table_rows(table: str) -> list[Row]:
     return [Row(m.name, v, m.label(v), row_color(m.name, v), bool(m.reference)) for m in methods for v in m.variants]
 
 
+RECIPES = {
+    "per-method": "Each method trained with its own paper's recipe (config method_training, whose defaults are the "
+                  "published ones; rows without one: the training section).",
+    "shared": "Every row trained with the preset's one shared recipe (the training section; training_recipe: shared), "
+              "not each method's published one.",
+}
+
+
+def recipe_sentence(recipe: str | None) -> str:
+    """The caption's sentence on how the rows were trained (config training_recipe); '' when not given."""
+    if recipe is None:
+        return ""
+    if recipe not in RECIPES:
+        raise ValueError(f"config key 'training_recipe': {recipe!r} is not one of {', '.join(RECIPES)}")
+    return RECIPES[recipe]
+
+
 def task_title(task: str, paper_task: str, synthetic: bool) -> str:
     """A task as tables and figures name it: a synthetic task says it is one and what it stands for."""
     if synthetic:

@@ -25,7 +25,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from analysis.display import ordered, row_color, table_rows, task_order, task_title
+from analysis.display import ordered, recipe_sentence, row_color, table_rows, task_order, task_title
 from analysis.published import PUBLISHED_NAME
 from analysis.table_writer import DASH, Column, Layout, format_speedup, write_table
 from earlyexit.methods import METHODS
@@ -99,7 +99,7 @@ def format_cell(score: float, speedup: float) -> str:
     return f"{score:.1f} ({format_speedup(speedup)})"
 
 
-def dynamic_layout(table: pd.DataFrame, preset: str) -> Layout:
+def dynamic_layout(table: pd.DataFrame, preset: str, recipe: str | None = None) -> Layout:
     tasks = list(dict.fromkeys(zip(table["task"], table["paper_task"], table["synthetic"].astype(bool))))
     with_published = bool(table["published_score"].notna().any())
     columns = []
@@ -132,13 +132,15 @@ def dynamic_layout(table: pd.DataFrame, preset: str) -> Layout:
         parts.append("Synthetic tasks are the suite's generated stand-ins: no published number is shown beside them.")
     parts.append(f"{DASH} = the method cannot run the task (its exit rule needs class distributions), no runs, "
                  "or nothing published.")
+    if recipe is not None:
+        parts.append(recipe_sentence(recipe))
     return Layout(name=f"{NAME}-{preset}", caption=" ".join(parts), stub="Method", columns=columns, groups=groups)
 
 
 def write_dynamic_table(runs: pd.DataFrame, published: pd.DataFrame | None, out_csv, out_md, out_tex,
-                        preset: str) -> pd.DataFrame:
+                        preset: str, recipe: str | None = None) -> pd.DataFrame:
     table = dynamic_frame(runs, published, preset)
-    write_table(table, dynamic_layout(table, preset), out_csv, out_md, out_tex,
+    write_table(table, dynamic_layout(table, preset, recipe), out_csv, out_md, out_tex,
                 source=f"analysis/dynamic.py from the run records and sweeps of preset {preset}")
     return table
 

@@ -27,7 +27,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from analysis.display import task_order, task_title
+from analysis.display import recipe_sentence, task_order, task_title
 from analysis.elue_score import CurvePoint, curve_from_runs, elue_score, gap_to_curve
 from analysis.published import PUBLISHED_NAME, elasticbert_curve
 from analysis.table_writer import DASH, Column, Layout, write_table
@@ -178,7 +178,7 @@ def format_elue(value: float) -> str:
     return f"{value:+.2f}" if value is not None and np.isfinite(value) else DASH
 
 
-def _caption(table: pd.DataFrame, preset: str, with_published: bool) -> str:
+def _caption(table: pd.DataFrame, preset: str, with_published: bool, recipe: str | None = None) -> str:
     curve_backbone = next((b for b in table["our_curve_backbone"] if b), None)
     seeds = table.loc[table["n_seeds"] > 0, "n_seeds"]
     seed_text = (f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}") if len(seeds) else "0"
@@ -204,10 +204,11 @@ def _caption(table: pd.DataFrame, preset: str, with_published: bool) -> str:
         parts.append("Synthetic tasks are the suite's generated stand-ins: no published number is shown beside them.")
     parts.append(f"{DASH} = no run, a method that cannot run the task (an entropy or confidence exit on regression), or nothing published; '{NEEDS_HUB}' = the method's own hub checkpoint cannot be "
                  f"loaded in this preset (requirements.network false), so it has no run.")
-    return " ".join(parts)
+    parts.append(recipe_sentence(recipe))
+    return " ".join(p for p in parts if p)
 
 
-def elue_main_layout(table: pd.DataFrame, preset: str) -> Layout:
+def elue_main_layout(table: pd.DataFrame, preset: str, recipe: str | None = None) -> Layout:
     tasks = list(dict.fromkeys(zip(table["task"], table["paper_task"], table["synthetic"].astype(bool))))
     with_published = not all(s for _, _, s in tasks)
     columns = []
@@ -236,13 +237,13 @@ def elue_main_layout(table: pd.DataFrame, preset: str) -> Layout:
             row += [NEEDS_HUB if first["status"] == NEEDS_HUB else format_elue(first["elue_published_curve"]),
                     format_elue(first["published_elue"])]
         rows.append(row)
-    return Layout(name=f"{NAME}-{preset}", caption=_caption(table, preset, with_published),
+    return Layout(name=f"{NAME}-{preset}", caption=_caption(table, preset, with_published, recipe),
                   stub="Model", columns=columns, groups=[(None, rows)])
 
 
 def write_elue_main(runs: pd.DataFrame, published: pd.DataFrame | None, config: dict, out_csv: str | os.PathLike,
                     out_md: str | os.PathLike, out_tex: str | os.PathLike, preset: str) -> pd.DataFrame:
     table = elue_main_frame(runs, published, preset, config)
-    write_table(table, elue_main_layout(table, preset), out_csv, out_md, out_tex,
+    write_table(table, elue_main_layout(table, preset, config.get("training_recipe")), out_csv, out_md, out_tex,
                 source=f"analysis/elue_main.py from the run records of preset {preset}")
     return table

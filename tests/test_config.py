@@ -42,3 +42,38 @@ def test_bad_config_gives_one_line_naming_the_key(mutate, expected):
     errors = config_errors(config, SCHEMA)
     assert errors and expected in errors[0]
     assert "\n" not in errors[0]
+
+
+def filled(name, **changes):
+    """The config as the workflow sees it: the schema's defaults filled in (Snakemake's validate)."""
+    from snakemake.utils import validate
+
+    config = copy.deepcopy(load(name))
+    config.update(changes)
+    validate(config, str(SCHEMA), set_default=True)
+    return config
+
+
+def test_each_method_trains_with_its_papers_recipe_unless_the_preset_shares_one():
+    from earlyexit.methods import method_recipe
+
+    paper = filled("config/config.yaml")
+    assert paper["training_recipe"] == "per-method"
+    pabee = method_recipe(paper["training"], paper["method_training"], paper["training_recipe"], "pabee")
+    assert (pabee["lr"], pabee["batch_size"], pabee["epochs"], pabee["warmup_ratio"]) == (2e-5, 32, 5, 0.0)
+    assert pabee["grad_clip"] == paper["training"]["grad_clip"]           # what the recipe does not name
+    consistentee = method_recipe(paper["training"], paper["method_training"], "per-method", "consistentee")
+    assert (consistentee["lr"], consistentee["batch_size"], consistentee["epochs"]) == (1e-5, 16, 5)
+    # the full model and HashEE: the training section (HashEE's run_token.sh recipe)
+    assert method_recipe(paper["training"], paper["method_training"], "per-method", "full") == paper["training"]
+    # a preset's entry replaces that method's published recipe; the others keep theirs
+    theseus = filled("config/config.yaml", method_training={"theseus": {"lr": 1e-4}})
+    assert method_recipe(theseus["training"], theseus["method_training"], "per-method", "theseus")["epochs"] == \
+        theseus["training"]["epochs"]
+    assert theseus["method_training"]["deebert"]["batch_size"] == 8
+    # a shared recipe: every method trains with the training section
+    demo = filled("config/presets/demo.yaml")
+    assert demo["training_recipe"] == "shared"
+    assert method_recipe(demo["training"], demo["method_training"], "shared", "pabee") == demo["training"]
+    with pytest.raises(ValueError, match="config key 'training_recipe'"):
+        method_recipe(demo["training"], demo["method_training"], "mine", "pabee")

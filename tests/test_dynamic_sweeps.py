@@ -141,8 +141,9 @@ def test_wrappers_write_the_runs_curves_table_and_figure(swept, tmp_path):
     tables = {e: str(tmp_path / f"dynamic.{e}") for e in ("csv", "md", "tex")}
     run_script("table_dynamic.py", tmp_path / "t.log",
                input={"runs": out["csv"], "curves": out["curves"], "published": str(PUBLISHED)}, output=tables,
-               params={"preset": "t"})
+               params={"preset": "t", "training_recipe": "shared"})
     md = open(tables["md"]).read()
+    assert "Every row trained with the preset's one shared recipe" in md
     assert "synth-nli (synthetic stand-in for SNLI)" in md and "(published)" not in md
     figs = {"png": str(tmp_path / "d.png"), "pdf": str(tmp_path / "d.pdf")}
     run_script("figure_dynamic_curves.py", tmp_path / "f.log",

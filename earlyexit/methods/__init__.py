@@ -83,3 +83,13 @@ def config_errors(config_methods: dict) -> list[str]:
                 errors.append(f"config key 'methods.{name}': unknown variant {variant!r} "
                               f"(known: {', '.join(METHODS[name].variants)})")
     return errors
+
+
+def method_recipe(training: dict, method_training: dict, recipe: str, method: str) -> dict:
+    """The training settings of `method`'s runs: the `training` section, with the method's own recipe
+    (method_training.<method>, the schema's default being its paper's) replacing the settings it names
+    when the preset trains per method (config training_recipe); `shared`: the training section alone."""
+    if recipe not in ("per-method", "shared"):
+        raise ValueError(f"config key 'training_recipe': {recipe!r} is not one of per-method, shared")
+    own = (method_training or {}).get(method, {}) if recipe == "per-method" else {}
+    return {**training, **own}

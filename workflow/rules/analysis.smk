@@ -70,6 +70,7 @@ rule table_elue_main:
         # which rows the config asks for, and whether hub checkpoints are reachable ("needs hub")
         methods=config["methods"],
         requirements=config.get("requirements", {}),
+        training_recipe=config["training_recipe"],     # the caption says how the rows were trained
     log:
         paths.log_file(PRESET, "table_elue_main"),
     conda:

@@ -8,7 +8,7 @@ from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
 from earlyexit.data.tasks import get_task
-from earlyexit.methods import backbone_runs, get_method, method_variants
+from earlyexit.methods import backbone_runs, get_method, method_recipe, method_variants
 from earlyexit.plumbing.preflight import gpus_for
 
 min_version("9.0")
@@ -148,8 +148,8 @@ def training_params(wildcards, method):
     training = SUMMARIZATION["training"] if is_summarization(wildcards.task) else config["training"]
     dropped = ("max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps")
     kept = {k: v for k, v in training.items() if k not in dropped}
-    # a method's own recipe (method_training.<method>) replaces the settings it names
-    return {**kept, **config["method_training"].get(method, {}), "max_seq_len": max_seq_len(wildcards.task)}
+    recipe = method_recipe(kept, config["method_training"], config["training_recipe"], method)
+    return {**recipe, "max_seq_len": max_seq_len(wildcards.task)}
 
 
 def summary_target_len(task):

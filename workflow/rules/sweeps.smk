@@ -48,6 +48,7 @@ rule table_dynamic:
         tex=report(paths.table(PRESET, "dynamic.tex"), caption="../report/dynamic.rst", category="Tables"),
     params:
         preset=PRESET,
+        training_recipe=config["training_recipe"],     # the caption says how the rows were trained
     log:
         paths.log_file(PRESET, "table_dynamic"),
     conda:
