@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from earlyexit.plumbing.files import atomic_path
+from earlyexit.plumbing.files import atomic_path, read_npz
 
 
 @dataclass
@@ -69,14 +69,13 @@ def save_encoded(path, splits: dict[str, EncodedSplit], extra: dict[str, np.ndar
 
 def load_encoded(path) -> dict[str, EncodedSplit]:
     splits = {}
-    with np.load(path) as z:
-        names = sorted({k.rsplit("_", 1)[0] for k in z.files})
-        for name in names:
-            offsets = z[f"{name}_offsets"]
-            cut = lambda flat: [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:])]  # noqa: E731
-            splits[name] = EncodedSplit(
-                input_ids=cut(z[f"{name}_ids"]),
-                token_type_ids=cut(z[f"{name}_types"]) if f"{name}_types" in z.files else None,
-                labels=z[f"{name}_labels"],
-            )
+    z = read_npz(path)
+    for name in sorted({k.rsplit("_", 1)[0] for k in z}):
+        offsets = z[f"{name}_offsets"]
+        cut = lambda flat: [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:])]  # noqa: E731
+        splits[name] = EncodedSplit(
+            input_ids=cut(z[f"{name}_ids"]),
+            token_type_ids=cut(z[f"{name}_types"]) if f"{name}_types" in z else None,
+            labels=z[f"{name}_labels"],
+        )
     return splits

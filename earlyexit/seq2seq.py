@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from earlyexit.encoded import EncodedSplit, load_encoded, save_encoded
-from earlyexit.plumbing.files import atomic_write_json
+from earlyexit.plumbing.files import atomic_write_json, read_npz
 from earlyexit.train_state import StateFile, file_digest
 from earlyexit.training import TrainConfig, TrainHooks, train_loop
 
@@ -73,11 +73,11 @@ def tokenize_summarization(*, task, split_dir, backbone, max_source_len: int, ma
 def load_seq2seq_splits(path) -> dict[str, Seq2SeqSplit]:
     sources = load_encoded(path)
     out = {}
-    with np.load(path) as z:
-        for split in SPLITS:
-            ids, offsets = z[f"{split}_tgtids"], z[f"{split}_tgtoffsets"]
-            out[split] = Seq2SeqSplit(sources[split], [ids[a:b] for a, b in zip(offsets[:-1], offsets[1:])],
-                                      [str(x) for x in z[f"{split}_references"]], [str(x) for x in z[f"{split}_leads"]])
+    z = read_npz(path)
+    for split in SPLITS:
+        ids, offsets = z[f"{split}_tgtids"], z[f"{split}_tgtoffsets"]
+        out[split] = Seq2SeqSplit(sources[split], [ids[a:b] for a, b in zip(offsets[:-1], offsets[1:])],
+                                  [str(x) for x in z[f"{split}_references"]], [str(x) for x in z[f"{split}_leads"]])
     return out
 
 

@@ -214,3 +214,31 @@ def test_failed_write_leaves_nothing(tmp_path):
             tmp.write_text("{half")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_truncated_npz_is_named_in_one_line_in_the_rule_log(tmp_path):
+    """A tokenised file or a hash artifact cut short (a full disk, a killed copy): one line naming the
+    file, in the rule's log too, instead of a traceback ending in zipfile.BadZipFile."""
+    import numpy as np
+
+    from earlyexit.encoded import EncodedSplit, load_encoded, save_encoded
+    from earlyexit.hashing import TokenExitHash
+    from earlyexit.plumbing.logs import run_step
+
+    tokenized = tmp_path / "tok.npz"
+    split = EncodedSplit([np.arange(5), np.arange(3)], None, np.array([0, 1]))
+    save_encoded(tokenized, {"train": split})
+    assert [len(x) for x in load_encoded(tokenized)["train"].input_ids] == [5, 3]
+    tokenized.write_bytes(tokenized.read_bytes()[: tokenized.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"^{tokenized}: not a complete \.npz archive \(.+\); delete it"):
+        load_encoded(tokenized)
+    artifact = tmp_path / "hash.npz"
+    artifact.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ValueError, match=rf"^{artifact}: not a complete \.npz archive"):
+        TokenExitHash.load(artifact)
+    log = tmp_path / "logs" / "rule.log"
+    with pytest.raises(SystemExit) as stop:
+        run_step(str(log), load_encoded, tokenized)
+    assert stop.value.code == 1
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and f"{tokenized}: not a complete .npz archive" in lines[0]

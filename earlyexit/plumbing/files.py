@@ -50,3 +50,22 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_npz(path: str | os.PathLike) -> dict:
+    """Every array of an .npz archive, read now (np.load reads members lazily, so a truncated file would
+    fail later, deep in a caller, as zipfile.BadZipFile naming no file). A missing file raises
+    FileNotFoundError; a truncated or corrupt one a ValueError naming it, in one line."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: not a complete .npz archive ({reason}); delete it and rerun the rule that "
+                         "writes it") from None
