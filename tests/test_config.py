@@ -15,7 +15,8 @@ def load(name):
     return yaml.safe_load((REPO / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/presets/demo.yaml", "config/presets/elue-minilm.yaml"])
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/presets/demo.yaml", "config/presets/elue-minilm.yaml",
+                                  "config/presets/elue-minilm-dynamic.yaml", "config/presets/elue-minilm-main.yaml"])
 def test_shipped_presets_are_valid(name):
     assert config_errors(load(name), SCHEMA) == []
 
@@ -35,6 +36,13 @@ def test_shipped_presets_are_valid(name):
     (lambda c: c.update(method_training={"distilled": {"lr": 1e-5}}), "config key 'method_training.distilled': not a method"),
     (lambda c: c.update(method_training={"theseus": {"lr": "slow"}}), "config key 'method_training.theseus.lr'"),
     (lambda c: c.update(method_training={"theseus": {"max_seq_len": 9}}), "config key 'method_training.theseus.max_seq_len': unknown key"),
+    # per-task and per-method sections with a name that is not run: a typo, never silently ignored
+    (lambda c: c["data"].update(subsample_per_task={"synth-sentimnet": {"train": 10}}),
+     "config key 'data.subsample_per_task.synth-sentimnet': not a task (known: "),
+    (lambda c: c["training"].update(max_seq_len_per_task={"SST2": 32}),
+     "config key 'training.max_seq_len_per_task.SST2': not a task"),
+    (lambda c: (c["methods"].pop("pabee"), c["dynamic"].update(pabee={})),
+     "config key 'dynamic.pabee': method pabee is not in `methods`"),
 ])
 def test_bad_config_gives_one_line_naming_the_key(mutate, expected):
     config = copy.deepcopy(load("config/presets/demo.yaml"))

@@ -242,3 +242,15 @@ def test_a_truncated_npz_is_named_in_one_line_in_the_rule_log(tmp_path):
     assert stop.value.code == 1
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and f"{tokenized}: not a complete .npz archive" in lines[0]
+
+
+def test_an_over_long_line_is_refused_naming_file_and_line(tmp_path):
+    """One 2 MiB line (a file whose line ends were lost) would make tokenising crawl: one line naming it."""
+    from earlyexit.data.examples import MAX_LINE_BYTES
+
+    path = tmp_path / "train.tsv"
+    path.write_text("text_a\ttext_b\tlabel\ngood movie\t\t1\n" + "word " * (MAX_LINE_BYTES // 4) + "\t\t0\n")
+    with pytest.raises(ValueError, match=rf"^{path}:3: a line of [\d,]+ bytes, over the 1,048,576"):
+        read_examples(path, get_task("SST-2"))
+    path.write_text("text_a\ttext_b\tlabel\ngood movie\t\t1\n" + "word " * 1000 + "\t\t0\n")
+    assert len(read_examples(path, get_task("SST-2"))) == 2

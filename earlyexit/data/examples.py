@@ -20,6 +20,9 @@ from earlyexit.plumbing.files import atomic_path
 HEADER = ("text_a", "text_b", "label")
 _BOM = b"\xef\xbb\xbf"
 CR_ONLY = "CR-only line ends (old Mac format); convert them to LF, e.g. tr '\\r' '\\n'"
+# The longest line a task file may hold: a CNN/DM article is a few dozen kB, so 1 MiB is far above any
+# real text; a longer line is a broken file (a missing line end) and would make tokenising crawl.
+MAX_LINE_BYTES = 1 << 20
 # Tabs and line breaks would break the TSV row structure; they carry no meaning in these texts.
 _ROW_BREAKERS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -55,6 +58,9 @@ def iter_tsv_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     if b"\r" in raw and b"\n" not in raw:     # else the whole file reads as one (header) line
         raise DataFormatError(path, None, CR_ONLY)
     for number, chunk in enumerate(raw.split(b"\n"), start=1):
+        if len(chunk) > MAX_LINE_BYTES:
+            raise DataFormatError(path, number, f"a line of {len(chunk):,} bytes, over the {MAX_LINE_BYTES:,} any text "
+                                                "of a task can have (a missing line end?)")
         try:
             line = chunk.decode("utf-8")
         except UnicodeDecodeError as error:

@@ -129,10 +129,28 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
         layers = backbone_depth(backbone)
         if layers is not None and buckets > layers:
             messages.append(f"config key 'hash.num_buckets': {buckets} buckets exceed the {layers} layers of backbone '{name}'")
+    messages += per_task_key_errors(config)
     messages += source_errors(config["data"], config["tasks"])
     messages += shared_file_errors(config["data"], config["tasks"])
     messages += backbone_errors(config.get("difficulty"), config["backbones"])
     messages += summarization_errors(config)
+    return messages
+
+
+def per_task_key_errors(config: dict) -> list[str]:
+    """Per-task sections name a known task and `dynamic.<method>` a method of `methods`: a typo would
+    otherwise be ignored silently (the run would go on with the defaults). A known task that `tasks`
+    leaves out is fine: its settings wait for a run that adds it."""
+    from earlyexit.data.tasks import TASKS
+    from earlyexit.methods import METHODS
+
+    keyed = {"data.subsample_per_task": (config["data"].get("subsample_per_task") or {}),
+             "training.max_seq_len_per_task": (config["training"].get("max_seq_len_per_task") or {})}
+    messages = [f"config key '{where}.{name}': not a task (known: {', '.join(TASKS)})"
+                for where, section in keyed.items() for name in section if name not in TASKS]
+    messages += [f"config key 'dynamic.{name}': method {name} is not in `methods` ({', '.join(config['methods'])}), "
+                 "so these settings would be ignored"
+                 for name in config.get("dynamic") or {} if name in METHODS and name not in config["methods"]]
     return messages
 
 
