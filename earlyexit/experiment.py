@@ -19,7 +19,9 @@ from earlyexit.encoded import encode_examples, load_encoded, save_encoded
 from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
 from earlyexit.flops import speedup_record
+from earlyexit import completed_runs
 from earlyexit.plumbing.files import atomic_write_json, read_json
+from earlyexit.plumbing.run_lock import run_lock
 from earlyexit.methods import RunContext, get_method
 from earlyexit.plumbing.torch_setup import pick_device, set_seed
 from earlyexit.train_state import StateFile, file_digest
@@ -78,13 +80,28 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
                    backbone: BackboneSpec, method: str, variant: str, artifacts: dict, train_config: TrainConfig,
                    seed: int, reference_layers: int, out_json: str | Path, checkpoint: str | Path | None = None,
                    device: str | None = None, progress: bool = True, method_settings: dict | None = None,
-                   generation: dict | None = None, reference_decoder_layers: int | None = None) -> dict:
+                   generation: dict | None = None, reference_decoder_layers: int | None = None,
+                   keep_completed: bool = False) -> dict:
     """Run `method` (a name in the methods registry) in `variant` and write one run record (schema:
     workflow/schemas/result.schema.yaml) with both speed-up conventions (`reference_layers`: the
     depth of the paper's reference model of this backbone family). A training state left beside
     `out_json` by an interrupted run of the same settings and inputs is resumed. `method_settings`:
     the method's own config section (RunContext.settings; dynamic methods: `dynamic.<method>`);
-    None: the schema's defaults."""
+    None: the schema's defaults. `keep_completed`: also keep the finished run as its completed state
+    (earlyexit.completed_runs), and restore a matching one instead of training (a job's runs that
+    finished before the job failed). The run holds its lock (plumbing.run_lock) throughout."""
+    with run_lock(out_json):
+        return _run_locked(preset=preset, task_name=task_name, tokenized=tokenized, tokenized_meta=tokenized_meta,
+                           backbone=backbone, method=method, variant=variant, artifacts=artifacts,
+                           train_config=train_config, seed=seed, reference_layers=reference_layers, out_json=out_json,
+                           checkpoint=checkpoint, device=device, progress=progress, method_settings=method_settings,
+                           generation=generation, reference_decoder_layers=reference_decoder_layers,
+                           keep_completed=keep_completed)
+
+
+def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, method, variant, artifacts, train_config,
+                seed, reference_layers, out_json, checkpoint, device, progress, method_settings, generation,
+                reference_decoder_layers, keep_completed) -> dict:
     started = time.perf_counter()
     set_seed(seed)
     chosen = get_method(method)
@@ -105,6 +122,14 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "artifacts": {name: file_digest(path) for name, path in sorted(artifacts.items())},
         **({"generation": generation} if generation else {}),
     })
+    # everything the finished record follows from: a completed state is restored only for the same
+    completed_fingerprint = {"run": state.identity, "preset": preset, "seed": seed, "reference_layers": reference_layers,
+                             "reference_decoder_layers": reference_decoder_layers,
+                             "training": {k: v for k, v in train_config.as_dict().items() if k != "checkpoint_every_steps"}}
+    if keep_completed:
+        restored = completed_runs.restore(out_json, checkpoint, completed_fingerprint)
+        if restored is not None:
+            return restored
     ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=load_encoded(tokenized),
                      meta=meta, artifacts={k: str(v) for k, v in artifacts.items()},
                      train_config=train_config, device=dev_, checkpoint=str(checkpoint) if checkpoint else None,
@@ -145,6 +170,8 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
                    "artifacts": ctx.artifacts, "tokenized": str(tokenized), "method_settings": method_settings},
     }
     atomic_write_json(out_json, record)
+    if keep_completed:                          # before the state goes: a kill in between loses nothing
+        completed_runs.keep(out_json, checkpoint, completed_fingerprint)
     state.remove()                              # the record holds the results now (every stage's state)
     speed = cost["speedup"]
     log.info("%s %s %s/%s seed %d: test %.2f, FLOPs speed-up %.2fx vs %d layers (%.2fx vs own %d)", task_name,

@@ -263,3 +263,82 @@ def test_experiment_does_not_resume_a_state_of_other_settings(inputs, monkeypatc
     assert rerun.calls == 8
     assert any("(training.lr differs), not resumed" in r.getMessage() for r in caplog.records)
     assert not train_state_path(out).exists()
+
+
+# --- a grouped job (several runs in one job) killed after k finished runs ---------------------------
+
+def grouped_job(inputs, folder, seeds=(1, 2, 3)):
+    """What train_eval.py does for one grouped job: its runs in order, each kept once finished, and the
+    kept states discarded once every run is done."""
+    from earlyexit.completed_runs import discard
+
+    records = []
+    for seed in seeds:
+        out = folder / f"seed{seed}.json"
+        records.append(run_experiment(
+            preset="resume", task_name="synth-nli", tokenized=inputs / "tok.npz", tokenized_meta=inputs / "tok.json",
+            backbone=BACKBONE, method="full", variant="default", artifacts={}, train_config=EIGHT_STEPS, seed=seed,
+            reference_layers=12, out_json=out, checkpoint=out.with_suffix(".ckpt"), device="cpu", progress=False,
+            keep_completed=True))
+    for seed in seeds:
+        discard(folder / f"seed{seed}.json")
+    return records
+
+
+def test_a_killed_grouped_job_keeps_its_finished_runs(inputs, monkeypatch):
+    """Killed in its third run after two finished: Snakemake deletes every output of the failed job; the
+    rerun restores the two finished runs (no training step), resumes the third from its state, and
+    writes what an uninterrupted job writes."""
+    whole = grouped_job(inputs, inputs / "group-whole")
+    folder = inputs / "group-killed"
+    monkeypatch.setattr(fine_tuning, "classification_loss", CountingLoss(kill_at=8 + 8 + 4))
+    with pytest.raises(Killed):
+        grouped_job(inputs, folder)
+    for path in [*folder.glob("seed*.json"), *folder.glob("seed*.ckpt")]:
+        if ".completed" not in path.name:
+            path.unlink()                     # what Snakemake does to a failed job's outputs
+    rerun = CountingLoss()
+    monkeypatch.setattr(fine_tuning, "classification_loss", rerun)
+    resumed = grouped_job(inputs, folder)
+    assert rerun.calls == 5                   # runs 1-2 restored (0 steps), run 3 resumed at step 3 of 8
+    assert [without_timings(r) for r in resumed] == [without_timings(r) for r in whole]
+    for seed in (1, 2, 3):
+        a, b = (torch.load(f / f"seed{seed}.ckpt") for f in (inputs / "group-whole", folder))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(folder.glob("*.completed.*")) and not list(folder.glob("*.train_state.pt"))
+
+
+def test_a_completed_state_of_other_settings_is_not_restored(inputs, monkeypatch):
+    from earlyexit import completed_runs
+
+    out = inputs / "stale/seed1.json"
+    experiment_args = dict(preset="resume", task_name="synth-nli", tokenized=inputs / "tok.npz",
+                           tokenized_meta=inputs / "tok.json", backbone=BACKBONE, method="full", variant="default",
+                           artifacts={}, seed=1, reference_layers=12, out_json=out, checkpoint=out.with_suffix(".ckpt"),
+                           device="cpu", progress=False, keep_completed=True)
+    run_experiment(train_config=EIGHT_STEPS, **experiment_args)
+    assert out.with_name("seed1.completed.json").exists() and out.with_name("seed1.completed.pt").exists()
+    rerun = CountingLoss()
+    monkeypatch.setattr(fine_tuning, "classification_loss", rerun)
+    run_experiment(train_config=TrainConfig(**{**EIGHT_STEPS.as_dict(), "lr": 2e-3}), **experiment_args)
+    assert rerun.calls == 8                   # other settings: trained, not restored
+    completed_runs.discard(out)
+    assert not list(out.parent.glob("*.completed.*"))
+
+
+def test_a_second_writer_of_a_run_stops_naming_the_run_and_the_holder(inputs):
+    """A job's child outliving a killed Snakemake holds its runs' locks; a second writer stops at once."""
+    import os
+
+    from earlyexit.plumbing.run_lock import lock_path, run_lock
+
+    out = inputs / "locked/seed1.json"
+    with run_lock(out):
+        with pytest.raises(RuntimeError, match=rf"^run {out} is being written by another process \(PID {os.getpid()}, "):
+            run_experiment(preset="resume", task_name="synth-nli", tokenized=inputs / "tok.npz",
+                           tokenized_meta=inputs / "tok.json", backbone=BACKBONE, method="full", variant="default",
+                           artifacts={}, train_config=EIGHT_STEPS, seed=1, reference_layers=12, out_json=out,
+                           device="cpu", progress=False)
+        assert not out.exists() and not train_state_path(out).exists()
+    with run_lock(out):                       # released with its holder
+        assert lock_path(out).read_text().strip() == str(os.getpid())

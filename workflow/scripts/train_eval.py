@@ -4,6 +4,7 @@ run record and one checkpoint each, in order."""
 import torch
 
 from earlyexit.backbones import BackboneSpec
+from earlyexit.completed_runs import discard as discard_completed
 from earlyexit.experiment import run_experiment
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
@@ -43,7 +44,12 @@ def run_all():
             device=snakemake.params.device,
             progress=True,
             method_settings=dict(snakemake.params.method_settings),
+            # a run finished before the job fails is kept and restored by the rerun, never retrained
+            keep_completed=True,
         )
+    # every run of the job is done: its outputs hold the results, a deliberate rerun trains anew
+    for record in snakemake.output.record:
+        discard_completed(record)
 
 
 run_step(snakemake.log[0], run_all)
