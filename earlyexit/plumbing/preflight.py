@@ -62,7 +62,12 @@ def check_job(smk, *hub_specs) -> None:
 
     smk: the `snakemake` object of the script; hub_specs: the params that say where it downloads from.
     """
-    errors = job_errors(int(getattr(smk.resources, "gpu", 0) or 0), uses_hub(*hub_specs))
+    gpus = int(getattr(smk.resources, "gpu", 0) or 0)
+    if gpus:   # its own device on a machine with several (a slot per GPU, released when the job ends)
+        from earlyexit.plumbing.gpu_slots import pin_job_to_a_gpu
+
+        pin_job_to_a_gpu(getattr(smk.params, "device", None))
+    errors = job_errors(gpus, uses_hub(*hub_specs))
     if errors:
         message = f"preflight: {errors[0]}"
         if smk.log:  # --show-failed-logs prints the log: say it there too

@@ -9,6 +9,7 @@ from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
 from earlyexit.data.tasks import get_task
 from earlyexit.methods import backbone_runs, get_method, method_recipe, method_variants
+from earlyexit.plumbing.gpu_slots import apply_local_gpu_limit
 from earlyexit.plumbing.preflight import gpus_for
 
 min_version("9.0")
@@ -21,6 +22,10 @@ _errors = config_errors(config, workflow.source_path(CONFIG_SCHEMA)) or input_er
 if _errors:
     sys.exit(f"config error: {_errors[0]}")
 validate(config, CONFIG_SCHEMA)
+
+# A local run (no --jobs: cluster executors use it) starts at most one GPU job per visible GPU unless
+# --resources gpu=N says otherwise; each GPU job then claims its own device (plumbing/gpu_slots.py).
+apply_local_gpu_limit(workflow)
 
 PRESET = config["preset"]
 # (method, variant) pairs of the config, from the methods registry (earlyexit/methods/).
