@@ -297,3 +297,70 @@ def seq2seq_speedup_record(exit_layers: list[np.ndarray], generated: np.ndarray,
                   "method_per_instance": float((enc.sum() + dec.sum()) / count),
                   "mean_generated_tokens": float(generated.mean()), "mean_source_tokens": float(np.mean(sources))},
     }
+
+
+# --- decoder LMs with token-level exits while generating (earlyexit/models/multi_exit_lm.py) ---
+# One generated token at a position with `context` keys (itself included) that leaves at layer e of
+# L: e full layers (Q, K, V, O projections with grouped K/V heads, scores and context over `context`
+# keys, the gated FFN's three matrices), then the K/V projections of the L - e skipped layers when
+# they are filled ("fill"; "copy" costs nothing), the exit rule at every layer it is asked (layers
+# 1..min(e, L-1): a policy, or CALM's LM head whose logits the exit then reuses) and the LM head
+# 2*H*V. Matmul FLOPs only, as torch's FlopCounterMode counts them (tests/test_llm_model.py).
+EXIT_RULE_KINDS = ("none", "policy", "confidence")
+
+
+@dataclass(frozen=True)
+class DecoderDims:
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    num_layers: int
+    vocab: int
+    policy_width: int = 0           # 0: the released Linear(H, 1) policy; else the MLP's width
+
+    @classmethod
+    def from_hf_config(cls, config, policy: str = "linear", policy_width: int = 32) -> "DecoderDims":
+        return cls(hidden=config.hidden_size, heads=config.num_attention_heads,
+                   kv_heads=config.num_key_value_heads,
+                   head_dim=getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads,
+                   intermediate=config.intermediate_size, num_layers=config.num_hidden_layers,
+                   vocab=config.vocab_size, policy_width=0 if policy == "linear" else policy_width)
+
+    def kv_flops(self) -> int:
+        return 2 * 2 * self.hidden * self.kv_heads * self.head_dim
+
+    def layer_flops(self, context: int | np.ndarray):
+        h, a = self.hidden, self.heads * self.head_dim
+        return 2 * 2 * h * a + self.kv_flops() + 2 * 2 * context * a + 3 * 2 * h * self.intermediate
+
+    def policy_flops(self) -> int:
+        w = self.policy_width
+        return 2 * self.hidden if w == 0 else 2 * self.hidden * w + 2 * w
+
+    def head_flops(self) -> int:
+        return 2 * self.hidden * self.vocab
+
+
+def decoder_token_flops(context, exit_layer, d: DecoderDims, rule: str, kv_mode: str = "fill",
+                        depth: int | None = None) -> np.ndarray:
+    """Exact FLOPs of generated tokens (arrays of context sizes and 1-based exit layers) in a model
+    of `depth` layers (default all: a truncation has no deeper layers to fill)."""
+    if rule not in EXIT_RULE_KINDS:
+        raise ValueError(f"exit rule {rule!r} is not one of {EXIT_RULE_KINDS}")
+    L = depth or d.num_layers
+    context, e = np.asarray(context, dtype=np.float64), np.asarray(exit_layer, dtype=np.float64)
+    if np.any(e < 1) or np.any(e > L):
+        raise ValueError(f"exit layers must lie in 1..{L}")
+    cost = e * d.layer_flops(context)
+    if kv_mode == "fill":
+        cost = cost + (L - e) * d.kv_flops()
+    asked = np.minimum(e, L - 1) if rule != "none" else 0 * e
+    if rule == "policy":
+        cost = cost + asked * d.policy_flops() + d.head_flops()
+    elif rule == "confidence":
+        cost = cost + asked * d.head_flops() + np.where(e == L, d.head_flops(), 0)
+    else:
+        cost = cost + d.head_flops()
+    return cost
