@@ -18,9 +18,10 @@ ONE_STEP = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, war
                        grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
                        evals_per_epoch=1, bf16=False)
 # Every variant that can run on the tiny backbone offline (a truncation no deeper than it; methods that
-# load their own hub checkpoint are run on a local stand-in in tests/test_static_methods.py).
+# load their own hub checkpoint are run on a local stand-in in tests/test_static_methods.py). Decoder-LM
+# generation methods (generation_lm) have their own contract in tests/test_llm_pipeline.py.
 CASES = [(name, variant) for name, method in METHODS.items() for variant in method.variants
-         if not method.needs_hub and method.applies(variant, dict(BACKBONE.__dict__))]
+         if not method.needs_hub and not method.generation_lm and method.applies(variant, dict(BACKBONE.__dict__))]
 
 
 @pytest.fixture(scope="module")

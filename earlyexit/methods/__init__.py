@@ -14,7 +14,7 @@ import pkgutil
 from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint
 
 __all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "SweepPoint", "get_method", "method_variants",
-           "config_errors", "hub_unreachable", "backbone_runs"]
+           "config_errors", "hub_unreachable", "backbone_runs", "llm_config_errors"]
 
 
 def _discover() -> dict[str, Method]:
@@ -78,10 +78,27 @@ def config_errors(config_methods: dict) -> list[str]:
         if name not in METHODS:
             errors.append(f"config key 'methods.{name}': unknown method (known: {', '.join(METHODS)})")
             continue
+        if METHODS[name].generation_lm:
+            errors.append(f"config key 'methods.{name}': a decoder-LM generation method, run it under llm_generation.methods")
+            continue
         for variant in variants or ():
             if variant not in METHODS[name].variants:
                 errors.append(f"config key 'methods.{name}': unknown variant {variant!r} "
                               f"(known: {', '.join(METHODS[name].variants)})")
+    return errors
+
+
+def llm_config_errors(section_methods: dict) -> list[str]:
+    """One line per entry of llm_generation.methods that is not a generation_lm method or variant."""
+    errors = []
+    for name, variants in (section_methods or {}).items():
+        method = METHODS.get(name)
+        if method is None or not method.generation_lm:
+            known = ", ".join(n for n, m in METHODS.items() if m.generation_lm)
+            errors.append(f"config key 'llm_generation.methods.{name}': not a decoder-LM generation method (known: {known})")
+            continue
+        errors += [f"config key 'llm_generation.methods.{name}': unknown variant {v!r} (known: {', '.join(method.variants)})"
+                   for v in variants or () if v not in method.variants]
     return errors
 
 

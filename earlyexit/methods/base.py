@@ -91,6 +91,26 @@ class SweepPoint:
     extra: dict = field(default_factory=dict)   # method-specific per-point fields (JSON-able)
 
 
+@dataclass
+class LLMRunContext:
+    """One run of the decoder-LM generation grid (config llm_generation; workflow/rules/llm.smk):
+    the multi-exit LM after the shared stages (base LM + per-layer heads, rule llm_exits), its data,
+    and the section's settings. `score(...)` is earlyexit.llm_eval.score_point bound to the test
+    split and the generation settings: one operating point."""
+
+    model: Any                      # earlyexit.models.multi_exit_lm.MultiExitCausalLM
+    splits: dict                    # "train" | "dev" | "test" -> earlyexit.llm_data.LMSplit
+    tokenizer: Any
+    memorized: list                 # per training example, the memorized layer of each target token
+    variant: str
+    seed: int
+    settings: dict                  # the schema-filled llm_generation section
+    device: Any
+    state: Any = None               # earlyexit.train_state.StateFile of the run (its own stages)
+    score: Any = None               # (rule_kind, rule, setting, depth=None, own_head=False) -> point dict
+    progress: bool = False
+
+
 def setting_label(setting: dict) -> str:
     """"entropy=0.4" / "patience=3,regression_threshold=0.94": how an operating point is named."""
     return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items())
@@ -114,6 +134,11 @@ class Method:
     # The registry name of the method that this method's own paper compares it with at equal speed-up
     # (e.g. ConsistentEE against plain multi-exit training); the claims ledger reads it. None: no such rival.
     paper_rival: str | None = None
+    # Runs on the decoder-LM generation grid (config llm_generation, rules in workflow/rules/llm.smk)
+    # through `run_llm`, never on the encoder grid (train_eval through `run`): the encoder config's
+    # `methods`, its rules and the encoder contract test leave such a method out, and
+    # llm_generation.methods takes only such methods.
+    generation_lm: bool = False
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
@@ -144,6 +169,11 @@ class Method:
 
     def run(self, ctx: RunContext) -> RunOutcome:
         raise NotImplementedError
+
+    def run_llm(self, ctx: "LLMRunContext") -> list[dict]:
+        """generation_lm methods: train what the method adds to the shared multi-exit LM and score
+        its operating points (ctx.score); one JSON-able point per setting, in order."""
+        raise NotImplementedError(f"method {self.name}: not a decoder-LM generation method")
 
     # --- dynamic methods: train once, sweep at inference (workflow/rules/sweeps.smk) ---------------
 

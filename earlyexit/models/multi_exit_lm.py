@@ -83,6 +83,12 @@ class MultiExitCausalLM(nn.Module):
         self.heads = nn.ModuleList(copy.deepcopy(hf_model.lm_head) for _ in range(self.num_layers))
         self.policies = nn.ModuleList(ExitPolicy(self.hidden, policy, policy_width) for _ in range(self.num_layers))
 
+    def reset_heads(self) -> None:
+        """Every exit head a copy of the model's own head again (after the base LM was trained)."""
+        with torch.no_grad():
+            for head in self.heads:
+                head.load_state_dict(self.hf.lm_head.state_dict())
+
     # --- one layer, driven from its own modules --------------------------------------------------
 
     def _kv(self, layer, x_normed, cos, sin):
