@@ -20,10 +20,12 @@ include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/timing.smk"
 include: "workflow/rules/summarization.smk"
 include: "workflow/rules/difficulty.smk"
+include: "workflow/rules/llm.smk"
 
 
 rule all:
     input:
         analysis_targets(),
         difficulty_targets(),
+        llm_targets(),
     default_target: True

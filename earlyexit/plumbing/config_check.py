@@ -134,6 +134,33 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
     messages += shared_file_errors(config["data"], config["tasks"])
     messages += backbone_errors(config.get("difficulty"), config["backbones"])
     messages += summarization_errors(config)
+    messages += llm_generation_errors(config)
+    return messages
+
+
+def llm_generation_errors(config: dict) -> list[str]:
+    """The decoder-LM section: its methods are generation_lm methods, a hub backbone names its id, a
+    random one its shape, and the synthetic task runs only on random backbones (its own vocabulary)."""
+    from earlyexit.data.llm_tasks import SYNTHETIC_TASKS
+    from earlyexit.methods import llm_config_errors
+
+    section = config.get("llm_generation") or {}
+    if not section.get("enabled"):
+        return []
+    messages = llm_config_errors(section["methods"])
+    shape = ("num_layers", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads")
+    for name, backbone in section["backbones"].items():
+        where = f"config key 'llm_generation.backbones.{name}"
+        if backbone["source"] == "hub" and "hub_id" not in backbone:
+            messages.append(f"{where}.hub_id': required when source is 'hub'")
+        missing = [k for k in shape if k not in backbone]
+        if backbone["source"] == "random" and missing:
+            messages.append(f"{where}.{missing[0]}': required when source is 'random'")
+        synthetic = [t for t in section["tasks"] if t in SYNTHETIC_TASKS]
+        if backbone["source"] == "hub" and synthetic:
+            messages.append(f"{where}': task {synthetic[0]} has its own vocabulary and runs on random backbones only")
+        if backbone["source"] == "random" and len(synthetic) < len(section["tasks"]):
+            messages.append(f"{where}': a random backbone has no tokenizer for the hub tasks")
     return messages
 
 

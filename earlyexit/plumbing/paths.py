@@ -88,3 +88,28 @@ SUMMARIZATION_TABLE = "summarization"
 
 def summarization_targets(preset, enabled: bool = True) -> list[str]:
     return [table(preset, f"{SUMMARIZATION_TABLE}.{ext}") for ext in ("csv", "md", "tex")] if enabled else []
+
+
+# --- ConsistentEE for generation (rules in workflow/rules/llm.smk)
+
+LLM_NAME = "llm_early_exit"
+
+
+def llm_split(preset, task, split) -> str:
+    return f"resources/{preset}/llm/data/{task}/{split}.jsonl"
+
+
+def llm_exits(preset, task, backbone, seed, ext) -> str:
+    """The shared multi-exit LM (pt) and its stages' summary (json), rule llm_exits."""
+    return f"results/{preset}/llm/exits/{task}/{backbone}/seed{seed}.{ext}"
+
+
+def llm_run(preset, task, backbone, method, variant, seed) -> str:
+    return f"results/{preset}/llm/runs/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
+
+
+def llm_targets(preset, enabled: bool = True) -> list[str]:
+    if not enabled:
+        return []
+    return [*[table(preset, f"{LLM_NAME}.{ext}") for ext in ("csv", "md", "tex")],
+            *[figure(preset, f"{LLM_NAME}.{ext}") for ext in ("png", "pdf")]]
