@@ -4,7 +4,9 @@ half of synth-recall's tokens exit early; a killed policy stage resumes to the u
 LoRA adapters merge into the weights they adapt."""
 
 import copy
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +161,52 @@ def test_lora_adapters_train_then_merge_into_the_weights(trained):
     with torch.no_grad():
         torch.testing.assert_close(model.layer_states(ids)[-1], adapted, rtol=1e-4, atol=1e-5)
     assert torch.equal(model.layers[0].self_attn.k_proj.weight, before)   # not adapted, not changed
+
+
+def test_every_generation_method_writes_a_valid_record_then_the_table_and_figure(trained, tmp_path):
+    """The generation methods' contract (the encoder contract test leaves generation_lm methods out):
+    each variant runs on the shared checkpoint and writes a schema-checked record; the table shows
+    CALM at the point matched to ConsistentEE and the figure renders."""
+    from analysis.llm_early_exit import plot_llm_early_exit, write_llm_table
+    from earlyexit.llm_experiment import run_llm_method
+    from earlyexit.methods import METHODS
+
+    settings = {**SETTINGS, "generation": {**SETTINGS["generation"], "test_limit": 8}}
+    paths = []
+    for name, method in METHODS.items():
+        for variant in method.variants if method.generation_lm else ():
+            out = tmp_path / f"{name}-{variant}.json"
+            record = run_llm_method(preset="t", task="synth-recall", split_dir=trained, backbone_name="tiny",
+                                    backbone=BACKBONE, settings=settings, method=name, variant=variant, seed=1,
+                                    device="cpu", checkpoint=trained / "exits.pt", out_json=out)
+            assert record["points"] and all(p["instances"] == 8 for p in record["points"])
+            paths.append(str(out))
+    records = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    full = next(r for r in records if r["method"] == "full_llm")["points"][0]
+    assert full["speedup"] == pytest.approx(1.0) and full["mean_exit_layer"] == 4
+    tidy = write_llm_table(paths, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.tex", preset="t")
+    shown = tidy[tidy["shown"].astype(bool)]
+    matched = shown[shown["matched_to"] != ""]
+    assert set(matched["method"]) == {"calm"} and set(matched["matched_to"]) == {
+        METHODS["consistentee_llm"].label(v) for v in METHODS["consistentee_llm"].variants}
+    assert len(tidy[(tidy["method"] == "calm") & (tidy["matched_to"] == "")]) == 2     # both thresholds in the CSV
+    text = (tmp_path / "t.md").read_text()
+    assert "ConsistentEE" in text and "CALM" in text and "synthetic" in text
+    plot_llm_early_exit(paths, tmp_path / "f.png", tmp_path / "f.pdf", preset="t")
+    assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_the_llm_section_is_checked_at_start():
+    from earlyexit.methods import llm_config_errors
+    from earlyexit.methods import config_errors as encoder_errors
+    from earlyexit.plumbing.config_check import llm_generation_errors
+
+    assert llm_config_errors({"calm": None, "consistentee_llm": ["hardness"]}) == []
+    assert llm_config_errors({"hashee": None})[0].startswith("config key 'llm_generation.methods.hashee': not a decoder-LM")
+    assert "unknown variant 'x'" in llm_config_errors({"consistentee_llm": ["x"]})[0]
+    assert "llm_generation.methods" in encoder_errors({"calm": None})[0]
+    section = {"enabled": True, "tasks": ["synth-recall"], "methods": {"calm": None},
+               "backbones": {"b": {"source": "hub"}}}
+    errors = llm_generation_errors({"llm_generation": section})
+    assert errors[0] == "config key 'llm_generation.backbones.b.hub_id': required when source is 'hub'"
+    assert any("runs on random backbones only" in e for e in errors)
