@@ -360,3 +360,34 @@ def timing_inputs(wildcards):
         "sweeps": [c["sweep"] for c in cases if c["sweep"]],
         "artifacts": sorted({p for c in cases for p in c["artifacts"].values()}),
     }
+
+
+# --- ConsistentEE for generation (config section llm_generation; rules in llm.smk) ---
+
+from earlyexit.data.llm_tasks import SYNTHETIC_TASKS
+
+LLM = config["llm_generation"]
+LLM_TASKS = LLM["tasks"] if LLM["enabled"] else []
+LLM_BACKBONES = LLM["backbones"] if LLM["enabled"] else {}
+LLM_RUNS = method_variants(LLM["methods"]) if LLM["enabled"] else []
+# what every LLM job reads from the section (the grid keys aside): a change reruns them
+LLM_SETTINGS = {k: v for k, v in LLM.items() if k not in ("enabled", "tasks", "backbones", "methods", "seeds")}
+
+
+def llm_gpus(wildcards):
+    return gpus_for(config, LLM["device"])
+
+
+def llm_splits(wildcards):
+    return {split: paths.llm_split(PRESET, wildcards.lmtask, split) for split in ("train", "dev", "test")}
+
+
+def llm_records():
+    """Every decoder-LM run record: task x backbone x (method, variant) x seed."""
+    return [
+        paths.llm_run(PRESET, task, backbone, method, variant, seed)
+        for task in LLM_TASKS
+        for backbone in LLM_BACKBONES
+        for method, variant in LLM_RUNS
+        for seed in LLM["seeds"]
+    ]

@@ -2,20 +2,12 @@
 # Data per task -> one shared multi-exit LM per task x backbone x seed (base LM + per-layer heads,
 # rule llm_exits) -> one run per generation_lm method x variant of the registry (rule llm_run: CALM's
 # thresholds, the truncations, the full model, ConsistentEE's own stages) -> table and figure.
-# Wildcards have their own names (lmtask, ...): this grid is not the encoder grid of common.smk.
+# Wildcards have their own names (lmtask, ...): this grid is not the encoder grid; its helpers are
+# at the end of common.smk.
 
 from functools import partial
 
-from earlyexit.data.llm_tasks import SYNTHETIC_TASKS
-
-LLM = config["llm_generation"]
-LLM_TASKS = LLM["tasks"] if LLM["enabled"] else []
-LLM_BACKBONES = LLM["backbones"] if LLM["enabled"] else {}
-LLM_RUNS = method_variants(LLM["methods"]) if LLM["enabled"] else []
-# what every LLM job reads from the section (the grid keys aside): a change reruns them
-LLM_SETTINGS = {k: v for k, v in LLM.items() if k not in ("enabled", "tasks", "backbones", "methods", "seeds")}
 llm_targets = partial(paths.llm_targets, PRESET, LLM["enabled"])
-LLM_GPU = lambda w: gpus_for(config, LLM["device"])
 
 
 wildcard_constraints:
@@ -23,20 +15,6 @@ wildcard_constraints:
     lmbackbone=_alternatives(LLM_BACKBONES),
     lmmethod=_alternatives(dict.fromkeys(m for m, _ in LLM_RUNS)),
     lmvariant=_alternatives(dict.fromkeys(v for _, v in LLM_RUNS)),
-
-
-def llm_splits(wildcards):
-    return {split: paths.llm_split(PRESET, wildcards.lmtask, split) for split in ("train", "dev", "test")}
-
-
-def llm_records():
-    return [
-        paths.llm_run(PRESET, task, backbone, method, variant, seed)
-        for task in LLM_TASKS
-        for backbone in LLM_BACKBONES
-        for method, variant in LLM_RUNS
-        for seed in LLM["seeds"]
-    ]
 
 
 rule llm_data:
@@ -69,7 +47,7 @@ rule llm_exits:
         paths.log_file(PRESET, "llm_exits", "{lmtask}", "{lmbackbone}", "seed{seed}"),
     threads: 1
     resources:
-        gpu=LLM_GPU,
+        gpu=llm_gpus,
         mem_mb=lambda w, attempt: 64000 * attempt,
         runtime=lambda w, attempt: 1440 * attempt,
     conda:
@@ -93,7 +71,7 @@ rule llm_run:
         paths.log_file(PRESET, "llm_run", "{lmtask}", "{lmbackbone}", "{lmmethod}", "{lmvariant}", "seed{seed}"),
     threads: 1
     resources:
-        gpu=LLM_GPU,
+        gpu=llm_gpus,
         mem_mb=lambda w, attempt: 64000 * attempt,
         runtime=lambda w, attempt: 720 * attempt,
     conda:
