@@ -5,7 +5,7 @@ positions; mean exit layer; wall-clock tokens per second)."""
 
 from __future__ import annotations
 
-import time
+import statistics
 
 import numpy as np
 import torch
@@ -13,29 +13,33 @@ import torch
 from earlyexit.flops import DecoderDims, decoder_token_flops
 from earlyexit.llm_data import LMSplit
 from earlyexit.rouge import rouge
+from earlyexit.timing import device_description, time_passes
 
 
 @torch.no_grad()
 def score_point(model, split: LMSplit, tokenizer, *, rule_kind: str, rule, setting: dict, max_new_tokens: int,
-                kv_mode: str, device, depth: int | None = None, own_head: bool = False, limit: int | None = None,
-                synthetic: bool = False) -> dict:
-    """Generate for every example (the first `limit`), score and count; one JSON-able point."""
+                kv_mode: str, device, timing: dict, depth: int | None = None, own_head: bool = False,
+                limit: int | None = None, synthetic: bool = False) -> dict:
+    """Generate for every example (the first `limit`), score and count; one JSON-able point.
+    `timing`: {"warmup", "repeats"} passes of earlyexit.timing.time_passes (tokens/s: the median)."""
     from earlyexit.data.llm_tasks import token_kinds
 
     model.eval()
     dims = DecoderDims.from_hf_config(model.hf.config, model.policy_kind, model.policy_width)
     L = depth or model.num_layers
-    texts, flops, full, exits, tokens, seconds = [], 0.0, 0.0, [], 0, 0.0
-    easy_exits, hard_exits, exact = [], [], []
     n = len(split) if limit is None else min(limit, len(split))
-    for i in range(n):
-        prompt = torch.as_tensor(split.prompts[i], device=device)
-        started = time.perf_counter()
-        out = model.generate(prompt, max_new_tokens, rule, kv_mode=kv_mode, eos_id=tokenizer.eos_id,
-                             own_head=own_head, depth=depth)
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-        seconds += time.perf_counter() - started
+    prompts = [torch.as_tensor(split.prompts[i], device=device) for i in range(n)]    # outside the clock
+
+    def one_pass():
+        return [model.generate(p, max_new_tokens, rule, kv_mode=kv_mode, eos_id=tokenizer.eos_id, own_head=own_head,
+                               depth=depth) for p in prompts]
+
+    # the suite's timing path: untimed warm-up passes, then the median of the timed ones (CUDA synced)
+    seconds, outputs = time_passes(one_pass, warmup=timing["warmup"], repeats=timing["repeats"],
+                                   device=torch.device(device))
+    texts, flops, full, exits, tokens = [], 0.0, 0.0, [], 0
+    easy_exits, hard_exits, exact = [], [], []
+    for i, out in enumerate(outputs):
         texts.append(tokenizer.decode(out.tokens))
         flops += float(decoder_token_flops(out.context, out.exit_layers, dims, rule_kind, kv_mode, depth).sum())
         full += float(decoder_token_flops(out.context, [dims.num_layers] * len(out.tokens), dims, "none").sum())
@@ -54,7 +58,8 @@ def score_point(model, split: LMSplit, tokenizer, *, rule_kind: str, rule, setti
         "rougeL_variant": scores["rougeL_variant"],
         "speedup": full / flops, "flops_per_token": flops / tokens, "full_flops_per_token": full / tokens,
         "mean_exit_layer": float(np.mean(exits)), "generated_tokens": tokens, "instances": n,
-        "tokens_per_second": tokens / seconds, "examples": [{"prediction": t, "reference": r}
+        "tokens_per_second": tokens / statistics.median(seconds), "timing": {**device_description(torch.device(device)),
+                                                                         **timing}, "examples": [{"prediction": t, "reference": r}
                                                             for t, r in zip(texts[:3], split.references[:3])],
     }
     if synthetic:

@@ -92,7 +92,8 @@ def run_llm_method(*, preset: str, task: str, split_dir, backbone_name: str, bac
     synthetic = task in SYNTHETIC_TASKS
     generation = settings["generation"]
     score = functools.partial(score_point, model, splits["test"], tokenizer, max_new_tokens=generation["max_new_tokens"],
-                              kv_mode=generation["kv_mode"], device=device, limit=generation["test_limit"],
+                              kv_mode=generation["kv_mode"], device=device, timing=generation["timing"],
+                              limit=generation["test_limit"],
                               synthetic=synthetic)
 
     def point(rule_kind, rule, setting, depth=None, own_head=False):

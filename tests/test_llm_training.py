@@ -32,7 +32,7 @@ SETTINGS = {
     "stages": {"base": stage(3e-3, 4), "exits": stage(3e-3, 1), "policy": stage(1e-2, 1), "joint": stage(3e-4, 1)},
     "consistentee": {"alpha": 0.1, "released_alpha": 1e-5, "copies": 4, "action": "threshold", "expert_copies": 1},
     "calm": {"thresholds": [0.9, 0.3]}, "truncation": {"depths": None},
-    "generation": {"max_new_tokens": 12, "kv_mode": "fill", "test_limit": None},
+    "generation": {"max_new_tokens": 12, "kv_mode": "fill", "test_limit": None, "timing": {"warmup": 0, "repeats": 1}},
 }
 BACKBONE = {"source": "random", "hidden_size": 64, "intermediate_size": 128, "num_layers": 4, "num_attention_heads": 4,
             "num_key_value_heads": 2, "max_position_embeddings": 64}
