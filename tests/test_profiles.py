@@ -78,7 +78,8 @@ def dry_run_jobs(output: str) -> list[dict]:
 def trains_transformer(job: dict) -> bool:
     """Trains or runs a transformer (inference sweeps and timings included): needs the GPU."""
     rule, predictor = job["rule"], job["wildcards"].get("predictor")
-    return (rule in ("train_eval", "sweep_exits", "time_inference", "difficulty_sentence_data", "difficulty_token_data")
+    return (rule in ("train_eval", "sweep_exits", "time_inference", "difficulty_sentence_data", "difficulty_token_data",
+                     "llm_exits", "llm_run")
             or (rule in ("difficulty_predict", "difficulty_human_predict") and predictor in ("bert", "linear-b")))
 
 
@@ -122,7 +123,7 @@ def test_every_transformer_training_job_requests_a_gpu_on_the_gpu_partition(pape
             assert resources.get("gpu", "0") == "0", job
             assert resources["slurm_partition"] == "cpu", job
     assert gpu_rules == {"train_eval", "sweep_exits", "time_inference", "difficulty_sentence_data", "difficulty_token_data",
-                         "difficulty_predict", "difficulty_human_predict"}
+                         "difficulty_predict", "difficulty_human_predict", "llm_exits", "llm_run"}
     # the rule's runtime, not the profile's default, reaches the job
     assert {job["resources"]["runtime"] for job in paper_slurm_jobs if job["rule"] == "train_eval"} == {"480"}
 
