@@ -131,3 +131,12 @@ def test_decoder_flops_count_what_each_rule_asks():
     with pytest.raises(ValueError):
         decoder_token_flops([5], [5], d, "none")
     assert np.all(decoder_token_flops([3, 4], [2, 2], d, "none", depth=2) == 2 * d.layer_flops(np.array([3, 4])) + d.head_flops())
+
+
+def test_a_bf16_model_gets_bf16_policies_and_generates():
+    # the paper preset loads the hub model in bf16 on the GPU: heads and policies follow its dtype
+    hf = tiny_llama(0).to(torch.bfloat16)
+    model = MultiExitCausalLM(hf).eval()
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    out = model.generate(_prompt(0), 6, model.policy_rule())
+    assert len(out.tokens) == 6 and all(1 <= e <= 4 for e in out.exit_layers)

@@ -81,7 +81,9 @@ class MultiExitCausalLM(nn.Module):
         self.policy_kind, self.policy_width = policy, policy_width
         # One head per layer, each a copy of the model's own (released: lm_heads_0..31).
         self.heads = nn.ModuleList(copy.deepcopy(hf_model.lm_head) for _ in range(self.num_layers))
-        self.policies = nn.ModuleList(ExitPolicy(self.hidden, policy, policy_width) for _ in range(self.num_layers))
+        dtype = hf_model.lm_head.weight.dtype          # a bf16 hub model gets bf16 policies
+        self.policies = nn.ModuleList(ExitPolicy(self.hidden, policy, policy_width).to(dtype)
+                                      for _ in range(self.num_layers))
 
     def reset_heads(self) -> None:
         """Every exit head a copy of the model's own head again (after the base LM was trained)."""
