@@ -54,7 +54,8 @@ def train_exits(*, task: str, split_dir, backbone: dict, settings: dict, seed: i
             continue
         result = run_stage(model, stage, splits, stage_config(entry, _max_len(settings)), seed=seed,
                            pad_id=tokenizer.pad_id, device=device, settings={},
-                           state=state.stage(stage) if state else None, progress=progress, lora=lora)
+                           state=state.stage(stage) if state else None, progress=progress, lora=lora,
+                           micro_batch_size=entry["micro_batch_size"])
         summary["stages"][stage] = {"history": result["history"], "selected_step": result["selected"]["step"],
                                     "train_seconds": result["train_seconds"]}
         if stage == "base":

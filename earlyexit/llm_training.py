@@ -162,8 +162,9 @@ def _trainable(model, stage: str, lora: dict | None) -> None:
 
 def run_stage(model, stage: str, splits: dict[str, LMSplit], cfg: TrainConfig, *, seed: int, pad_id: int, device,
               settings: dict, memorized: list[np.ndarray] | None = None, state=None, progress: bool = False,
-              lora: dict | None = None) -> dict:
-    """Train one stage on the one loop; returns the loop's result (+ the stage name)."""
+              lora: dict | None = None, micro_batch_size: int | None = None) -> dict:
+    """Train one stage on the one loop; returns the loop's result (+ the stage name). The loss is
+    the mean over a batch's target tokens of each micro-batch, weighted by its rows."""
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r} is not one of {STAGES}")
     model.to(device)
@@ -224,9 +225,20 @@ def run_stage(model, stage: str, splits: dict[str, LMSplit], cfg: TrainConfig, *
     def before_step(step: int):
         generator.manual_seed(seed * 100003 + step)      # rollouts follow from the step alone (resumable)
 
+    def train_loss(indices):
+        """The batch's loss, in micro-batches of `micro_batch_size` rows (released: batch 128 as 32
+        micro-batches of 4): all but the last backpropagated here, each weighted by its share."""
+        size = micro_batch_size or len(indices)
+        parts = [indices[i:i + size] for i in range(0, len(indices), size)]
+        done = 0.0
+        for part in parts[:-1]:
+            loss = stage_loss(train, part, train_mode=True)[0] * (len(part) / len(indices))
+            loss.backward()
+            done += float(loss.detach())
+        return stage_loss(train, parts[-1], train_mode=True)[0] * (len(parts[-1]) / len(indices)) + done
+
     hooks = TrainHooks(epoch_batches=lambda rng: epoch_batches(len(train), cfg.batch_size, rng),
-                       loss=lambda indices: stage_loss(train, indices, train_mode=True)[0], evaluate=evaluate,
-                       before_step=before_step)
+                       loss=train_loss, evaluate=evaluate, before_step=before_step)
     result = train_loop(model, hooks, cfg, seed, progress=progress, desc=stage, state=state)
     if lora and stage in lora["stages"]:
         merge_lora(model)

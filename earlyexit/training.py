@@ -71,7 +71,10 @@ class TrainHooks:
     """What a user of the loop supplies.
 
     epoch_batches(rng) -> the batches of one epoch, drawn from the loop's seeded generator;
-    loss(batch)        -> scalar loss of one batch (the loop has put the model in train mode);
+    loss(batch)        -> scalar loss of one batch (the loop has put the model in train mode); a hook
+                          that splits a large batch into micro-batches may call backward on all but
+                          one itself (the gradients are zeroed before the call) and return the last
+                          one's loss plus the others' detached;
     evaluate()         -> metrics at an evaluation point, with a float "select" (higher is better);
                           the loop runs it in eval mode without gradients;
     before_step(step)  -> optional: called before each step's loss with the number of optimizer steps
@@ -151,8 +154,8 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
             model.train()
             if hooks.before_step is not None:
                 hooks.before_step(step)
+            optimizer.zero_grad(set_to_none=True)   # before the hook: a hook may backward micro-batches itself
             loss = hooks.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()

@@ -20,7 +20,7 @@ from earlyexit.train_state import StateFile
 
 
 def stage(lr, epochs, batch_size=32, **extra):
-    return {"enabled": True, "lr": lr, "batch_size": batch_size, "epochs": epochs, "eval_batch_size": 64,
+    return {"enabled": True, "lr": lr, "batch_size": batch_size, "micro_batch_size": None, "epochs": epochs, "eval_batch_size": 64,
             "warmup_ratio": 0.0, "weight_decay": 0.0, "grad_clip": 1.0, "optimizer": "adamw",
             "evals_per_epoch": 1, "bf16": False, **extra}
 
@@ -210,3 +210,19 @@ def test_the_llm_section_is_checked_at_start():
     errors = llm_generation_errors({"llm_generation": section})
     assert errors[0] == "config key 'llm_generation.backbones.b.hub_id': required when source is 'hub'"
     assert any("runs on random backbones only" in e for e in errors)
+
+
+def test_micro_batches_give_the_whole_batch_step(trained):
+    """Equal-length targets (synth-recall): the row-weighted micro-batch losses are the batch's token
+    mean, so one step in micro-batches of 8 moves the weights as one step on the whole batch."""
+    results = []
+    for micro in (None, 8):
+        tokenizer, splits, model, _ = _load(trained)
+        splits = {**splits, "train": type(splits["train"])(splits["train"].prompts[:32], splits["train"].targets[:32],
+                                                           splits["train"].references[:32])}
+        cfg = stage_config(SETTINGS["stages"]["exits"], 32)
+        run_stage(model, "exits", splits, cfg, seed=1, pad_id=tokenizer.pad_id, device="cpu", settings={},
+                  micro_batch_size=micro)
+        results.append(model.heads[2].weight.detach().clone())
+    torch.testing.assert_close(results[0], results[1], rtol=1e-4, atol=1e-6)
+    assert not torch.equal(results[0], _load(trained)[2].heads[2].weight)

@@ -37,7 +37,8 @@ class ConsistentEELLM(Method):
             result = run_stage(ctx.model, stage, ctx.splits, cfg, seed=ctx.seed, pad_id=ctx.tokenizer.pad_id,
                                device=ctx.device, settings=reward, memorized=ctx.memorized,
                                state=ctx.state.stage(f"{stage}") if ctx.state else None, progress=ctx.progress,
-                               lora=ctx.settings["lora"] if ctx.settings["lora"]["enabled"] else None)
+                               lora=ctx.settings["lora"] if ctx.settings["lora"]["enabled"] else None,
+                               micro_batch_size=ctx.settings["stages"][stage]["micro_batch_size"])
             history[stage] = {"history": result["history"], "selected_step": result["selected"]["step"],
                               "train_seconds": result["train_seconds"]}
         point = ctx.score("policy", ctx.model.policy_rule(), {"p_exit": 0.5})
