@@ -123,7 +123,7 @@ def policy_loss(probs: torch.Tensor, ce: torch.Tensor, valid: torch.Tensor, memo
 
 # ---------------------------------------------------------------- LoRA
 
-def add_lora(model, targets: list[str], lora: dict) -> None:
+def add_lora(model, targets: list[str] | str, lora: dict) -> None:
     """LoRA adapters on the named Linear modules (peft); everything else frozen."""
     from peft import LoraConfig, inject_adapter_in_model
 
@@ -149,8 +149,9 @@ def _trainable(model, stage: str, lora: dict | None) -> None:
     """What each stage trains: full fine-tuning, or LoRA where the config enables it for the stage."""
     groups = {"base": ["hf"], "exits": ["heads"], "policy": ["policies"], "joint": ["hf", "heads"]}[stage]
     if lora and stage in lora["stages"]:
+        # a list matches module-name suffixes; one string is a full-match regex (peft)
         targets = {"base": lora["target_modules"], "joint": lora["target_modules"],
-                   "exits": [r"heads\.\d+"]}.get(stage)
+                   "exits": r".*heads\.\d+"}.get(stage)
         if targets is not None:
             add_lora(model, targets, lora)
             return

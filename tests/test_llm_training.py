@@ -161,6 +161,11 @@ def test_lora_adapters_train_then_merge_into_the_weights(trained):
     with torch.no_grad():
         torch.testing.assert_close(model.layer_states(ids)[-1], adapted, rtol=1e-4, atol=1e-5)
     assert torch.equal(model.layers[0].self_attn.k_proj.weight, before)   # not adapted, not changed
+    # the exits stage adapts the per-layer heads only (released: adapters on the LM heads)
+    llm_training._trainable(model, "exits", {"stages": ["exits"], "r": 4, "alpha": 8, "dropout": 0.0,
+                                             "target_modules": ["q_proj"]})
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert len(trainable) == 2 * model.num_layers and all(n.startswith("heads.") and "lora_" in n for n in trainable)
 
 
 def test_every_generation_method_writes_a_valid_record_then_the_table_and_figure(trained, tmp_path):
