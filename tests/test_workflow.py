@@ -120,6 +120,9 @@ def test_demo_dag_end_to_end(tmp_path):
     config["training"]["epochs"] = 2
     config["timing"] = {"tasks": None, "warmup": 0, "repeats": 1}
     config["summarization"]["enabled"] = False      # covered by tests/test_seq2seq.py
+    llm = config["llm_generation"]                  # the decoder-LM rules, small (learning: tests/test_llm_training.py)
+    llm["synthetic"] = {"sizes": {"train": 256, "dev": 32, "test": 8}}
+    llm["stages"]["base"]["epochs"] = 2
     diff = config["difficulty"]
     diff["human"].update(size=600, test_per_class=20, predictors=["majority", "bert"])
     diff["sentence"].update(predictors=["majority", "linear-m", "linear-b"], n_train=150,
@@ -148,6 +151,9 @@ def test_demo_dag_end_to_end(tmp_path):
     assert "synth-nli (synthetic stand-in for SNLI)" in table and "published" not in table.split("\n\n", 1)[1].lower()
     tidy = pd.read_csv(tmp_path / "results/e2e/tables/hash_functions.csv")
     assert tidy.filter(like="published").isna().all().all()
+    llm_table = (tmp_path / "results/e2e/tables/llm_early_exit.md").read_text()
+    assert "synth-recall (synthetic)" in llm_table and "matched to ConsistentEE" in llm_table
+    assert (tmp_path / "figures/e2e/llm_early_exit.pdf").stat().st_size > 0
     figures = ["score_vs_speedup", "inference_time", "difficulty_human_accuracy", "difficulty_layer_labels"]
     for name, ext in [(name, ext) for name in figures for ext in ("png", "pdf")]:
         assert (tmp_path / "figures/e2e" / f"{name}.{ext}").stat().st_size > 1000
