@@ -172,4 +172,7 @@ def test_demo_dag_end_to_end(tmp_path):
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))
-    assert len(logs) == hashee_jobs + difficulty_jobs
+    # decoder LM: data, the shared exits, one run per generation method x variant (full, truncations,
+    # CALM, ConsistentEE's two rewards), table and figure
+    llm_jobs = 1 + 1 + 5 + 2
+    assert len(logs) == hashee_jobs + difficulty_jobs + llm_jobs
