@@ -160,7 +160,7 @@ def test_curves_figure_places_every_method_by_exact_flops(monkeypatch, tmp_path)
     from analysis.dynamic import plot_dynamic_curves
     from earlyexit.methods import METHODS
 
-    token_level = next(m for m in METHODS.values() if m.family == "token-level")
+    token_level = next(m for m in METHODS.values() if m.family == "token-level" and not m.generation_lm)
     dynamic = next(m for m in METHODS.values() if m.family == "dynamic")
     common = {"preset": "t", "task": "synth-nli", "paper_task": "SNLI", "synthetic": True, "backbone": "b",
               "paper_backbone": "ElasticBERT-6L", "seed": 1}
