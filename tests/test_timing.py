@@ -179,8 +179,11 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
     from tests.test_methods_contract import BACKBONE, ONE_STEP, make_artifacts
 
     tokenized = tokenized_synth_nli(tmp_path, train_size=16)
-    settings = {"cascadebert": {**method_settings(section(), "cascadebert"), "label_seeds": 1}}
     from earlyexit.methods import METHODS, get_method
+
+    # every method's schema-filled section, as the workflow passes config["dynamic"]
+    settings = {name: method_settings(section(), name) for name in METHODS}
+    settings["cascadebert"]["label_seeds"] = 1
 
     dynamic = [(name, "default") for name, m in METHODS.items() if m.family == "dynamic"]
     cases = []

@@ -199,7 +199,7 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
     from earlyexit.training import train_loop
 
     train, cfg = ctx.splits["train"], ctx.train_config
-    if ctx.settings.get("label_epochs") is not None:
+    if ctx.settings["label_epochs"] is not None:
         cfg = dataclasses.replace(cfg, epochs=ctx.settings["label_epochs"])
     seeds, folds = ctx.settings["label_seeds"], ctx.settings["label_folds"]
     correct = []
@@ -287,7 +287,7 @@ class CascadeBERT(Method):
         if unsupported is None:
             hard = hard_instances(model.small, ctx)
             extra["cascade"].update(label_seeds=ctx.settings["label_seeds"], label_folds=ctx.settings["label_folds"],
-                                    label_epochs=ctx.settings.get("label_epochs"),
+                                    label_epochs=ctx.settings["label_epochs"],
                                     hard_fraction=float(hard.mean()),
                                     dar_weight=ctx.settings["dar_weight"], dar_margin=ctx.settings["dar_margin"])
             model.to(ctx.device)

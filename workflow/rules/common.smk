@@ -4,6 +4,7 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from difficulty.settings import config_errors as difficulty_config_errors
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
@@ -18,7 +19,8 @@ CONFIG_SCHEMA = "../schemas/config.schema.yaml"
 
 # One-line errors naming the key first (the config, then the local files it names, which would
 # otherwise surface as a MissingInputException); then snakemake's validation fills schema defaults.
-_errors = config_errors(config, workflow.source_path(CONFIG_SCHEMA)) or input_errors(config)
+_errors = (config_errors(config, workflow.source_path(CONFIG_SCHEMA)) or difficulty_config_errors(config)
+           or input_errors(config))
 if _errors:
     sys.exit(f"config error: {_errors[0]}")
 validate(config, CONFIG_SCHEMA)
