@@ -19,6 +19,7 @@ from earlyexit.encoded import encode_examples, load_encoded, save_encoded
 from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
 from earlyexit.flops import speedup_record
+from earlyexit.instances import record_field
 from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.methods import RunContext, get_method
 from earlyexit.plumbing.torch_setup import pick_device, set_seed
@@ -135,6 +136,9 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "history": outcome.history,
         **cost,
         **outcome.extra,
+        # each test instance's outcome (earlyexit/instances.py): the claims ledger bootstraps over them
+        **({"test_instances": record_field(task, outcome.test_predictions, getattr(ctx.splits["test"], "labels", None))}
+           if outcome.test_predictions is not None else {}),
         "train_seconds": outcome.train_seconds,
         "eval_seconds": outcome.eval_seconds,
         "total_seconds": time.perf_counter() - started,

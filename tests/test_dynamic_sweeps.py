@@ -13,6 +13,7 @@ from analysis.collect import RUN_COLUMNS, collect_runs, curves_frame, with_match
 from analysis.dynamic import dynamic_frame, dynamic_layout, format_cell
 from analysis.published import load_published
 from earlyexit.experiment import run_experiment
+from earlyexit.metrics import compute_metrics
 from earlyexit.sweeps import histogram, matched_index, published_target, read_sweep, run_sweep
 from earlyexit.training import TrainConfig
 from tests.conftest import tiny_backbone, tokenized_synth_nli
@@ -75,6 +76,9 @@ def test_sweep_file_holds_every_setting_with_known_values(swept):
         assert point["test_layer_speedup"]["vs_own_full"] == pytest.approx(layers * n / exits.sum())
         assert point["test_layer_speedup"]["vs_reference"] == pytest.approx(12 * n / exits.sum())
         assert point["test_speedup"]["elue"] >= 12 / layers * 0.99
+        # each point keeps its prediction per test instance: they give back the point's test score
+        assert compute_metrics("accuracy", point["test_predictions"], sweep["test_labels"])["score"] == pytest.approx(
+            point["test"]["score"])
     # patience >= L - 1 never leaves before the last layer: the own full model, exactly
     last = sweep["points"][-1]
     assert set(last["test_exit_layers"]) == {layers} and last["test_speedup"]["elue_vs_own_full"] == 1.0
