@@ -434,6 +434,10 @@ class Ledger:
 
 @dataclass(frozen=True)
 class Claim:
+    """`paper` and `statement` name methods through roles filled from the registry: {subject} (the
+    method with paper_subject), {speed} (its speed_variant's label), {method} / {rival} (a method with
+    a paper_rival, and that rival); `paper`: whose paper makes the claim ("subject" or "method")."""
+
     key: str
     paper: str
     statement: str
@@ -442,38 +446,51 @@ class Claim:
 
 
 CLAIMS = (
-    Claim("a", "HashEE", "Human-defined difficulty (simple vs difficult SNLI pairs) is barely learnable",
+    Claim("a", "subject", "Human-defined difficulty (simple vs difficult SNLI pairs) is barely learnable",
           lambda t: f"every learned predictor's test accuracy < chance + {t.chance_margin:g} points (upper {t.confidence:.0%} bound)",
           Ledger.human_difficulty),
-    Claim("b", "HashEE", "Model-defined difficulty predictors do not beat the per-layer prior (Majority)",
+    Claim("b", "subject", "Model-defined difficulty predictors do not beat the per-layer prior (Majority)",
           lambda t: f"every predictor's F1 < Majority + {t.prior_margin:g} points (upper {t.confidence:.0%} bound)",
           Ledger.model_difficulty),
-    Claim("c", "HashEE", "HashEE keeps the full model's score at its speed-up",
-          lambda t: f"HashEE - full > -{t.keep_margin:g} points (lower {t.confidence:.0%} bound), per task",
+    Claim("c", "subject", "{subject} keeps the full model's score at its speed-up",
+          lambda t: f"score - full model's > -{t.keep_margin:g} points (lower {t.confidence:.0%} bound), per task",
           Ledger.keeps_score),
-    Claim("d", "HashEE", "The frequency hash gives the largest speed-up at a similar score",
+    Claim("d", "subject", "{subject}'s {speed} hash gives the largest speed-up at a similar score",
           lambda t: f"largest mean FLOPs speed-up of the hashes, and score - each other hash > -{t.similar_margin:g} "
                     f"points (lower {t.confidence:.0%} bound)",
           Ledger.fastest_hash),
-    Claim("e-score", "HashEE", "HashEE beats the dynamic early-exit methods at equal speed-up (score)",
-          lambda t: f"HashEE - dynamic curve at HashEE's speed-up > 0 (lower {t.confidence:.0%} bound), per task and method",
+    Claim("e-score", "subject", "{subject} beats the dynamic early-exit methods at equal speed-up (score)",
+          lambda t: f"score - each dynamic curve's at the same speed-up > 0 (lower {t.confidence:.0%} bound), per task "
+                    "and method",
           Ledger.beats_dynamic),
-    Claim("e-wall", "HashEE", "HashEE is faster in wall-clock time than the dynamic methods",
-          lambda t: "every timed pass of HashEE faster than every pass of the method, per batch size "
+    Claim("e-wall", "subject", "{subject} is faster in wall-clock time than the dynamic methods",
+          lambda t: "every timed pass faster than every pass of the dynamic method, per batch size "
                     "(each method at its matched operating point)",
           Ledger.faster_wall_clock),
-    Claim("f", "HashEE", "HashEE works for generation: ROUGE kept at its encoder speed-up",
+    Claim("f", "subject", "{subject} works for generation: ROUGE kept at its encoder speed-up",
           lambda t: f"encoder speed-up > 1 and ROUGE - full > -{t.generation_margin:g} points (lower {t.confidence:.0%} bound)",
           Ledger.generation),
-    Claim("g", "ConsistentEE", "ConsistentEE beats plain multi-exit training at equal speed-up",
+    Claim("g", "method", "{method} beats {rival} at equal speed-up",
           lambda t: f"mean score difference over {t.grid_points} speed-ups spanning both curves' overlap > 0 "
                     f"(lower {t.confidence:.0%} bound)",
           lambda ledger: ledger.beats_rival(grown=False)),
-    Claim("h", "ConsistentEE", "ConsistentEE's advantage grows with the speed-up",
+    Claim("h", "method", "{method}'s advantage over {rival} grows with the speed-up",
           lambda t: f"least-squares slope of the difference over the {t.grid_points} speed-ups > 0 "
                     f"(lower {t.confidence:.0%} bound)",
           lambda ledger: ledger.beats_rival(grown=True)),
 )
+
+
+def role_names(registry) -> dict:
+    """The names the claims' statements use, from the registry (generic words where no method plays the role)."""
+    me = subject(registry)
+    rivalled = [m for m in registry.values() if m.paper_rival and m.paper_rival in registry]
+    return {
+        "subject": me.paper_name if me else "the token-level method",
+        "speed": me.label(me.speed_variant) if me and me.speed_variant else "fastest",
+        "method": " / ".join(m.paper_name for m in rivalled) or "a method with a paper_rival",
+        "rival": " / ".join(registry[m.paper_rival].paper_name for m in rivalled) or "its paper's rival",
+    }
 
 
 def claims_frame(inputs: Inputs, thresholds: Thresholds, registry=None) -> pd.DataFrame:
@@ -481,13 +498,15 @@ def claims_frame(inputs: Inputs, thresholds: Thresholds, registry=None) -> pd.Da
     if registry is None:
         from earlyexit.methods import METHODS as registry
     ledger = Ledger(inputs, thresholds, registry)
+    names = role_names(registry)
     rows = []
     for claim in CLAIMS:
         parts = claim.parts(ledger)
         verdict = overall([p.verdict for p in parts])
         tests = list(dict.fromkeys(p.test for p in parts if p.test))
-        rows.append({"claim": claim.key, "paper": claim.paper, "statement": claim.statement,
-                     "numbers": "; ".join(f"{p.numbers} [{p.verdict}]" for p in parts) if parts else "no runs for it",
+        rows.append({"claim": claim.key, "paper": names[claim.paper], "statement": claim.statement.format(**names),
+                     "numbers": "; ".join(p.numbers + ("" if p.verdict == NOT_RUN else f" [{p.verdict}]") for p in parts)
+                                if parts else "no runs for it in this preset",
                      "test": "; ".join(tests) if tests else "–", "threshold": claim.threshold(thresholds),
                      "verdict": verdict})
     return pd.DataFrame(rows, columns=COLUMNS)

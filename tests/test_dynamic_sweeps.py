@@ -2,6 +2,7 @@
 published target, a sweep file end to end (schema, known values), the runs table's matched row and
 curves, and the dynamic table's cells."""
 
+import json
 import math
 from pathlib import Path
 
@@ -151,3 +152,17 @@ def test_wrappers_write_the_runs_curves_table_and_figure(swept, tmp_path):
                input={"runs": out["csv"], "curves": out["curves"], "published": str(PUBLISHED)}, output=figs,
                params={"preset": "t"})
     assert all(Path(p).stat().st_size > 1000 for p in figs.values())
+
+
+def test_the_claims_ledger_reads_each_outcome_back_from_the_record_and_the_sweep(swept):
+    """analysis/claims_io.OutcomeFiles: a run record's per-instance outcome and each sweep point's give
+    back the scores the files record (what the ledger bootstraps is what the tables show)."""
+    from analysis.claims_io import OutcomeFiles
+
+    run, path = swept
+    outcomes, sweep = OutcomeFiles(), read_sweep(path)
+    assert outcomes(str(run), None).score() == pytest.approx(json.loads(run.read_text())["test"]["score"])
+    for point in sweep["points"]:
+        assert outcomes(str(path), point["label"]).score() == pytest.approx(point["test"]["score"])
+    with pytest.raises(ValueError, match="no sweep point 'patience=99'"):
+        outcomes(str(path), "patience=99")
