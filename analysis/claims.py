@@ -38,6 +38,11 @@ COLUMNS = ["claim", "paper", "statement", "numbers", "test", "threshold", "verdi
 MAIN_TABLE = "elue_main"           # the subject's main-table variant is the one the claims (c), (e) use
 
 
+class MissingOutcomes(ValueError):
+    """A record or sweep point has no per-instance outcomes (written before records kept them): the
+    claims that need it are inconclusive, with the file named, until it is rerun."""
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """config `claims` (workflow/schemas/config.schema.yaml holds the defaults and their meaning)."""
@@ -305,9 +310,11 @@ class Ledger:
             if mine is None:
                 continue
             for rival in (e for e in entries if e["family"] == "dynamic"):
-                for ours, theirs in zip(mine["timings"], rival["timings"]):
-                    if ours["batch_size"] != theirs["batch_size"]:
-                        raise ValueError(f"timing {record['task']}: batch sizes differ between entries")
+                by_batch = {t["batch_size"]: t for t in rival["timings"]}
+                for ours in mine["timings"]:
+                    theirs = by_batch.get(ours["batch_size"])
+                    if theirs is None:
+                        continue
                     a, b = np.asarray(ours["seconds"]), np.asarray(theirs["seconds"])
                     verdict = HOLDS if a.max() < b.min() else FAILS if a.min() > b.max() else INCONCLUSIVE
                     parts.append(Part(
@@ -501,7 +508,10 @@ def claims_frame(inputs: Inputs, thresholds: Thresholds, registry=None) -> pd.Da
     names = role_names(registry)
     rows = []
     for claim in CLAIMS:
-        parts = claim.parts(ledger)
+        try:
+            parts = claim.parts(ledger)
+        except MissingOutcomes as missing:
+            parts = [Part(f"cannot be tested: {missing}", INCONCLUSIVE)]
         verdict = overall([p.verdict for p in parts])
         tests = list(dict.fromkeys(p.test for p in parts if p.test))
         rows.append({"claim": claim.key, "paper": names[claim.paper], "statement": claim.statement.format(**names),

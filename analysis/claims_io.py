@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.bootstrap import Outcome
-from analysis.claims import Inputs, Thresholds, claims_frame, claims_layout
+from analysis.claims import Inputs, MissingOutcomes, Thresholds, claims_frame, claims_layout
 from earlyexit.plumbing.records import SCHEMAS, read_checked_json
 
 
@@ -40,7 +40,7 @@ class OutcomeFiles:
         if setting is None:
             instances = content.get("test_instances")
             if instances is None:
-                raise ValueError(f"{path}: no test_instances (written before records kept them): rerun it")
+                raise MissingOutcomes(f"{path}: no test_instances (written before records kept them): rerun it")
             if instances["kind"] == "rouge":
                 return Outcome("rouge", instances["scores"], None, name)
             return Outcome(content["metric"], instances["predictions"], instances["labels"], name)
@@ -48,7 +48,8 @@ class OutcomeFiles:
         if point is None:
             raise ValueError(f"{path}: no sweep point {setting!r}")
         if "test_predictions" not in point or "test_labels" not in content:
-            raise ValueError(f"{path}: sweep point {setting!r} has no test_predictions (written before sweeps kept them): rerun it")
+            raise MissingOutcomes(f"{path}: sweep point {setting!r} has no test_predictions (written before sweeps "
+                                  "kept them): rerun it")
         return Outcome(content["metric"], point["test_predictions"], content["test_labels"], name)
 
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from analysis.bootstrap import Outcome, Quantity, Resampler, difference, estimate
-from analysis.claims import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_RUN, Curve, Inputs, Thresholds, claims_frame,
-                             interpolation_terms)
+from analysis.claims import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_RUN, Curve, Inputs, MissingOutcomes, Thresholds,
+                             claims_frame, interpolation_terms)
 from earlyexit.methods.base import Method
 from earlyexit.metrics import compute_metrics
 from tests.conftest import REPO
@@ -165,6 +165,21 @@ def test_outcomes_of_other_instances_cannot_be_paired():
 
 def test_nothing_run_is_not_run_for_every_claim():
     assert set(verdicts(Store().inputs()).values()) == {NOT_RUN}
+
+
+def test_records_without_per_instance_outcomes_leave_their_claims_inconclusive():
+    store = Store()
+    store.run("ref", "default", 1, 85.0, 1.0)
+    store.run("tok", "freq", 1, 85.0, 4.0, family="token-level")
+
+    def old_records(path, setting):
+        raise MissingOutcomes(f"{path}: no test_instances")
+
+    inputs = store.inputs()
+    inputs.outcome = old_records
+    result = claims_frame(inputs, FAST, REGISTRY).set_index("claim")
+    assert result.loc["c", "verdict"] == INCONCLUSIVE and "no test_instances" in result.loc["c", "numbers"]
+    assert result.loc["g", "verdict"] == NOT_RUN
 
 
 @pytest.mark.parametrize("subject_accuracy, expected", [(85.0, HOLDS), (70.0, FAILS), (84.0, INCONCLUSIVE)])

@@ -198,8 +198,8 @@ def analysis_targets():
 
 
 def claims_inputs(wildcards):
-    """What the claims ledger reads besides the runs and curves tables (rule table_claims): the run
-    records and sweep files those tables point to, and, where this preset makes them, the
+    """What the claims ledger (table_claims in analysis.smk) reads besides the runs and curves tables:
+    the run records and sweep files those tables point to and, where this preset makes them, the
     summarization runs, the timing records and the difficulty study's tables."""
     inputs = {"records": run_results(), "sweeps": sweep_results()}
     if SUMMARIZATION["enabled"]:
