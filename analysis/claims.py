@@ -202,6 +202,9 @@ def _groups(frame: pd.DataFrame):
 
 
 class Ledger:
+    """Each claim's parts (one per task x backbone, rival, batch size, predictor), decided on `inputs`.
+    Run rows of the dynamic family are left out: those methods enter through their curves."""
+
     def __init__(self, inputs: Inputs, thresholds: Thresholds, registry):
         self.inputs, self.t, self.registry = inputs, thresholds, registry
         runs = inputs.runs
@@ -293,7 +296,11 @@ class Ledger:
                         parts.append(Part(f"{name}: its curve ({span}) does not reach {s:.2f}x: not compared", NOT_RUN))
                         continue
                     est = self.estimate(pair, f"e/{task}/{backbone}/{method.name}/{rival_variant}")
-                    parts.append(Part(f"{name} at {s:.2f}x: {ours.value():.1f} vs {theirs.value():.1f}, {est.text()}",
+                    # both sides over the seeds compared (a seed whose curve does not reach s is left out)
+                    ours_there = Quantity.of({seed: ours.terms[seed] for seed in pair.seeds}).value()
+                    theirs_there = Quantity.of({seed: theirs.terms[seed] for seed in pair.seeds}).value()
+                    seeds = "" if len(pair.seeds) == len(ours.seeds) else f" (seed {', '.join(map(str, pair.seeds))} only)"
+                    parts.append(Part(f"{name} at {s:.2f}x{seeds}: {ours_there:.1f} vs {theirs_there:.1f}, {est.text()}",
                                       at_least(est, 0.0), est.test))
         return parts
 
@@ -443,7 +450,8 @@ class Ledger:
 class Claim:
     """`paper` and `statement` name methods through roles filled from the registry: {subject} (the
     method with paper_subject), {speed} (its speed_variant's label), {method} / {rival} (a method with
-    a paper_rival, and that rival); `paper`: whose paper makes the claim ("subject" or "method")."""
+    a paper_rival, and that rival); `paper`: the role whose paper makes the claim ("subject" or
+    "method_paper")."""
 
     key: str
     paper: str
@@ -454,20 +462,20 @@ class Claim:
 
 CLAIMS = (
     Claim("a", "subject", "Human-defined difficulty (simple vs difficult SNLI pairs) is barely learnable",
-          lambda t: f"every learned predictor's test accuracy < chance + {t.chance_margin:g} points (upper {t.confidence:.0%} bound)",
+          lambda t: f"every learned predictor's test accuracy below chance + {t.chance_margin:g} points (upper {t.confidence:.0%} bound)",
           Ledger.human_difficulty),
     Claim("b", "subject", "Model-defined difficulty predictors do not beat the per-layer prior (Majority)",
-          lambda t: f"every predictor's F1 < Majority + {t.prior_margin:g} points (upper {t.confidence:.0%} bound)",
+          lambda t: f"every predictor's F1 below Majority + {t.prior_margin:g} points (upper {t.confidence:.0%} bound)",
           Ledger.model_difficulty),
     Claim("c", "subject", "{subject} keeps the full model's score at its speed-up",
-          lambda t: f"score - full model's > -{t.keep_margin:g} points (lower {t.confidence:.0%} bound), per task",
+          lambda t: f"score - full model's above -{t.keep_margin:g} points (lower {t.confidence:.0%} bound), per task",
           Ledger.keeps_score),
     Claim("d", "subject", "{subject}'s {speed} hash gives the largest speed-up at a similar score",
-          lambda t: f"largest mean FLOPs speed-up of the hashes, and score - each other hash > -{t.similar_margin:g} "
+          lambda t: f"largest mean FLOPs speed-up of the hashes, and score - each other hash above -{t.similar_margin:g} "
                     f"points (lower {t.confidence:.0%} bound)",
           Ledger.fastest_hash),
     Claim("e-score", "subject", "{subject} beats the dynamic early-exit methods at equal speed-up (score)",
-          lambda t: f"score - each dynamic curve's at the same speed-up > 0 (lower {t.confidence:.0%} bound), per task "
+          lambda t: f"score - each dynamic curve's at the same speed-up above 0 (lower {t.confidence:.0%} bound), per task "
                     "and method",
           Ledger.beats_dynamic),
     Claim("e-wall", "subject", "{subject} is faster in wall-clock time than the dynamic methods",
@@ -475,14 +483,14 @@ CLAIMS = (
                     "(each method at its matched operating point)",
           Ledger.faster_wall_clock),
     Claim("f", "subject", "{subject} works for generation: ROUGE kept at its encoder speed-up",
-          lambda t: f"encoder speed-up > 1 and ROUGE - full > -{t.generation_margin:g} points (lower {t.confidence:.0%} bound)",
+          lambda t: f"encoder speed-up above 1 and ROUGE - full above -{t.generation_margin:g} points (lower {t.confidence:.0%} bound)",
           Ledger.generation),
-    Claim("g", "method", "{method} beats {rival} at equal speed-up",
-          lambda t: f"mean score difference over {t.grid_points} speed-ups spanning both curves' overlap > 0 "
+    Claim("g", "method_paper", "{method} beats {rival} at equal speed-up",
+          lambda t: f"mean score difference over {t.grid_points} speed-ups spanning both curves' overlap above 0 "
                     f"(lower {t.confidence:.0%} bound)",
           lambda ledger: ledger.beats_rival(grown=False)),
-    Claim("h", "method", "{method}'s advantage over {rival} grows with the speed-up",
-          lambda t: f"least-squares slope of the difference over the {t.grid_points} speed-ups > 0 "
+    Claim("h", "method_paper", "{method}'s advantage over {rival} grows with the speed-up",
+          lambda t: f"least-squares slope of the difference over the {t.grid_points} speed-ups above 0 "
                     f"(lower {t.confidence:.0%} bound)",
           lambda ledger: ledger.beats_rival(grown=True)),
 )
@@ -495,8 +503,9 @@ def role_names(registry) -> dict:
     return {
         "subject": me.paper_name if me else "the token-level method",
         "speed": me.label(me.speed_variant) if me and me.speed_variant else "fastest",
-        "method": " / ".join(m.paper_name for m in rivalled) or "a method with a paper_rival",
-        "rival": " / ".join(registry[m.paper_rival].paper_name for m in rivalled) or "its paper's rival",
+        "method": " / ".join(m.paper_name for m in rivalled) or "A method",
+        "rival": " / ".join(registry[m.paper_rival].paper_name for m in rivalled) or "its paper's rival (none declared)",
+        "method_paper": " / ".join(m.paper_name for m in rivalled) or "–",
     }
 
 
