@@ -20,6 +20,7 @@ from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
 from earlyexit.flops import speedup_record
 from earlyexit import completed_runs
+from earlyexit.instances import record_field
 from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.plumbing.run_lock import run_lock
 from earlyexit.methods import RunContext, get_method
@@ -160,6 +161,9 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
         "history": outcome.history,
         **cost,
         **outcome.extra,
+        # each test instance's outcome (earlyexit/instances.py): the claims ledger bootstraps over them
+        **({"test_instances": record_field(task, outcome.test_predictions, getattr(ctx.splits["test"], "labels", None))}
+           if outcome.test_predictions is not None else {}),
         "train_seconds": outcome.train_seconds,
         "eval_seconds": outcome.eval_seconds,
         "total_seconds": time.perf_counter() - started,

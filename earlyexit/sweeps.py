@@ -9,7 +9,8 @@ speed-up (ratio of sums) on dev and test in both conventions (against the backbo
 reference depth, and `*_vs_own_full`), exact and ELUE-protocol, as run records give them
 (earlyexit.flops.speedup_record); the layer-based speed-up, labelled as such (reference depth x N /
 sum of exit layers: what CascadeBERT and ElasticBERT print); the mean exit layer and the exit-layer
-histogram; and per test instance its exit layer (its length once, in `test_tokens`).
+histogram; and per test instance its exit layer and prediction (its length once, in `test_tokens`,
+and its gold answer once, in `test_labels`: the claims ledger's paired bootstrap).
 
 The matched point: the setting whose DEV ELUE speed-up (against the reference depth, the paper's
 convention) is closest to a target: the published speed-up of (paper task, the method's elue_main
@@ -27,6 +28,7 @@ import time
 import numpy as np
 
 from earlyexit.flops import speedup_record
+from earlyexit.instances import compact, kind_of
 from earlyexit.methods.base import SweepPoint, setting_label
 
 log = logging.getLogger("earlyexit.sweeps")
@@ -73,8 +75,9 @@ def layer_speedups(exit_layers: np.ndarray, num_layers: int, reference_layers: i
             "vs_own_full": num_layers * len(exit_layers) / total}
 
 
-def point_record(point: SweepPoint, reference_layers: int) -> dict:
-    """One setting of the sweep file (without the per-instance arrays' lengths)."""
+def point_record(point: SweepPoint, reference_layers: int, kind: str = "label") -> dict:
+    """One setting of the sweep file (without the per-instance arrays' lengths); `kind`: the task's
+    outcome kind (earlyexit/instances.py), how the per-instance predictions are stored."""
     num_layers = point.dims.num_layers
     out = {"setting": point.setting, "label": setting_label(point.setting), "dev": point.dev, "test": point.test}
     for split, cost, exits in (("dev", point.dev_cost, point.dev_exit_layers),
@@ -87,14 +90,18 @@ def point_record(point: SweepPoint, reference_layers: int) -> dict:
         out[f"{split}_exit_histogram"] = histogram(exits, num_layers)
         out[f"{split}_flops_per_instance"] = record["flops"]["method_per_instance"]
     out["test_exit_layers"] = np.asarray(point.test_exit_layers, dtype=np.int64).tolist()
+    if point.test_predictions is not None:   # the claims ledger's paired bootstrap (gold: the file's test_labels)
+        out["test_predictions"] = compact(point.test_predictions, kind)
     out["extra"] = point.extra
     return out
 
 
 def sweep_file(*, run: dict, points: list[SweepPoint], reference_layers: int, target: float, target_source: str,
-               test_tokens, unsupported: str | None, num_layers: int, seconds: float) -> dict:
-    """The sweep file's content; `run` holds the identity fields (preset, task, ..., seed)."""
-    records = [point_record(p, reference_layers) for p in points]
+               test_tokens, unsupported: str | None, num_layers: int, seconds: float, test_labels=None,
+               kind: str = "label") -> dict:
+    """The sweep file's content; `run` holds the identity fields (preset, task, ..., seed);
+    `test_labels`: the gold answers per test instance (kept once, beside the points' predictions)."""
+    records = [point_record(p, reference_layers, kind) for p in points]
     matched = None
     if records:
         index = matched_index([r["dev_speedup"]["elue"] for r in records], [r["dev"]["score"] for r in records], target)
@@ -113,6 +120,7 @@ def sweep_file(*, run: dict, points: list[SweepPoint], reference_layers: int, ta
                    "matched_on": "dev ELUE speed-up against the reference depth"},
         "matched": matched,
         "test_tokens": np.asarray(test_tokens, dtype=np.int64).tolist(),
+        **({"test_labels": compact(test_labels, kind), "outcome_kind": kind} if test_labels is not None else {}),
         "points": records,
         "seconds": seconds,
     }
@@ -158,7 +166,7 @@ def run_sweep(*, preset: str, task_name: str, tokenized, tokenized_meta, backbon
              "metric": task.metric, "checkpoint": str(checkpoint)},
         points=points, reference_layers=reference_layers, target=target, target_source=source,
         test_tokens=splits["test"].lengths, unsupported=unsupported, num_layers=num_layers,
-        seconds=time.perf_counter() - started)
+        seconds=time.perf_counter() - started, test_labels=splits["test"].labels, kind=kind_of(task))
     atomic_write_json(out_json, content)
     if content["matched"]:
         point = content["points"][content["matched"]["index"]]

@@ -2,6 +2,7 @@
 published target, a sweep file end to end (schema, known values), the runs table's matched row and
 curves, and the dynamic table's cells."""
 
+import json
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from analysis.collect import RUN_COLUMNS, collect_runs, curves_frame, with_match
 from analysis.dynamic import dynamic_frame, dynamic_layout, format_cell
 from analysis.published import load_published
 from earlyexit.experiment import run_experiment
+from earlyexit.metrics import compute_metrics
 from earlyexit.sweeps import histogram, matched_index, published_target, read_sweep, run_sweep
 from earlyexit.training import TrainConfig
 from tests.conftest import tiny_backbone, tokenized_synth_nli
@@ -75,6 +77,9 @@ def test_sweep_file_holds_every_setting_with_known_values(swept):
         assert point["test_layer_speedup"]["vs_own_full"] == pytest.approx(layers * n / exits.sum())
         assert point["test_layer_speedup"]["vs_reference"] == pytest.approx(12 * n / exits.sum())
         assert point["test_speedup"]["elue"] >= 12 / layers * 0.99
+        # each point keeps its prediction per test instance: they give back the point's test score
+        assert compute_metrics("accuracy", point["test_predictions"], sweep["test_labels"])["score"] == pytest.approx(
+            point["test"]["score"])
     # patience >= L - 1 never leaves before the last layer: the own full model, exactly
     last = sweep["points"][-1]
     assert set(last["test_exit_layers"]) == {layers} and last["test_speedup"]["elue_vs_own_full"] == 1.0
@@ -175,3 +180,17 @@ def test_curves_figure_places_every_method_by_exact_flops(monkeypatch, tmp_path)
     plot_dynamic_curves(runs, curves, tmp_path / "f.png", tmp_path / "f.pdf", None, "t")
     xs = sorted(float(x) for line in figures[0].axes[0].lines for x in line.get_xdata())
     assert xs == [2.0, 3.0, 3.0, 4.8]          # the curve's two points, the matched ring, HashEE
+
+
+def test_the_claims_ledger_reads_each_outcome_back_from_the_record_and_the_sweep(swept):
+    """analysis/claims_io.OutcomeFiles: a run record's per-instance outcome and each sweep point's give
+    back the scores the files record (what the ledger bootstraps is what the tables show)."""
+    from analysis.claims_io import OutcomeFiles
+
+    run, path = swept
+    outcomes, sweep = OutcomeFiles(), read_sweep(path)
+    assert outcomes(str(run), None).score() == pytest.approx(json.loads(run.read_text())["test"]["score"])
+    for point in sweep["points"]:
+        assert outcomes(str(path), point["label"]).score() == pytest.approx(point["test"]["score"])
+    with pytest.raises(ValueError, match="no sweep point 'patience=99'"):
+        outcomes(str(path), "patience=99")

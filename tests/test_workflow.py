@@ -48,6 +48,7 @@ def test_paper_preset_dry_run_lists_the_full_grid():
     assert counts["table_dynamic"] == counts["figure_dynamic_curves"] == 1
     assert counts["time_inference"] == 6 * 5 and counts["figure_inference_time"] == 1   # first seed per task x backbone
     assert counts["table_summarization"] == 1
+    assert counts["table_claims"] == 1                  # the claims ledger, part of the default target
 
 
 def dry_run_outputs(config_path, cwd) -> dict:
@@ -157,12 +158,18 @@ def test_demo_dag_end_to_end(tmp_path):
     assert ran.published_f1.isna().all()                        # synthetic difficulty data: no published twin
     human = pd.read_csv(tmp_path / "results/e2e/tables/difficulty_human.csv")
     assert len(human) >= 2
+    # the claims ledger: every claim has a verdict; those this cut-down preset can test are tested
+    claims = pd.read_csv(tmp_path / "results/e2e/tables/claims.csv").set_index("claim")
+    assert claims.verdict.isin(["holds", "fails", "inconclusive", "not run in this preset"]).all()
+    assert (claims.loc[["a", "c", "d"], "verdict"] != "not run in this preset").all()
+    assert claims.loc["f", "verdict"] == "not run in this preset"     # summarization is off here
+    assert "claims.md" in {p.name for p in (tmp_path / "results/e2e/tables").iterdir()}
 
     logs = list((tmp_path / "logs/e2e").rglob("*.log"))
     # prepare, tokenize, hashes (one job: group_small_jobs), runs (one job per method), analysis
-    # (runs table, hash and main tables, two figures), timing and its figure
+    # (runs table, hash and main tables, two figures, the claims ledger), timing and its figure
     assert config["group_small_jobs"]
-    hashee_jobs = 1 + 1 + 1 + 2 + 5 + 2
+    hashee_jobs = 1 + 1 + 1 + 2 + 6 + 2
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))

@@ -132,7 +132,7 @@ class DynamicMethod(Method):
                           selected_step=trained["selected_step"], history=trained["history"],
                           train_seconds=trained["train_seconds"], eval_seconds=eval_seconds,
                           method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens,
-                          dims=dims, extra=extra)
+                          dims=dims, extra=extra, test_predictions=test.predictions)
 
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
         import torch
@@ -157,7 +157,8 @@ class DynamicMethod(Method):
                 dev_exit_layers=scored["dev"].exit_layers, test_exit_layers=scored["test"].exit_layers,
                 dev_cost=dynamic_exit_cost(ctx.splits["dev"].lengths, scored["dev"].exit_layers, dims),
                 test_cost=dynamic_exit_cost(ctx.splits["test"].lengths, scored["test"].exit_layers, dims),
-                dims=dims, extra=self.extra_record(model, ctx, ctx.splits["test"].lengths, scored["test"].exit_layers)))
+                dims=dims, extra=self.extra_record(model, ctx, ctx.splits["test"].lengths, scored["test"].exit_layers),
+                test_predictions=scored["test"].predictions))
         return points
 
 

@@ -69,6 +69,10 @@ class RunOutcome:
     dims: Any                       # earlyexit.flops.ModelDims
     extra: dict = field(default_factory=dict)   # method-specific record fields
     cost: dict | None = None        # the record's speedup/flops fields when the method counts them itself (seq2seq)
+    # Per test instance, test order: the predicted label (classification), the predicted value
+    # (regression) or the instance's ROUGE score (summarization); the run record keeps them
+    # (`test_instances`, earlyexit/instances.py) for the claims ledger's paired bootstrap.
+    test_predictions: np.ndarray | None = None
 
 
 @dataclass
@@ -89,6 +93,8 @@ class SweepPoint:
     test_cost: Any
     dims: Any                       # earlyexit.flops.ModelDims
     extra: dict = field(default_factory=dict)   # method-specific per-point fields (JSON-able)
+    # the predicted label (value, for regression) per test instance at this setting, test order
+    test_predictions: np.ndarray | None = None
 
 
 def setting_label(setting: dict) -> str:
@@ -114,6 +120,12 @@ class Method:
     # The registry name of the method that this method's own paper compares it with at equal speed-up
     # (e.g. ConsistentEE against plain multi-exit training); the claims ledger reads it. None: no such rival.
     paper_rival: str | None = None
+    # The method the HashEE paper proposes: the subject of the ledger's claims (c)-(f) (HashEE). One
+    # method at most sets it; the claims ledger finds it here instead of naming it.
+    paper_subject: bool = False
+    # The variant its paper credits with the largest speed-up at a similar score (HashEE: the
+    # frequency hash; claim d). None: no such claim.
+    speed_variant: str | None = None
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
@@ -177,3 +189,5 @@ class Method:
             raise ImportError(f"method {self.name}: family {self.family!r} is not one of {FAMILIES}")
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise ImportError(f"method {self.name}: variants must be distinct and non-empty")
+        if self.speed_variant is not None and self.speed_variant not in self.variants:
+            raise ImportError(f"method {self.name}: speed_variant {self.speed_variant!r} is not one of its variants")

@@ -200,7 +200,23 @@ def analysis_targets():
         *paths.summarization_targets(PRESET, SUMMARIZATION["enabled"]),
         *dynamic_targets(),
         *timing_targets(),   # the inference-time figure (timing.smk)
+        *[paths.table(PRESET, f"claims.{ext}") for ext in ("csv", "md", "tex")],   # the claims ledger
     ]
+
+
+def claims_inputs(wildcards):
+    """What the claims ledger (table_claims in analysis.smk) reads besides the runs and curves tables:
+    the run records and sweep files those tables point to and, where this preset makes them, the
+    summarization runs, the timing records and the difficulty study's tables."""
+    inputs = {"records": run_results(), "sweeps": sweep_results()}
+    if SUMMARIZATION["enabled"]:
+        inputs["summaries"] = summarization_runs()
+    if timing_targets():
+        inputs["timing"] = [paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in config["backbones"]]
+    if DIFF["enabled"]:
+        inputs["difficulty_human"] = paths.table(PRESET, "difficulty_human.csv")
+        inputs["difficulty_model"] = paths.table(PRESET, "difficulty_model.csv")
+    return {name: files for name, files in inputs.items() if files}
 
 
 def dynamic_targets():
