@@ -20,7 +20,7 @@ from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
 from earlyexit.flops import speedup_record
 from earlyexit.plumbing.files import atomic_write_json, read_json
-from earlyexit.methods import RunContext, get_method
+from earlyexit.methods import RunContext, get_method, run_name
 from earlyexit.plumbing.torch_setup import pick_device, set_seed
 from earlyexit.train_state import StateFile, file_digest
 from earlyexit.training import TrainConfig
@@ -78,13 +78,16 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
                    backbone: BackboneSpec, method: str, variant: str, artifacts: dict, train_config: TrainConfig,
                    seed: int, reference_layers: int, out_json: str | Path, checkpoint: str | Path | None = None,
                    device: str | None = None, progress: bool = True, method_settings: dict | None = None,
-                   generation: dict | None = None, reference_decoder_layers: int | None = None) -> dict:
+                   generation: dict | None = None, reference_decoder_layers: int | None = None,
+                   train_setting: dict | None = None) -> dict:
     """Run `method` (a name in the methods registry) in `variant` and write one run record (schema:
     workflow/schemas/result.schema.yaml) with both speed-up conventions (`reference_layers`: the
     depth of the paper's reference model of this backbone family). A training state left beside
     `out_json` by an interrupted run of the same settings and inputs is resumed. `method_settings`:
     the method's own config section (RunContext.settings; dynamic methods: `dynamic.<method>`);
-    None: the schema's defaults."""
+    None: the schema's defaults. `train_setting`: the value(s) of the method's training-time sweep
+    this run trains at (Method.train_sweep, e.g. {"alpha": 0.02}), laid over `method_settings` and
+    recorded (the run's record then names its run, "<variant>@alpha=0.02")."""
     started = time.perf_counter()
     set_seed(seed)
     chosen = get_method(method)
@@ -97,6 +100,12 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         from earlyexit.dynamic_config import method_settings as settings_of, section
 
         method_settings = settings_of(section(), method) if chosen.family == "dynamic" else {}
+    train_setting = dict(train_setting or {})
+    if train_setting:
+        if set(train_setting) != {chosen.train_sweep}:
+            raise ValueError(f"method {method!r}: training setting {train_setting} is not its training-time sweep "
+                             f"parameter ({chosen.train_sweep!r})")
+        method_settings = {**method_settings, **train_setting}
     # What else must match for a saved state to be resumed (the loop adds its settings and seed):
     # the run's identity and the contents of its inputs, so changed data is never continued.
     state = StateFile(str(train_state_path(out_json)), {
@@ -124,6 +133,8 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
         "num_layers": outcome.dims.num_layers,
         "method": method,
         "variant": variant,
+        "run": run_name(variant, train_setting),
+        "train_setting": train_setting,
         "label": chosen.row_label(variant, backbone.paper_backbone or backbone.name),
         "family": chosen.family,
         "seed": seed,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint
+from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint, run_name, run_variant
 
 __all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "SweepPoint", "get_method", "method_variants",
-           "config_errors", "hub_unreachable", "backbone_runs"]
+           "config_errors", "hub_unreachable", "backbone_runs", "training_runs", "run_name", "run_variant"]
 
 
 def _discover() -> dict[str, Method]:
@@ -83,3 +83,15 @@ def config_errors(config_methods: dict) -> list[str]:
                 errors.append(f"config key 'methods.{name}': unknown variant {variant!r} "
                               f"(known: {', '.join(METHODS[name].variants)})")
     return errors
+
+
+def training_runs(method: Method, variant: str, settings: dict) -> list[tuple[str, dict]]:
+    """(run name, training setting) of every run of `variant`: one per value of the method's
+    training-time sweep (Method.train_sweep / train_grid, e.g. {"alpha": 0.02} -> "default@alpha=0.02"),
+    else the variant itself with {}. `settings`: the method's schema-filled config section."""
+    values = method.train_grid(variant, settings) if method.train_sweep else ()
+    if not values:
+        return [(variant, {})]
+    if len(set(values)) != len(values):
+        raise ValueError(f"method {method.name}: training grid of {method.train_sweep!r} repeats a value: {list(values)}")
+    return [(run_name(variant, {method.train_sweep: value}), {method.train_sweep: value}) for value in values]

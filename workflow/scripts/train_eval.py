@@ -43,6 +43,7 @@ def run_all():
             device=snakemake.params.device,
             progress=True,
             method_settings=dict(snakemake.params.method_settings),
+            train_setting=run["train_setting"],
         )
 
 
