@@ -166,7 +166,7 @@ def curves(backbone=None):
 
 
 def curve_sweeps(wildcards):
-    """Every sweep file of one curve (rule match_operating_points): all its runs x all seeds."""
+    """Every sweep file of one curve, all its runs x all seeds (what match_operating_points reads)."""
     return [
         paths.sweep(PRESET, wildcards.task, wildcards.backbone, wildcards.method, run, seed)
         for run in curve_runs(wildcards.backbone, wildcards.method, wildcards.variant)
