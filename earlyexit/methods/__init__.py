@@ -14,7 +14,7 @@ import pkgutil
 from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint, run_name, run_variant
 
 __all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "SweepPoint", "get_method", "method_variants",
-           "config_errors", "hub_unreachable", "backbone_runs", "training_runs", "run_name", "run_variant"]
+           "config_errors", "hub_unreachable", "backbone_runs", "training_runs", "with_training_runs", "run_name", "run_variant"]
 
 
 def _discover() -> dict[str, Method]:
@@ -95,3 +95,14 @@ def training_runs(method: Method, variant: str, settings: dict) -> list[tuple[st
     if len(set(values)) != len(values):
         raise ValueError(f"method {method.name}: training grid of {method.train_sweep!r} repeats a value: {list(values)}")
     return [(run_name(variant, {method.train_sweep: value}), {method.train_sweep: value}) for value in values]
+
+
+def with_training_runs(config: dict, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(method, variant) pairs -> (method, run) pairs: a method with a training-time sweep has one run
+    per value (`training_runs`, its settings from the config's `dynamic.<method>` section with the
+    schema's defaults filled); the others keep the variant. What the workflow trains and sweeps."""
+    from earlyexit.dynamic_config import method_settings, section
+
+    dynamic = section(config)
+    return [(m, run) for m, v in pairs
+            for run, _ in training_runs(METHODS[m], v, method_settings(dynamic, m) if METHODS[m].family == "dynamic" else {})]

@@ -8,7 +8,7 @@ from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
 from earlyexit.data.tasks import get_task
-from earlyexit.methods import backbone_runs, get_method, method_variants, run_variant, training_runs
+from earlyexit.methods import backbone_runs, get_method, method_variants, run_variant, training_runs, with_training_runs
 from earlyexit.plumbing.preflight import gpus_for
 
 min_version("9.0")
@@ -50,21 +50,16 @@ def method_settings(method):
     return dict(config["dynamic"].get(method, {}))
 
 
-def with_training_runs(pairs):
-    """(method, variant) pairs -> (method, run) pairs: a method with a training-time sweep
-    (Method.train_sweep, e.g. ConsistentEE's alpha grid) has one run per value, named
-    "<variant>@<parameter>=<value>" (the `variant` wildcard and path segment); the others keep the variant."""
-    return [(m, run) for m, v in pairs for run, _ in training_runs(get_method(m), v, method_settings(m))]
-
-
 def training_setting(method, run):
     """The training-time setting of a run name ({} for a run without one)."""
     return dict(training_runs(get_method(method), run_variant(run), method_settings(method)))[run]
 
 
 # (method, run) pairs each classification backbone runs (its `methods`, what applies to it, what
-# the hub makes reachable: earlyexit.methods.backbone_runs; then one run per training-time setting).
-BACKBONE_RUNS = {backbone: with_training_runs(backbone_runs(config, backbone)) for backbone in config["backbones"]}
+# the hub makes reachable: earlyexit.methods.backbone_runs); then one run per value of a method's
+# training-time sweep (Method.train_sweep, e.g. ConsistentEE's alpha grid), named
+# "<variant>@<parameter>=<value>": the `variant` wildcard and path segment carry the run name.
+BACKBONE_RUNS = {backbone: with_training_runs(config, backbone_runs(config, backbone)) for backbone in config["backbones"]}
 
 
 def hash_fits(backbone):
