@@ -220,3 +220,42 @@ def test_consistentee_policy_stage_trains_only_the_policies(tmp_path):
     model = ConsistentEEClassifier(tiny_classifier(num_layers=3, num_labels=2), policy_width=4)
     names = [n for n, _ in model.named_parameters() if n.startswith("policies.")]
     assert len(names) == 3 * 4 and all(n.startswith("policies.layers.") for n in names)
+
+
+def test_alpha_runs_in_one_process_reuse_stage_one_with_the_same_results(tmp_path):
+    """The runs of an alpha grid in one job (group_small_jobs) train the multi-exit stage once: the
+    second run reuses its weights, and its record equals the record of a fresh process's run."""
+    import json
+
+    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.experiment import run_experiment
+    from earlyexit.methods import _dynamic
+    from tests.conftest import tokenized_synth_nli
+    from tests.test_methods_contract import BACKBONE, ONE_STEP
+
+    tokenized_synth_nli(tmp_path, train_size=16)
+    settings = {**method_settings(section(), "consistentee"), "copies": 2, "rl_batch_size": 4, "rl_epochs": 1,
+                "rl_max_batches": 2, "joint_max_batches": 2}
+
+    def run(alpha, name):
+        out = tmp_path / f"{name}.json"
+        run_experiment(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz",
+                       tokenized_meta=tmp_path / "tok.json", backbone=BACKBONE, method="consistentee",
+                       variant="default", artifacts={}, train_config=ONE_STEP, seed=1, reference_layers=12,
+                       out_json=out, checkpoint=tmp_path / f"{name}.pt", device="cpu", progress=False,
+                       method_settings=settings, train_setting={"alpha": alpha})
+        return json.loads(out.read_text())
+
+    _dynamic._SHARED_STAGES.clear()
+    fresh = run(0.09, "fresh")
+    _dynamic._SHARED_STAGES.clear()
+    first = run(0.0, "first")
+    reused = run(0.09, "reused")
+    assert "reused" not in first["stages"][0] and reused["stages"][0]["reused"] is True
+    assert reused["run"] == "default@alpha=0.09" and reused["train_setting"] == {"alpha": 0.09}
+    for key in ("dev", "test", "mean_exit_layer", "speedup"):
+        assert reused[key] == fresh[key], key
+    assert [s["selected_step"] for s in reused["stages"]] == [s["selected_step"] for s in fresh["stages"]]
+    assert [(p["stage"], p["step"], p["dev"]) for p in reused["history"]] == \
+        [(p["stage"], p["step"], p["dev"]) for p in fresh["history"]]
+    _dynamic._SHARED_STAGES.clear()

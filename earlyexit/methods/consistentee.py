@@ -22,6 +22,8 @@ same heads and stage-1 loss (method `multiexit`, `paper_rival`)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from earlyexit.methods._dynamic import DynamicMethod, Stage, forward_all, last_layer, task_loss
 from earlyexit.methods.base import RunContext
 
@@ -103,7 +105,8 @@ class ConsistentEE(DynamicMethod):
             # the authors' RL and joint stages have no warmup
             return {"warmup_ratio": 0.0, **{key: s[f"{prefix}_{key}"] for key in ("lr", "batch_size", "epochs")}}
 
-        stages = [multi_exit_stage(regression)]
+        # stage 1 reads no RL setting: the runs of an alpha grid in one job train it once
+        stages = [dataclasses.replace(multi_exit_stage(regression), independent_of=(self.train_sweep,))]
         for round_ in range(1, s["rounds"] + 1):
             stages += [
                 Stage(f"policy{round_}", lambda name: name.startswith("policies."),
