@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.bootstrap import Outcome
 from analysis.claims import Inputs, MissingOutcomes, Thresholds, claims_frame, claims_layout
+from earlyexit.matching import operating_point
 from earlyexit.plumbing.records import SCHEMAS, read_checked_json
 
 
@@ -44,7 +45,10 @@ class OutcomeFiles:
             if instances["kind"] == "rouge":
                 return Outcome("rouge", instances["scores"], None, name)
             return Outcome(content["metric"], instances["predictions"], instances["labels"], name)
-        point = next((p for p in content["points"] if p["label"] == setting), None)
+        # dynamic_curves.csv names a point by its run's training-time setting too (ConsistentEE's alpha)
+        train_setting = content.get("train_setting") or {}
+        point = next((p for p in content["points"]
+                      if setting in (p["label"], operating_point(train_setting, p["setting"]))), None)
         if point is None:
             raise ValueError(f"{path}: no sweep point {setting!r}")
         if "test_predictions" not in point or "test_labels" not in content:

@@ -97,6 +97,20 @@ class SweepPoint:
     test_predictions: np.ndarray | None = None
 
 
+# "<variant>@<parameter>=<value>": the path segment and wildcard of one run of a training-time sweep.
+RUN_SEPARATOR = "@"
+
+
+def run_name(variant: str, train_setting: dict) -> str:
+    """The run's name in paths and wildcards: the variant, plus its training-time setting if any."""
+    return f"{variant}{RUN_SEPARATOR}{setting_label(train_setting)}" if train_setting else variant
+
+
+def run_variant(run: str) -> str:
+    """The variant of a run name (run_name's inverse, first half)."""
+    return run.split(RUN_SEPARATOR, 1)[0]
+
+
 def setting_label(setting: dict) -> str:
     """"entropy=0.4" / "patience=3,regression_threshold=0.94": how an operating point is named."""
     return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items())
@@ -126,6 +140,12 @@ class Method:
     # The variant its paper credits with the largest speed-up at a similar score (HashEE: the
     # frequency hash; claim d). None: no such claim.
     speed_variant: str | None = None
+    # A TRAINING-time parameter: the name of a key of the method's settings (e.g. ConsistentEE's reward
+    # weight "alpha") trained at every value of `train_grid`; each value is a run of its own (own
+    # record, checkpoint and sweep file, path segment "<variant>@<name>=<value>": run_name), and the runs
+    # of one variant (all values x inference settings) form ONE curve, across which the matched
+    # operating point is picked. None: one run per variant. Dynamic methods only.
+    train_sweep: str | None = None
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
@@ -148,6 +168,12 @@ class Method:
         """This run's row name in data/published/hashee_published.csv's `table`; `paper_backbone`
         (the run's) for methods whose row depends on it (BERxiT w/ BERT / w/ ElasticBERT)."""
         return self.label(variant)
+
+    def train_grid(self, variant: str, settings: dict) -> tuple:
+        """The values of `train_sweep` that `variant` trains at, given the method's schema-filled
+        `settings`; () = one run with the settings as they are (e.g. a variant the parameter does
+        not act on)."""
+        return ()
 
     def artifacts(self, variant: str, seed: int) -> dict:
         """Artifacts a run needs: input name -> {"kind": ..., **keys}; the workflow maps them to
@@ -191,3 +217,7 @@ class Method:
             raise ImportError(f"method {self.name}: variants must be distinct and non-empty")
         if self.speed_variant is not None and self.speed_variant not in self.variants:
             raise ImportError(f"method {self.name}: speed_variant {self.speed_variant!r} is not one of its variants")
+        if any(RUN_SEPARATOR in v for v in self.variants):
+            raise ImportError(f"method {self.name}: a variant name may not contain {RUN_SEPARATOR!r} (it starts a run's training setting)")
+        if self.train_sweep is not None and self.family != "dynamic":
+            raise ImportError(f"method {self.name}: a training-time sweep needs the dynamic family (its runs are matched as one curve)")

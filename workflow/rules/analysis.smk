@@ -11,6 +11,7 @@ rule table_runs:
     input:
         runs=run_results(),
         sweeps=sweep_results(),
+        matched=matched_results(),
     output:
         csv=report(paths.table(PRESET, "runs.csv"), caption="../report/runs.rst", category="Tables"),
         curves=report(paths.table(PRESET, "dynamic_curves.csv"), caption="../report/dynamic_curves_table.rst", category="Tables"),
