@@ -80,13 +80,15 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     grid = tuple(f"results/demo/{kind}/{task}/" for kind in ("runs", "hashes") for task in config["tasks"])
     runs = [f for f in files[False] if f.startswith(grid) and "/runs/" in f]
     assert {files[False][f] for f in runs} == {"train_eval"}
-    ran = {m for m, _ in backbone_runs(config, "tiny-6L")}
-    assert {files[True][f] for f in runs} == {f"train_eval_{method}_tiny_6L" for method in ran}
+    (backbone,) = config["backbones"]
+    job = backbone.replace("-", "_")
+    ran = {m for m, _ in backbone_runs(config, backbone)}
+    assert {files[True][f] for f in runs} == {f"train_eval_{method}_{job}" for method in ran}
     hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
     assert len(hashes) == 2 * 3 * (3 + 2 * 2)     # npz + json, 3 tasks, 3 fitted once + 2 per seed
-    assert {files[True][f] for f in hashes} == {"fit_hashes_tiny_6L"}
+    assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
     sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
-    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_tiny_6L" for m in ran
+    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
                                                             if get_method(m).family == "dynamic"}
     # every other job (summarization runs included) is the same job either way
     others = [f for f in files[False] if not files[False][f].startswith(("train_eval", "sweep_exits", "fit_hash"))]
@@ -173,7 +175,10 @@ def test_demo_dag_end_to_end(tmp_path):
     config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
     config.update(preset="e2e", tasks=["synth-nli"], methods={"full": None, "hashee": ["frequency", "rand-incons"]},
                   seeds=[1, 2], dynamic={})      # no dynamic method runs: their sections would be refused
-    config["backbones"] = {"tiny-4L": {**config["backbones"]["tiny-6L"], "num_layers": 4}}
+    # a tiny random backbone keeps the test short (the demo fine-tunes MiniLM)
+    config["backbones"] = {"tiny-4L": {"source": "random", "num_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
+                                       "intermediate_size": 128, "paper_backbone": "ElasticBERT-6L"}}
+    config["training"].update(lr=1e-3, batch_size=16)
     config["hash"]["num_buckets"] = 4
     config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
     config["training"]["epochs"] = 2
