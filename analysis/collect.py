@@ -5,12 +5,15 @@ earlyexit.experiment and described by workflow/schemas/result.schema.yaml. Score
 Speed-ups: `flops_speedup` / `elue_speedup` against the backbone family's reference depth
 (`reference_layers`, the paper's convention); `*_vs_own_full` against the run's own full model.
 
-Dynamic methods (family "dynamic") are trained once and swept at inference (earlyexit/sweeps.py):
-their row carries the MATCHED operating point of the run's sweep file in the same columns (dev and
-test score, speed-ups, mean exit layer) and names it in `operating_point` (e.g. "entropy=0.4");
-where the method's exit rule cannot run the task, the scores and speed-ups are empty and
-`exit_unsupported` says why (tables show "–"). Every sweep point goes to dynamic_curves.csv
-(`curves_frame`). One row per run, the same columns for every family.
+Dynamic methods (family "dynamic") are trained once and swept at inference (earlyexit/sweeps.py);
+a method with a training-time sweep (e.g. ConsistentEE's alpha) trains one run per value, and all
+runs of a variant form one curve. Per seed, the row carries the curve's MATCHED operating point
+(earlyexit/matching.py, rule match_operating_points) in the same columns (dev and test score,
+speed-ups, mean exit layer), names it in `operating_point` (e.g. "entropy=0.4",
+"alpha=0.02,policy_threshold=0.5") and points `path` at the run that holds it; the curve's other
+runs make no row. Where the method's exit rule cannot run the task, the scores and speed-ups are
+empty and `exit_unsupported` says why (tables show "–"). Every sweep point goes to
+dynamic_curves.csv (`curves_frame`). One row per (method, variant, seed), the same columns for every family.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ INT_COLUMNS = ["num_layers", "seed", "reference_layers"]
 BOOL_COLUMNS = ["synthetic"]
 FLOAT_COLUMNS = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS]
 SORT_KEY = ["preset", "task", "backbone", "method", "variant", "seed", "path"]
-RUN_ID = ["preset", "task", "backbone", "method", "variant", "seed"]
+RUN_ID = ["preset", "task", "backbone", "method", "variant", "seed"]   # one row each (a curve's matched run)
 
 
 def check_record(record: dict, path, schema_path: str | os.PathLike = RESULT_SCHEMA) -> None:
@@ -75,6 +78,7 @@ def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SC
             "train_seconds": _float(record["train_seconds"]),
             "eval_seconds": _float(record["eval_seconds"]),
             "path": Path(path).as_posix(),
+            "run": record.get("run", record["variant"]),
             "operating_point": "",
             "exit_unsupported": "",
             # substitute split files (data.split_files) the run read, '' for the ELUE protocol's
@@ -102,18 +106,19 @@ MATCHED_FIELDS = ("dev_score", "test_score", "best_on_test_score", "flops_speedu
 
 
 def _sweep_key(sweep: dict) -> tuple:
-    return tuple(sweep[k] for k in RUN_ID)
+    return (*(sweep[k] for k in RUN_ID), sweep["run"])
 
 
-def with_matched_point(row: dict, sweep: dict) -> dict:
-    """A dynamic run's row with its sweep's matched point in the score and speed-up columns (or, where
-    the exit rule cannot run the task, those columns empty and the reason in `exit_unsupported`)."""
+def with_matched_point(row: dict, sweep: dict, matched: dict | None, unsupported: str | None = None) -> dict:
+    """A dynamic run's row with the matched point (`matched`: the seed's entry of the matched file,
+    earlyexit.matching) of its `sweep` in the score and speed-up columns (or, where the exit rule
+    cannot run the task, those columns empty and the reason in `exit_unsupported`)."""
     row = dict(row)
-    if not sweep["supported"]:
+    if matched is None:
         row.update({k: math.nan for k in MATCHED_FIELDS})
-        row["exit_unsupported"] = sweep["unsupported"] or "unsupported"
+        row["exit_unsupported"] = unsupported or sweep["unsupported"] or "unsupported"
         return row
-    point = sweep["points"][sweep["matched"]["index"]]
+    point = sweep["points"][matched["index"]]
     row.update({
         "dev_score": float(point["dev"]["score"]), "test_score": float(point["test"]["score"]),
         # the authors' best-on-test concerns training, not an operating point
@@ -122,34 +127,48 @@ def with_matched_point(row: dict, sweep: dict) -> dict:
         "flops_speedup_vs_own_full": float(point["test_speedup"]["flops_vs_own_full"]),
         "elue_speedup_vs_own_full": float(point["test_speedup"]["elue_vs_own_full"]),
         "mean_exit_layer": float(point["test_mean_exit_layer"]),
-        "operating_point": point["label"],
+        "operating_point": matched["operating_point"],
     })
     return row
 
 
 def collect_runs(paths: list[str], schema_path: str | os.PathLike = RESULT_SCHEMA,
-                 sweeps: list[str] | None = None) -> pd.DataFrame:
+                 sweeps: list[str] | None = None, matched: list[str] | None = None) -> pd.DataFrame:
     """One row per run record (columns RUN_COLUMNS), sorted by preset, task, backbone, method, seed, path.
 
     Every record is validated against the result schema; an invalid or unreadable one, or two records
     for the same preset/task/backbone/method/seed, raise ValueError naming the file. `sweeps`: the
-    sweep files (earlyexit/sweeps.py) of the dynamic runs; each dynamic run's row then holds its
-    matched point (`with_matched_point`); a dynamic run without a sweep file is an error."""
+    sweep files (earlyexit/sweeps.py) of the dynamic runs, with `matched` the matched files of their
+    curves (earlyexit/matching.py); each curve's seed then has ONE row, the matched run's, holding
+    the matched point (`with_matched_point`); a dynamic run without a sweep file or a matched point
+    is an error."""
     rows = [read_run(p, schema_path) for p in paths]
     if sweeps is not None:
+        from earlyexit.matching import matched_of, read_matched
         from earlyexit.sweeps import read_sweep
 
         by_run = {}
         for path in sweeps:
             sweep = read_sweep(path)
             by_run[_sweep_key(sweep)] = sweep
-        for i, row in enumerate(rows):
+        chosen = matched_of([read_matched(p) for p in matched or []])
+        kept = []
+        for row in rows:
             if row["family"] != "dynamic":
+                kept.append(row)
                 continue
             key = tuple(row[k] for k in RUN_ID)
-            if key not in by_run:
+            if (*key, row["run"]) not in by_run:
                 raise ValueError(f"{row['path']}: dynamic run without a sweep file among the inputs")
-            rows[i] = with_matched_point(row, by_run[key])
+            entry = chosen.get(key[1:])
+            if entry is None:
+                raise ValueError(f"{row['path']}: dynamic run without a matched-point file among the inputs")
+            point = entry["matched"]
+            if point is None and row["run"] == entry["runs"][0]:     # unsupported: the curve's first run says so
+                kept.append(with_matched_point(row, by_run[(*key, row["run"])], None, entry["unsupported"]))
+            elif point is not None and point["run"] == row["run"]:
+                kept.append(with_matched_point(row, by_run[(*key, row["run"])], point))
+        rows = kept
     frame = _typed(pd.DataFrame.from_records(rows, columns=RUN_COLUMNS))
     frame = frame.sort_values(SORT_KEY, kind="mergesort").reset_index(drop=True)
     twins = frame[frame.duplicated(RUN_ID, keep=False)]
@@ -190,28 +209,42 @@ def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
 
 CURVE_COLUMNS = [
     "preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone", "method", "variant", "label", "seed",
-    "metric", "setting", "matched", "target_speedup", "target_source", "dev_score", "test_score", "reference_layers",
-    "dev_elue_speedup", "flops_speedup", "elue_speedup", "flops_speedup_vs_own_full", "elue_speedup_vs_own_full",
+    "metric", "setting", "train_setting", "matched", "target_speedup", "target_source", "dev_score", "test_score",
+    "reference_layers", "dev_flops_speedup", "dev_elue_speedup", "flops_speedup", "elue_speedup", "flops_speedup_vs_own_full", "elue_speedup_vs_own_full",
     "layer_speedup", "layer_speedup_vs_own_full", "mean_exit_layer", "exit_histogram", "path",
 ]
 
 
-def curves_frame(sweeps: list[str]) -> pd.DataFrame:
-    """One row per sweep point (test speed-ups and scores; `dev_elue_speedup` is what matching reads;
-    `exit_histogram`: test instances per exit layer 1..L, ';'-joined). Unsupported runs have no row."""
-    rows = []
+def curves_frame(sweeps: list[str], matched: list[str]) -> pd.DataFrame:
+    """One row per sweep point (test speed-ups and scores; `dev_flops_speedup` is what matching reads;
+    `exit_histogram`: test instances per exit layer 1..L, ';'-joined). The points of every run of a
+    variant (a training-time sweep's runs too) share method and variant: one curve, `setting` naming
+    the training-time setting first ("alpha=0.02,policy_threshold=0.5"), `train_setting` alone.
+    `matched`: the curves' matched files (earlyexit/matching.py). Unsupported runs have no row."""
+    from earlyexit.matching import matched_of, operating_point, read_matched
+    from earlyexit.methods.base import setting_label
     from earlyexit.sweeps import read_sweep
 
+    files = [read_matched(p) for p in matched]
+    chosen = matched_of(files)
+    targets = {(m["task"], m["backbone"], m["method"], m["variant"]): m["target"] for m in files}
+    rows = []
     for path in sweeps:
         sweep = read_sweep(path)
-        matched = (sweep["matched"] or {}).get("index")
+        curve = (sweep["task"], sweep["backbone"], sweep["method"], sweep["variant"])
+        if curve not in targets:
+            raise ValueError(f"{path}: no matched-point file for its curve among the inputs")
+        point_of = (chosen.get((*curve, sweep["seed"])) or {}).get("matched") or {}
+        index_matched = point_of.get("index") if point_of.get("run") == sweep["run"] else None
         for index, point in enumerate(sweep["points"]):
             rows.append({
                 **{k: sweep[k] for k in ("preset", "task", "paper_task", "synthetic", "backbone", "paper_backbone",
                                           "method", "variant", "label", "seed", "metric", "reference_layers")},
-                "setting": point["label"], "matched": index == matched,
-                "target_speedup": sweep["target"]["speedup"], "target_source": sweep["target"]["source"],
+                "setting": operating_point(sweep["train_setting"], point["setting"]),
+                "train_setting": setting_label(sweep["train_setting"]), "matched": index == index_matched,
+                "target_speedup": targets[curve]["speedup"], "target_source": targets[curve]["source"],
                 "dev_score": point["dev"]["score"], "test_score": point["test"]["score"],
+                "dev_flops_speedup": point["dev_speedup"]["flops"],
                 "dev_elue_speedup": point["dev_speedup"]["elue"],
                 "flops_speedup": point["test_speedup"]["flops"], "elue_speedup": point["test_speedup"]["elue"],
                 "flops_speedup_vs_own_full": point["test_speedup"]["flops_vs_own_full"],
@@ -233,7 +266,8 @@ def write_curves_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def read_curves_csv(path: str | os.PathLike) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, dtype={"setting": str, "exit_histogram": str, "target_source": str})
+        frame = pd.read_csv(path, dtype={"setting": str, "train_setting": str, "exit_histogram": str,
+                                         "target_source": str})
     except (OSError, pd.errors.ParserError) as error:
         raise ValueError(f"{path}: cannot read curves table ({str(error).strip().splitlines()[0]})") from None
     except pd.errors.EmptyDataError:
@@ -241,6 +275,7 @@ def read_curves_csv(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in CURVE_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: line 1: curves table lacks column(s) {', '.join(missing)}")
+    frame["train_setting"] = frame["train_setting"].fillna("")     # "" : a run without a training-time setting
     frame["synthetic"] = frame["synthetic"].map(lambda v: v if isinstance(v, bool) else str(v) == "True").astype(bool)
     frame["matched"] = frame["matched"].map(lambda v: v if isinstance(v, bool) else str(v) == "True").astype(bool)
     return frame

@@ -122,8 +122,9 @@ def dynamic_layout(table: pd.DataFrame, preset: str, recipe: str | None = None) 
             lines.append(line)
         groups.append((backbone, lines))
     parts = [f"Dynamic early exit, preset {preset}. Ours: test score (%) at the matched operating point of each "
-             "run's threshold sweep (the setting whose dev ELUE speed-up is closest to the published speed-up of the "
-             "method on the task's paper column, or to dynamic.target_speedup where none is published), mean over "
+             "curve (every inference setting of every run of the method's variant, e.g. each alpha of ConsistentEE: "
+             "the point whose dev exact-FLOPs speed-up against the reference depth is closest to the published "
+             "speed-up of the method on the task's paper column, or to dynamic.target_speedup where none is published), mean over "
              "seeds, with its test-set exact FLOPs speed-up against the backbone family's reference depth "
              "(ratio of sums; the paper's convention, used by every table and figure of the suite) in brackets."]
     if with_published:

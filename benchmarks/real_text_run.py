@@ -22,6 +22,8 @@ from pathlib import Path
 from earlyexit.plumbing.files import atomic_write_json
 
 MINILM = {"name": "minilm-6L", "source": "minilm", "paper_backbone": "ElasticBERT-6L"}
+# The recipe study's own choices; everything else is the config schema's default (the one place).
+STUDY = {"hash": {"num_buckets": 6, "cluster_n_init": 4}, "training": {"batch_size": 32, "eval_batch_size": 128}}
 
 
 def main(argv=None) -> int:
@@ -46,6 +48,7 @@ def main(argv=None) -> int:
     from earlyexit.experiment import run_experiment, tokenize_task
     from earlyexit.hash_artifacts import fit_hash_artifact
     from earlyexit.plumbing.logs import setup_logging
+    from earlyexit.plumbing.schema_sections import fill_section
     from earlyexit.training import TrainConfig
 
     setup_logging()
@@ -67,12 +70,13 @@ def main(argv=None) -> int:
             fit_hash_artifact(tokenized=tokenized, meta=json.loads(meta_path.read_text()), backbone=backbone,
                               hash_name=args.method, seed=args.seed, out_npz=hash_path,
                               out_summary=hash_path.with_suffix(".json"),
-                              hash_config={"num_buckets": 6, "balance": "types", "mi_regression_bins": 2,
-                                           "cluster_n_init": 4, "cluster_max_iter": 300})
+                              hash_config=fill_section({"hash": dict(STUDY["hash"])}, "hash"))
         artifacts["hash"] = hash_path
-    config = TrainConfig(lr=args.lr, batch_size=32, eval_batch_size=128, epochs=args.epochs, warmup_ratio=0.1,
-                         weight_decay=0.0, grad_clip=1.0, max_seq_len=args.max_seq_len, optimizer="adamw",
-                         evals_per_epoch=args.evals_per_epoch, bf16=False, track_best_on_test=True)
+    training = fill_section({"training": {**STUDY["training"], "lr": args.lr, "epochs": args.epochs,
+                                          "max_seq_len": args.max_seq_len, "evals_per_epoch": args.evals_per_epoch}},
+                            "training")
+    config = TrainConfig.from_config({k: v for k, v in training.items()
+                                      if k not in ("max_seq_len_per_task", "save_checkpoint")})
     name = f"{args.task}-{args.method}-e{args.epochs}-lr{args.lr:g}-L{args.max_seq_len}-s{args.seed}"
     out = work / "runs" / f"{name}.json"
     record = run_experiment(preset="real-text", task_name=args.task, tokenized=tokenized, tokenized_meta=meta_path,

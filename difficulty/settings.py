@@ -7,7 +7,6 @@ this module only reads it; code that builds a config itself goes through `valida
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from earlyexit.backbones import BackboneSpec
@@ -27,29 +26,10 @@ BERT_SIZED = ("bert", "linear-b")
 def validated(config: dict, schema: Path = SCHEMA) -> dict:
     """Check config["difficulty"] against the schema and fill its defaults in place, as the workflow's
     `validate(config, schema)` does; for code that builds a config without the workflow (tests).
+    Only the difficulty section is validated, so the rest of the config may be absent. Returns `config`."""
+    from earlyexit.plumbing.schema_sections import fill_section
 
-    Only the difficulty section is validated (a stub schema refers to it), so the rest of the
-    config may be absent. Returns `config`.
-    """
-    import yaml
-    from jsonschema import ValidationError
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
-    stub = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-            "properties": {"difficulty": {"$ref": f"{Path(schema).resolve().as_uri()}#/properties/difficulty",
-                                          "default": {"enabled": False}}}}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "difficulty.schema.yaml"
-        path.write_text(yaml.safe_dump(stub))
-        try:
-            validate(config, str(path))
-        except WorkflowError as e:  # its text spans many lines; say which key, in one
-            error = e.__context__  # snakemake raises it while handling jsonschema's error
-            if not isinstance(error, ValidationError):
-                raise
-            key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
-            raise ValueError(f"config key '{key}': {error.message}") from None
+    fill_section(config, "difficulty", schema, absent={"enabled": False})
     return config
 
 
@@ -93,10 +73,16 @@ def _unknown_backbone(key: str, name: str) -> str:
     return f"config key '{key}': backbone {name!r} is in neither difficulty.backbones nor backbones"
 
 
+def config_errors(config: dict) -> list[str]:
+    """The study's own config checks (the workflow runs them after the library's config_errors; the
+    library does not import the study)."""
+    return backbone_errors(config.get("difficulty"), config.get("backbones"))
+
+
 def backbone_errors(dcfg: dict | None, config_backbones: dict | None) -> list[str]:
     """One line per backbone name of the section that names no backbone, keyed where it is given.
 
-    Runs at config time, before the schema fills defaults (earlyexit.plumbing.config_check), so the
+    Runs at config time, before the schema fills defaults (workflow/rules/common.smk), so the
     workflow stops with this line instead of a traceback from inside difficulty.smk."""
     if not dcfg or dcfg.get("enabled", True) is False:
         return []

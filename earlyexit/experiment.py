@@ -20,9 +20,10 @@ from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
 from earlyexit.flops import speedup_record
 from earlyexit import completed_runs
+from earlyexit.instances import record_field
 from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.plumbing.run_lock import run_lock
-from earlyexit.methods import RunContext, get_method
+from earlyexit.methods import RunContext, get_method, run_name
 from earlyexit.plumbing.torch_setup import pick_device, set_seed
 from earlyexit.train_state import StateFile, file_digest
 from earlyexit.training import TrainConfig
@@ -81,27 +82,29 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
                    seed: int, reference_layers: int, out_json: str | Path, checkpoint: str | Path | None = None,
                    device: str | None = None, progress: bool = True, method_settings: dict | None = None,
                    generation: dict | None = None, reference_decoder_layers: int | None = None,
-                   keep_completed: bool = False) -> dict:
+                   train_setting: dict | None = None, keep_completed: bool = False) -> dict:
     """Run `method` (a name in the methods registry) in `variant` and write one run record (schema:
     workflow/schemas/result.schema.yaml) with both speed-up conventions (`reference_layers`: the
     depth of the paper's reference model of this backbone family). A training state left beside
     `out_json` by an interrupted run of the same settings and inputs is resumed. `method_settings`:
     the method's own config section (RunContext.settings; dynamic methods: `dynamic.<method>`);
-    None: the schema's defaults. `keep_completed`: also keep the finished run as its completed state
-    (earlyexit.completed_runs), and restore a matching one instead of training (a job's runs that
-    finished before the job failed). The run holds its lock (plumbing.run_lock) throughout."""
+    None: the schema's defaults. `train_setting`: the value(s) of the method's training-time sweep
+    this run trains at (Method.train_sweep, e.g. {"alpha": 0.02}), laid over `method_settings` and
+    recorded (the run's record then names its run, "<variant>@alpha=0.02"). `keep_completed`: also
+    keep the finished run as its completed state (earlyexit.completed_runs), and restore a matching one
+    instead of training (a job's runs that finished before the job failed). The run holds its lock (plumbing.run_lock) throughout."""
     with run_lock(out_json):
         return _run_locked(preset=preset, task_name=task_name, tokenized=tokenized, tokenized_meta=tokenized_meta,
                            backbone=backbone, method=method, variant=variant, artifacts=artifacts,
                            train_config=train_config, seed=seed, reference_layers=reference_layers, out_json=out_json,
                            checkpoint=checkpoint, device=device, progress=progress, method_settings=method_settings,
                            generation=generation, reference_decoder_layers=reference_decoder_layers,
-                           keep_completed=keep_completed)
+                           train_setting=train_setting, keep_completed=keep_completed)
 
 
 def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, method, variant, artifacts, train_config,
                 seed, reference_layers, out_json, checkpoint, device, progress, method_settings, generation,
-                reference_decoder_layers, keep_completed) -> dict:
+                reference_decoder_layers, train_setting, keep_completed) -> dict:
     started = time.perf_counter()
     set_seed(seed)
     chosen = get_method(method)
@@ -114,6 +117,12 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
         from earlyexit.dynamic_config import method_settings as settings_of, section
 
         method_settings = settings_of(section(), method) if chosen.family == "dynamic" else {}
+    train_setting = dict(train_setting or {})
+    if train_setting:
+        if set(train_setting) != {chosen.train_sweep}:
+            raise ValueError(f"method {method!r}: training setting {train_setting} is not its training-time sweep "
+                             f"parameter ({chosen.train_sweep!r})")
+        method_settings = {**method_settings, **train_setting}
     # What else must match for a saved state to be resumed (the loop adds its settings and seed):
     # the run's identity and the contents of its inputs, so changed data is never continued.
     state = StateFile(str(train_state_path(out_json)), {
@@ -149,6 +158,8 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
         "num_layers": outcome.dims.num_layers,
         "method": method,
         "variant": variant,
+        "run": run_name(variant, train_setting),
+        "train_setting": train_setting,
         "label": chosen.row_label(variant, backbone.paper_backbone or backbone.name, stand_in_name(backbone)),
         "family": chosen.family,
         "seed": seed,
@@ -160,6 +171,9 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
         "history": outcome.history,
         **cost,
         **outcome.extra,
+        # each test instance's outcome (earlyexit/instances.py): the claims ledger bootstraps over them
+        **({"test_instances": record_field(task, outcome.test_predictions, getattr(ctx.splits["test"], "labels", None))}
+           if outcome.test_predictions is not None else {}),
         "train_seconds": outcome.train_seconds,
         "eval_seconds": outcome.eval_seconds,
         "total_seconds": time.perf_counter() - started,

@@ -54,7 +54,7 @@ def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit,
     """Train, select the checkpoint with the best dev score, evaluate it on test; with `state`,
     resumably (see `training.train_loop`); `before_step` is the loop's hook of that name.
 
-    Returns dev/test metrics of the selected checkpoint, the best test score seen at any evaluation
+    Returns dev/test metrics of the selected checkpoint, its prediction per test instance, the best test score seen at any evaluation
     point (the authors' test-set selection, reported separately), the evaluation history and timings.
     """
     model.to(device)
@@ -79,12 +79,14 @@ def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit,
     best_on_test = max(tested, key=lambda p: p["test"]["score"], default=None)
 
     started = time.perf_counter()
-    test_metrics = evaluate(model, test, metric, cfg, pad_id, device, regression)
+    test_predictions = predict(model, test, cfg, pad_id, device, regression)
+    test_metrics = compute_metrics(metric, test_predictions, test.labels)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return {
         "dev": result["selected"]["dev"],
         "test": test_metrics,
+        "test_predictions": test_predictions,     # per test instance, test order (the run record keeps them)
         "selected_step": result["selected"]["step"],
         "best_on_test": None if best_on_test is None else {**best_on_test["test"], "step": best_on_test["step"]},
         "history": [{k: v for k, v in p.items() if k != "select"} for p in result["history"]],

@@ -30,6 +30,13 @@ def sentences_on_lines(text: str) -> str:
 
 
 def rouge(predictions: list[str], references: list[str], language: str) -> dict:
+    """ROUGE-1/2/L (percent, mean over instances) and `score`, their mean."""
+    return rouge_with_instances(predictions, references, language)[0]
+
+
+def rouge_with_instances(predictions: list[str], references: list[str], language: str) -> tuple[dict, np.ndarray]:
+    """`rouge`'s result and each instance's score (mean of its ROUGE-1/2/L F1 x 100), whose mean is
+    the result's `score`: what the claims ledger resamples."""
     from rouge_score import rouge_scorer
 
     if language not in LANGUAGES:
@@ -50,4 +57,6 @@ def rouge(predictions: list[str], references: list[str], language: str) -> dict:
     # one number to select checkpoints on: the mean of the three, as summarization papers compare
     out["score"] = float(np.mean([out["rouge1"], out["rouge2"], out["rougeL"]]))
     out["rougeL_variant"] = variant
-    return out
+    per_instance = np.array([100.0 * (s["rouge1"].fmeasure + s["rouge2"].fmeasure + s[variant].fmeasure) / 3
+                             for s in scores])
+    return out, per_instance

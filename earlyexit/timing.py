@@ -227,37 +227,46 @@ def run_timing(*, preset: str, task_name: str, tokenized, tokenized_meta, backbo
                train_config, method_settings: dict, reference_layers: int, batch_sizes: list[int], warmup: int,
                repeats: int, out_json, device: str | None = None) -> dict:
     """Time every case on the test split and write the timing record
-    (workflow/schemas/timing.schema.yaml). `cases`: per (method, variant) of the config, the
-    `checkpoint` its run (`seed`) saved, its `artifacts` (name -> path) and, for a dynamic method,
-    its `sweep` file, whose matched operating point is the one timed. A method that cannot run the
-    task (its sweep says unsupported) is listed under `skipped` with the reason."""
+    (workflow/schemas/timing.schema.yaml). `cases`: per (method, variant) of the config, the saved
+    weights of its runs (`seed`): `checkpoints`, run name -> path (or one `checkpoint`), its
+    `artifacts` (name -> path) and, for a dynamic method, its curve's `matched` file
+    (earlyexit/matching.py): the seed's matched run and setting are the ones timed. A method that
+    cannot run the task (no matched point) is listed under `skipped` with the reason."""
     from earlyexit.data.tasks import get_task
     from earlyexit.encoded import load_encoded
+    from earlyexit.matching import read_matched
     from earlyexit.methods import RunContext, get_method
     from earlyexit.plumbing.files import atomic_write_json, read_json
     from earlyexit.plumbing.torch_setup import pick_device, set_seed
-    from earlyexit.sweeps import read_sweep
 
     set_seed(seed)
     task, meta, splits, dev_ = get_task(task_name), read_json(tokenized_meta), load_encoded(tokenized), pick_device(device)
     chosen, skipped = [], []
     for case in cases:
         method = get_method(case["method"])
+        checkpoints = case.get("checkpoints") or {case["variant"]: case["checkpoint"]}
         setting = source = None
+        checkpoint, train_setting = checkpoints.get(case["variant"]), {}
         if method.family == "dynamic":
-            sweep = read_sweep(case["sweep"])
-            if sweep["matched"] is None:
+            matched = read_matched(case["matched"])
+            entry = next((e for e in matched["seeds"] if e["seed"] == seed), None)
+            if entry is None:
+                raise ValueError(f"{case['matched']}: no matched point for seed {seed}")
+            if entry["matched"] is None:
                 skipped.append({"method": method.name, "variant": case["variant"],
-                                "reason": sweep["unsupported"] or "the sweep has no point"})
+                                "reason": entry["unsupported"] or "the sweep has no point"})
                 continue
-            setting = sweep["matched"]["setting"]
-            source = (f"{case['sweep']}: matched point {sweep['matched']['label']} "
-                      f"(target {sweep['target']['speedup']:g}x, {sweep['target']['source']})")
+            point = entry["matched"]
+            if point["run"] not in checkpoints:
+                raise ValueError(f"{case['matched']}: matched run {point['run']!r} has no checkpoint among the inputs")
+            checkpoint, setting, train_setting = checkpoints[point["run"]], point["setting"], point["train_setting"]
+            source = (f"{case['matched']}: matched point {point['operating_point']} of run {point['run']} "
+                      f"(target {matched['target']['speedup']:g}x, {matched['target']['source']})")
         ctx = RunContext(task=task, backbone=backbone, variant=case["variant"], seed=seed, splits=splits, meta=meta,
                          artifacts=dict(case.get("artifacts") or {}), train_config=train_config, device=dev_,
-                         progress=False, settings=dict(method_settings.get(method.name) or {}))
+                         progress=False, settings={**(method_settings.get(method.name) or {}), **train_setting})
         chosen.append(TimingCase(method.name, case["variant"], method.label(case["variant"]), method.family, setting,
-                                 source, runner_for(method, ctx, case["checkpoint"], setting), bool(method.reference)))
+                                 source, runner_for(method, ctx, checkpoint, setting), bool(method.reference)))
     reference = next((c for c in chosen if c.reference), None)
     if reference is None:
         raise ValueError(f"timing of {task_name} x {backbone.name}: the config runs no full (reference) model to compare with")

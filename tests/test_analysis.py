@@ -346,7 +346,7 @@ def run_script(name, log, **parts):
 
 def test_wrappers_write_outputs(runs_paths, tmp_path):
     runs_csv = tmp_path / "t" / "runs.csv"
-    run_script("table_runs.py", tmp_path / "c.log", input={"runs": list(runs_paths), "sweeps": []},
+    run_script("table_runs.py", tmp_path / "c.log", input={"runs": list(runs_paths), "sweeps": [], "matched": []},
                output={"csv": str(runs_csv), "curves": str(tmp_path / "t" / "dynamic_curves.csv")})
     assert len(read_runs_csv(runs_csv)) == 5
     outs = {e: str(tmp_path / "t" / f"hash_functions.{e}") for e in ("csv", "md", "tex")}
@@ -364,7 +364,7 @@ def test_wrapper_logs_one_line_and_exits_1_on_a_bad_record(tmp_path):
     bad.write_text(json.dumps({"preset": "unit"}))
     log = tmp_path / "table_runs.log"
     with pytest.raises(SystemExit) as exit_info:
-        run_script("table_runs.py", log, input={"runs": [str(bad)], "sweeps": []},
+        run_script("table_runs.py", log, input={"runs": [str(bad)], "sweeps": [], "matched": []},
                    output={"csv": str(tmp_path / "runs.csv"), "curves": str(tmp_path / "curves.csv")})
     assert exit_info.value.code == 1
     lines = log.read_text().splitlines()

@@ -29,7 +29,7 @@ def test_shipped_presets_are_valid(name):
     (lambda c: c["methods"].update(entropy=None), "config key 'methods.entropy': unknown method (known: full, "),
     (lambda c: c["methods"].update(hashee=["md5"]), "config key 'methods.hashee': unknown variant 'md5'"),
     (lambda c: c["methods"].update(full=[]), "config key 'methods.full': [] should be non-empty"),
-    (lambda c: c["backbones"]["tiny-6L"].update(source="s3"), "config key 'backbones.tiny-6L.source'"),
+    (lambda c: c["backbones"]["minilm-6L"].update(source="s3"), "config key 'backbones.minilm-6L.source'"),
     (lambda c: c["hash"].update(num_buckets=7), "config key 'hash.num_buckets': 7 buckets exceed the 6 layers"),
     (lambda c: (c.update(tasks=["SST-2"]), c["data"].update(source="dir")), "config key 'data.data_dir': required"),
     (lambda c: c.pop("seeds"), "'seeds' is a required property"),

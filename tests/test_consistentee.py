@@ -73,6 +73,59 @@ def test_advantage_subtracts_the_mean_over_the_copies_of_each_instance():
     assert log_prob.grad.tolist() == pytest.approx([0.25, 0.5, -0.25, -0.5])
 
 
+def _policy_gradient(action_mode: str, seed: int = 0):
+    """The policy loss and its gradient on the policies for B = 3 instances tiled K = 8 times, no
+    dropout (the copies of an instance see the same state): exit 1 is wrong and exit 3 right, so
+    copies that exit at different layers get different rewards."""
+    torch.manual_seed(seed)
+    layers, copies, hidden = 3, 8, 6
+    policies = LayerPolicies(layers, hidden, width=4)
+    with torch.no_grad():                       # P(exit) near 1/2 everywhere: sampling explores
+        for policy in policies.layers:
+            policy.out.weight.mul_(0.01)
+            policy.out.bias.fill_(0.2)
+    states = tile(torch.randn(3, layers, hidden), copies)
+    labels = tile(torch.tensor([0, 1, 0]), copies)
+    right = torch.nn.functional.one_hot(labels, 2).float() * 4 - 2
+    logits = torch.stack([-right, -right, right], dim=1)          # wrong, wrong, right
+    memorized = torch.full_like(labels, layers)
+    out = rollout_losses(logits, policies.all_layers(states), labels, memorized, copies, alpha=0.0,
+                         hardness="none", action_mode=action_mode, generator=torch.Generator().manual_seed(seed))
+    out["policy"].backward()
+    grad = torch.cat([p.grad.flatten() for p in policies.parameters() if p.grad is not None])
+    return out, grad
+
+
+def test_sampled_actions_give_the_policy_a_gradient_threshold_actions_do_not():
+    """Issue 16: the released deterministic actions make the K copies of an instance act alike, so
+    the advantage and the policy gradient are exactly zero; sampled actions (the default) do not."""
+    out, grad = _policy_gradient("sample")
+    advantage = group_advantage(out["reward"], 8)
+    assert out["exit_layer"].unique().numel() > 1                  # the copies took different exits
+    assert advantage.abs().max() > 0.1
+    assert grad.abs().max() > 1e-4                                 # a real gradient on the policies
+    out, grad = _policy_gradient("threshold")
+    assert out["exit_layer"].view(8, -1).eq(out["exit_layer"][:3]).all()   # every copy alike
+    assert group_advantage(out["reward"], 8).abs().max() == 0
+    assert out["policy"].item() == 0 and grad.abs().max() == 0
+
+
+def test_released_variant_is_the_released_code_and_default_samples():
+    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.methods import get_method, training_runs
+    from earlyexit.methods.consistentee import VARIANTS
+
+    method = get_method("consistentee")
+    assert VARIANTS["released"] == ("none", "threshold") and VARIANTS["default"] == ("linear", None)
+    filled = method_settings(section(), "consistentee")
+    assert filled["action_mode"] == "sample"
+    # alpha: one run per grid value for the paper's reward, one run for the released -CE
+    runs = training_runs(method, "default", {**filled, "alpha_grid": [0.0, 0.05]})
+    assert runs == [("default@alpha=0", {"alpha": 0.0}), ("default@alpha=0.05", {"alpha": 0.05})]
+    assert training_runs(method, "released", filled) == [("released", {})]
+    assert method.paper_rival in __import__("earlyexit.methods", fromlist=["METHODS"]).METHODS
+
+
 def test_weighted_exit_loss_and_gather():
     assert weighted_exit_loss(torch.tensor([1.0, 2.0, 3.0])).item() == pytest.approx((1 + 4 + 9) / 6)
     per_layer = torch.arange(24.0).view(2, 3, 4)
@@ -159,7 +212,7 @@ def test_consistentee_policy_stage_trains_only_the_policies(tmp_path):
     from earlyexit.methods import get_method
 
     method = get_method("consistentee")
-    assert method.variants == ("default", "code-reward")
+    assert method.variants == ("default", "released")
     assert method.exit_support(type("T", (), {"is_regression": True})()) is not None
     from earlyexit.models.consistentee import ConsistentEEClassifier
     from tests.conftest import tiny_classifier
@@ -167,3 +220,42 @@ def test_consistentee_policy_stage_trains_only_the_policies(tmp_path):
     model = ConsistentEEClassifier(tiny_classifier(num_layers=3, num_labels=2), policy_width=4)
     names = [n for n, _ in model.named_parameters() if n.startswith("policies.")]
     assert len(names) == 3 * 4 and all(n.startswith("policies.layers.") for n in names)
+
+
+def test_alpha_runs_in_one_process_reuse_stage_one_with_the_same_results(tmp_path):
+    """The runs of an alpha grid in one job (group_small_jobs) train the multi-exit stage once: the
+    second run reuses its weights, and its record equals the record of a fresh process's run."""
+    import json
+
+    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.experiment import run_experiment
+    from earlyexit.methods import _dynamic
+    from tests.conftest import tokenized_synth_nli
+    from tests.test_methods_contract import BACKBONE, ONE_STEP
+
+    tokenized_synth_nli(tmp_path, train_size=16)
+    settings = {**method_settings(section(), "consistentee"), "copies": 2, "rl_batch_size": 4, "rl_epochs": 1,
+                "rl_max_batches": 2, "joint_max_batches": 2}
+
+    def run(alpha, name):
+        out = tmp_path / f"{name}.json"
+        run_experiment(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz",
+                       tokenized_meta=tmp_path / "tok.json", backbone=BACKBONE, method="consistentee",
+                       variant="default", artifacts={}, train_config=ONE_STEP, seed=1, reference_layers=12,
+                       out_json=out, checkpoint=tmp_path / f"{name}.pt", device="cpu", progress=False,
+                       method_settings=settings, train_setting={"alpha": alpha})
+        return json.loads(out.read_text())
+
+    _dynamic._SHARED_STAGES.clear()
+    fresh = run(0.09, "fresh")
+    _dynamic._SHARED_STAGES.clear()
+    first = run(0.0, "first")
+    reused = run(0.09, "reused")
+    assert "reused" not in first["stages"][0] and reused["stages"][0]["reused"] is True
+    assert reused["run"] == "default@alpha=0.09" and reused["train_setting"] == {"alpha": 0.09}
+    for key in ("dev", "test", "mean_exit_layer", "speedup"):
+        assert reused[key] == fresh[key], key
+    assert [s["selected_step"] for s in reused["stages"]] == [s["selected_step"] for s in fresh["stages"]]
+    assert [(p["stage"], p["step"], p["dev"]) for p in reused["history"]] == \
+        [(p["stage"], p["step"], p["dev"]) for p in fresh["history"]]
+    _dynamic._SHARED_STAGES.clear()

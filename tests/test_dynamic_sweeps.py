@@ -1,7 +1,10 @@
-"""Train once, sweep at inference (earlyexit/sweeps.py): the matched point on a hand-made curve, the
+"""Train once, sweep at inference (earlyexit/sweeps.py), match afterwards (earlyexit/matching.py):
+the matched point on a hand-made curve (exact FLOPs, across a training-time sweep's runs), the
 published target, a sweep file end to end (schema, known values), the runs table's matched row and
 curves, and the dynamic table's cells."""
 
+import copy
+import json
 import math
 from pathlib import Path
 
@@ -13,7 +16,9 @@ from analysis.collect import RUN_COLUMNS, collect_runs, curves_frame, with_match
 from analysis.dynamic import dynamic_frame, dynamic_layout, format_cell
 from analysis.published import load_published
 from earlyexit.experiment import run_experiment
-from earlyexit.sweeps import histogram, matched_index, published_target, read_sweep, run_sweep
+from earlyexit.matching import match_file, matched_index, published_target, read_matched
+from earlyexit.metrics import compute_metrics
+from earlyexit.sweeps import histogram, read_sweep, run_sweep
 from earlyexit.training import TrainConfig
 from tests.conftest import tiny_backbone, tokenized_synth_nli
 
@@ -55,17 +60,22 @@ def swept(tmp_path_factory):
     out = root / "sweeps/pabee.json"
     run_sweep(preset="t", task_name="synth-nli", tokenized=root / "tok.npz", tokenized_meta=root / "tok.json",
               backbone=tiny_backbone(), method="pabee", variant="default", seed=1, checkpoint=ckpt,
-              train_config=ONE_EPOCH, reference_layers=12, default_target=3.0, published=load_published(),
-              out_json=out, device="cpu")
-    return run, out
+              train_config=ONE_EPOCH, reference_layers=12, out_json=out, device="cpu")
+    matched = root / "matched/pabee.json"
+    match_file(sweep_paths=[str(out)], published=load_published(), default_target=3.0, out_json=matched)
+    return run, out, matched
 
 
 def test_sweep_file_holds_every_setting_with_known_values(swept):
-    _, path = swept
+    _, path, matched_path = swept
     sweep = read_sweep(path)                       # schema-checked
     assert sweep["supported"] and [p["setting"]["patience"] for p in sweep["points"]] == list(range(1, 12))
+    # points only: no target, no matched point (rule match_operating_points picks it)
+    assert "matched" not in sweep and "target" not in sweep
+    assert sweep["run"] == "default" and sweep["train_setting"] == {}
+    matched = read_matched(matched_path)           # schema-checked
     # synth-nli stands in for SNLI: PABEE's published SNLI speed-up is the target, not shown anywhere
-    assert sweep["target"]["speedup"] == 3.1 and "PABEE on SNLI" in sweep["target"]["source"]
+    assert matched["target"]["speedup"] == 3.1 and "PABEE on SNLI" in matched["target"]["source"]
     n, layers = len(sweep["test_tokens"]), sweep["num_layers"]
     for point in sweep["points"]:
         exits = np.array(point["test_exit_layers"])
@@ -75,33 +85,90 @@ def test_sweep_file_holds_every_setting_with_known_values(swept):
         assert point["test_layer_speedup"]["vs_own_full"] == pytest.approx(layers * n / exits.sum())
         assert point["test_layer_speedup"]["vs_reference"] == pytest.approx(12 * n / exits.sum())
         assert point["test_speedup"]["elue"] >= 12 / layers * 0.99
+        # each point keeps its prediction per test instance: they give back the point's test score
+        assert compute_metrics("accuracy", point["test_predictions"], sweep["test_labels"])["score"] == pytest.approx(
+            point["test"]["score"])
     # patience >= L - 1 never leaves before the last layer: the own full model, exactly
     last = sweep["points"][-1]
     assert set(last["test_exit_layers"]) == {layers} and last["test_speedup"]["elue_vs_own_full"] == 1.0
-    dev = [p["dev_speedup"]["elue"] for p in sweep["points"]]
-    assert sweep["matched"]["index"] == matched_index(dev, [p["dev"]["score"] for p in sweep["points"]], 3.1)
+    dev = [p["dev_speedup"]["flops"] for p in sweep["points"]]       # exact FLOPs, the paper's convention
+    [entry] = matched["seeds"]
+    assert entry["matched"]["index"] == matched_index(dev, [p["dev"]["score"] for p in sweep["points"]], 3.1)
 
 
 def test_runs_table_carries_the_matched_point_and_curves_every_point(swept):
-    run, path = swept
+    run, path, matched_path = swept
     sweep = read_sweep(path)
-    point = sweep["points"][sweep["matched"]["index"]]
-    row = collect_runs([str(run)], sweeps=[str(path)]).iloc[0]
-    assert list(collect_runs([str(run)], sweeps=[str(path)]).columns) == RUN_COLUMNS
+    point = sweep["points"][read_matched(matched_path)["seeds"][0]["matched"]["index"]]
+    row = collect_runs([str(run)], sweeps=[str(path)], matched=[str(matched_path)]).iloc[0]
+    assert list(collect_runs([str(run)], sweeps=[str(path)], matched=[str(matched_path)]).columns) == RUN_COLUMNS
     assert row["test_score"] == point["test"]["score"] and row["elue_speedup"] == point["test_speedup"]["elue"]
     assert row["operating_point"] == point["label"] == f"patience={point['setting']['patience']}"
     assert row["exit_unsupported"] == ""
-    curves = curves_frame([str(path)])
+    curves = curves_frame([str(path)], [str(matched_path)])
     assert len(curves) == 11 and curves["matched"].sum() == 1
     with pytest.raises(ValueError, match="without a sweep file"):
-        collect_runs([str(run)], sweeps=[])
+        collect_runs([str(run)], sweeps=[], matched=[str(matched_path)])
+    with pytest.raises(ValueError, match="without a matched-point file"):
+        collect_runs([str(run)], sweeps=[str(path)], matched=[])
+
+
+def _hand_made_run(sweep: dict, run_setting: dict | None, seed: int, flops: list, elue: list, scores: list) -> dict:
+    """A copy of a real sweep file as another run (training-time setting) and seed, its dev points'
+    exact-FLOPs and ELUE speed-ups and dev scores set by hand."""
+    out = copy.deepcopy(sweep)
+    out["seed"], out["train_setting"] = seed, dict(run_setting or {})
+    out["run"] = "default" + "".join(f"@{k}={v:g}" for k, v in out["train_setting"].items())
+    out["points"] = out["points"][:len(flops)]
+    for point, f, e, score in zip(out["points"], flops, elue, scores, strict=True):
+        point["dev_speedup"] = {**point["dev_speedup"], "flops": f, "elue": e}
+        point["dev"] = {**point["dev"], "score": score}
+    return out
+
+
+def test_matched_point_is_the_exact_flops_closest_across_a_curves_runs_per_seed(swept, tmp_path):
+    """One curve of two training-time runs x two seeds, target 3.1 (PABEE's published SNLI
+    speed-up): per seed, the point closest by DEV EXACT FLOPs, whichever run holds it, never the
+    ELUE-protocol count's choice."""
+    _, path, _ = swept
+    real = read_sweep(path)
+    files = {
+        # seed 1: ELUE-closest is run a's first point (3.0), exact-FLOPs-closest run b's first (2.9)
+        ("a", 1): _hand_made_run(real, {"alpha": 0.0}, 1, [1.5, 2.0], [3.0, 4.0], [80, 70]),
+        ("b", 1): _hand_made_run(real, {"alpha": 0.05}, 1, [2.9, 3.6], [5.0, 6.0], [75, 60]),
+        # seed 2: run a's second point (3.2) is closest; a tie elsewhere would go to the better dev score
+        ("a", 2): _hand_made_run(real, {"alpha": 0.0}, 2, [1.5, 3.2], [3.1, 4.0], [80, 70]),
+        ("b", 2): _hand_made_run(real, {"alpha": 0.05}, 2, [2.5, 3.6], [3.1, 6.0], [75, 60]),
+    }
+    paths = []
+    for (run, seed), content in files.items():
+        paths.append(tmp_path / f"{run}/seed{seed}.json")
+        paths[-1].parent.mkdir(exist_ok=True)
+        paths[-1].write_text(json.dumps(content))
+    out = match_file(sweep_paths=[str(p) for p in paths], published=load_published(), default_target=3.0,
+                     out_json=tmp_path / "matched.json")
+    assert out == read_matched(tmp_path / "matched.json") and out["target"]["speedup"] == 3.1
+    assert "exact FLOPs" in out["target"]["matched_on"]
+    first, second = out["seeds"]
+    assert (first["seed"], first["matched"]["run"], first["matched"]["index"]) == (1, "default@alpha=0.05", 0)
+    assert first["matched"]["operating_point"] == "alpha=0.05,patience=1"
+    assert (second["seed"], second["matched"]["run"], second["matched"]["index"]) == (2, "default@alpha=0", 1)
+    assert first["runs"] == ["default@alpha=0", "default@alpha=0.05"]
+    # nothing published for the row: the config's target
+    assert match_file(sweep_paths=[str(paths[0])], published=None, default_target=1.6,
+                      out_json=tmp_path / "m2.json")["seeds"][0]["matched"]["index"] == 0
+    # the curve table: every point of both runs, one curve (same method/variant), the alpha named
+    curves = curves_frame([str(p) for p in paths], [str(tmp_path / "matched.json")])
+    assert len(curves) == 8 and set(curves["variant"]) == {"default"} and curves["matched"].sum() == 2
+    assert set(curves["train_setting"]) == {"alpha=0", "alpha=0.05"}
+    assert curves["setting"].str.startswith("alpha=").all()
 
 
 def test_unsupported_run_has_no_numbers():
     row = {c: 1.0 for c in ("dev_score", "test_score", "best_on_test_score", "flops_speedup", "elue_speedup",
                             "flops_speedup_vs_own_full", "elue_speedup_vs_own_full", "mean_exit_layer")}
     out = with_matched_point({**row, "operating_point": "", "exit_unsupported": ""},
-                             {"supported": False, "unsupported": "entropy is undefined for regression"})
+                             {"supported": False, "unsupported": "entropy is undefined for regression"}, None)
     assert all(math.isnan(out[k]) for k in row) and out["exit_unsupported"].startswith("entropy")
 
 
@@ -135,9 +202,13 @@ def test_dynamic_table_cells():
 def test_wrappers_write_the_runs_curves_table_and_figure(swept, tmp_path):
     from tests.test_analysis import PUBLISHED, run_script
 
-    run, path = swept
+    run, path, _ = swept
+    matched = str(tmp_path / "matched.json")
+    run_script("match_operating_points.py", tmp_path / "m.log", input={"sweeps": [str(path)], "published": str(PUBLISHED)},
+               output={"matched": matched}, params={"target_speedup": 3.0})
     out = {"csv": str(tmp_path / "runs.csv"), "curves": str(tmp_path / "dynamic_curves.csv")}
-    run_script("table_runs.py", tmp_path / "r.log", input={"runs": [str(run)], "sweeps": [str(path)]}, output=out)
+    run_script("table_runs.py", tmp_path / "r.log", input={"runs": [str(run)], "sweeps": [str(path)], "matched": [matched]},
+               output=out)
     tables = {e: str(tmp_path / f"dynamic.{e}") for e in ("csv", "md", "tex")}
     run_script("table_dynamic.py", tmp_path / "t.log",
                input={"runs": out["csv"], "curves": out["curves"], "published": str(PUBLISHED)}, output=tables,
@@ -175,3 +246,33 @@ def test_curves_figure_places_every_method_by_exact_flops(monkeypatch, tmp_path)
     plot_dynamic_curves(runs, curves, tmp_path / "f.png", tmp_path / "f.pdf", None, "t")
     xs = sorted(float(x) for line in figures[0].axes[0].lines for x in line.get_xdata())
     assert xs == [2.0, 3.0, 3.0, 4.8]          # the curve's two points, the matched ring, HashEE
+
+
+def test_the_claims_ledger_reads_each_outcome_back_from_the_record_and_the_sweep(swept):
+    """analysis/claims_io.OutcomeFiles: a run record's per-instance outcome and each sweep point's give
+    back the scores the files record (what the ledger bootstraps is what the tables show)."""
+    from analysis.claims_io import OutcomeFiles
+
+    run, path, _ = swept
+    outcomes, sweep = OutcomeFiles(), read_sweep(path)
+    assert outcomes(str(run), None).score() == pytest.approx(json.loads(run.read_text())["test"]["score"])
+    for point in sweep["points"]:
+        assert outcomes(str(path), point["label"]).score() == pytest.approx(point["test"]["score"])
+    with pytest.raises(ValueError, match="no sweep point 'patience=99'"):
+        outcomes(str(path), "patience=99")
+
+
+def test_the_claims_ledger_finds_a_point_named_with_its_training_setting(tmp_path):
+    """dynamic_curves.csv names ConsistentEE's points "alpha=0.05,policy_threshold=0.5"; the sweep file
+    of that alpha's run labels the point "policy_threshold=0.5": the ledger reads the same point."""
+    from analysis.claims_io import OutcomeFiles
+    from earlyexit.matching import operating_point
+
+    content = {"train_setting": {"alpha": 0.05}, "metric": "accuracy", "test_labels": [1, 0],
+               "points": [{"label": "policy_threshold=0.5", "setting": {"policy_threshold": 0.5},
+                           "test_predictions": [1, 1]}]}
+    files = OutcomeFiles()
+    files._read = lambda path, sweep=False: content                  # the file as read and checked
+    name = operating_point({"alpha": 0.05}, {"policy_threshold": 0.5})
+    assert name == "alpha=0.05,policy_threshold=0.5"
+    assert files("s.json", name).score() == pytest.approx(50.0)

@@ -33,7 +33,11 @@ def toy_split(n, seed):
     return EncodedSplit(input_ids=ids, token_type_ids=None, labels=np.array(labels, dtype=np.int64))
 
 
-def context(tmp_path, settings=None, state=None, epochs=3) -> RunContext:
+def context(tmp_path, settings=None, state=None, epochs=3, method=None) -> RunContext:
+    """`method`: fill its `dynamic.<method>` section from the schema first (as the workflow does)."""
+    from earlyexit.dynamic_config import method_settings, section
+
+    settings = {**(method_settings(section(), method) if method else {}), **(settings or {})}
     splits = {name: toy_split(n, i) for i, (name, n) in enumerate([("train", 256), ("dev", 64), ("test", 64)])}
     cfg = TrainConfig(lr=2e-3, batch_size=16, eval_batch_size=32, epochs=epochs, evals_per_epoch=1, warmup_ratio=0.1,
                       weight_decay=0.0, grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
@@ -51,7 +55,7 @@ def trained(tmp_path_factory):
     # 2e-3 that would be 2e-2, where the small model's distillation loss oscillates instead of falling.
     settings = {"fastbert": {"distill_lr_multiplier": 1.0}}
     for name in ("deebert", "fastbert", "pabee"):
-        ctx = context(tmp_path_factory.mktemp(name), settings=settings.get(name), epochs=5)
+        ctx = context(tmp_path_factory.mktemp(name), settings=settings.get(name), epochs=5, method=name)
         out[name] = (ctx, get_method(name).run(ctx))
     return out
 
@@ -96,7 +100,7 @@ def test_deebert_stages_train_only_their_parameters(tmp_path):
 
 
 def test_fastbert_distillation_uses_no_labels_and_a_tenfold_rate(tmp_path):
-    ctx = context(tmp_path, settings={"distill_lr_multiplier": 10.0, "distill_epochs": 2})
+    ctx = context(tmp_path, settings={"distill_lr_multiplier": 10.0, "distill_epochs": 2}, method="fastbert")
     method = get_method("fastbert")
     model = method.build(ctx)
     distill = method.stages(model, ctx)[1]

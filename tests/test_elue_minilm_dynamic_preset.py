@@ -8,7 +8,7 @@ import pytest
 from earlyexit.data.elue import load_elue_task
 from earlyexit.data.prepare import task_subsample
 from earlyexit.data.tasks import get_task
-from earlyexit.methods import get_method, method_variants
+from earlyexit.methods import get_method, method_variants, with_training_runs
 from tests.conftest import planned_outputs, real_data_preset
 
 CONFIG, ELUE, pytestmark = real_data_preset("elue-minilm-dynamic")
@@ -17,7 +17,7 @@ CONFIG, ELUE, pytestmark = real_data_preset("elue-minilm-dynamic")
 def test_dry_run_plans_every_method_sweep_and_figure(tmp_path):
     outputs = planned_outputs(CONFIG, ELUE, tmp_path)
     root = f"results/{CONFIG['preset']}"
-    variants = method_variants(CONFIG["methods"])
+    variants = with_training_runs(CONFIG, method_variants(CONFIG["methods"]))   # ConsistentEE: one run per alpha
     dynamic = {m for m, _ in variants if get_method(m).family == "dynamic"}
     assert dynamic == {"deebert", "fastbert", "pabee", "berxit", "consistentee", "cascadebert"}
     for task in ("SST-2", "MRPC", "STS-B"):

@@ -4,7 +4,7 @@ checkpoint, on SST-2, MRPC and STS-B, the dynamic ones swept, with the main tabl
 figure; the hub-only rows (DistilBERT, TinyBERT) are configured but get no run. Skipped when the
 preset's data folder is absent (a checkout without ../shared)."""
 
-from earlyexit.methods import METHODS, get_method, method_variants
+from earlyexit.methods import METHODS, get_method, method_variants, with_training_runs
 from tests.conftest import planned_outputs, real_data_preset
 
 CONFIG, ELUE, pytestmark = real_data_preset("elue-minilm-main")
@@ -21,7 +21,8 @@ def test_dry_run_plans_every_offline_row_its_sweeps_the_table_and_the_figure(tmp
     hub_only = set()
     assert set(CONFIG["tasks"]) >= {"SST-2", "MRPC", "STS-B"}
     for task in CONFIG["tasks"]:
-        for method, variant in method_variants(CONFIG["methods"]):
+        # a training-time sweep (ConsistentEE's alpha grid) plans one run per value: "<variant>@alpha=<value>"
+        for method, variant in with_training_runs(CONFIG, method_variants(CONFIG["methods"])):
             spec = get_method(method)
             planned = f"{root}/runs/{task}/minilm-6L/{method}/{variant}/seed1.json" in outputs
             assert planned == (not spec.needs_hub), (task, method, variant)

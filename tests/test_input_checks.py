@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from difficulty import formats
+from difficulty.settings import config_errors as difficulty_config_errors
 from earlyexit.data.elue import read_elue_split
 from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
@@ -109,7 +110,7 @@ CASES = [
 @pytest.mark.parametrize("build, expected", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_config_check_gives_the_one_line(build, expected, tmp_path):
     config = build(tmp_path)
-    errors = config_errors(config, SCHEMA) or input_errors(config)     # as workflow/rules/common.smk
+    errors = config_errors(config, SCHEMA) or difficulty_config_errors(config) or input_errors(config)  # as common.smk
     assert errors and errors[0] == expected(tmp_path)
 
 

@@ -7,6 +7,7 @@ import pytest
 from analysis.collect import read_run
 from earlyexit.experiment import run_experiment
 from earlyexit.hash_artifacts import fit_hash_artifact
+from earlyexit.metrics import compute_metrics
 from earlyexit.plumbing.files import read_json
 from earlyexit.methods import METHODS, config_errors, get_method, method_variants
 from earlyexit.methods.base import FAMILIES
@@ -67,6 +68,11 @@ def test_every_method_trains_evaluates_and_writes_a_valid_record(tokenized, meth
     assert (row["method"], row["variant"], row["family"]) == (method, variant, get_method(method).family)
     assert record["history"] and record["history"][-1]["step"] == 1          # one step, then evaluated
     assert 0.0 <= record["test"]["score"] <= 100.0
+    # every method keeps each test instance's prediction: they give back the recorded test score
+    instances = record["test_instances"]
+    assert instances["kind"] == "label" and len(instances["predictions"]) == record["data"]["counts"]["test"]
+    assert compute_metrics("accuracy", instances["predictions"], instances["labels"])["score"] == pytest.approx(
+        record["test"]["score"])
     flops = record["flops"]
     assert 0 < flops["method_per_instance"] <= flops["full_per_instance"] < flops["reference_per_instance"]
     speed = record["speedup"]

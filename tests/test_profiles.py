@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from difficulty import settings as dsettings
-from earlyexit.methods import backbone_runs
+from earlyexit.methods import backbone_runs, with_training_runs
 from earlyexit.plumbing import preflight
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_slurm_dry_run_lists_the_paper_dag(paper_slurm_jobs):
     for job in paper_slurm_jobs:
         if job["wildcards"].get("task") not in summarization:
             counts[job["rule"]] = counts.get(job["rule"], 0) + 1
-    runs = sum(len(backbone_runs(PAPER, backbone)) for backbone in PAPER["backbones"])
+    runs = sum(len(with_training_runs(PAPER, backbone_runs(PAPER, backbone))) for backbone in PAPER["backbones"])
     assert counts["train_eval"] == len(PAPER["tasks"]) * runs * len(PAPER["seeds"])
     assert counts["prepare_task"] == len(PAPER["tasks"])
     assert counts["tokenize_task"] == len(PAPER["tasks"]) * len(PAPER["backbones"])

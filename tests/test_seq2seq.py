@@ -230,6 +230,10 @@ def test_a_killed_summarization_run_resumes_and_writes_the_uninterrupted_record(
                               device="cpu", progress=False, generation=generation)
 
     whole = run(tmp_path / "whole.json")
+    # each test summary's ROUGE is kept: their mean is the record's test score (the claims ledger resamples them)
+    instances = whole["test_instances"]
+    assert instances["kind"] == "rouge" and len(instances["scores"]) == 10
+    assert np.mean(instances["scores"]) == pytest.approx(whole["test"]["score"], abs=1e-4)
     forward, calls = HashEEForConditionalGeneration.forward, []
 
     def counting(self, *args, **kwargs):

@@ -82,6 +82,56 @@ def test_similarity_scores():
         assert e.label == round(5 * len(a & b) / len(a | b), 2)
 
 
+@pytest.mark.parametrize("name", ["synth-sentiment", "synth-nli", "synth-similarity"])
+def test_construction_kinds_are_recorded(name):
+    from earlyexit.data.synthetic import KINDS, synthetic_kinds
+
+    kinds = synthetic_kinds(name, SIZES, seed=3)
+    assert synthetic_kinds(name, dict(reversed(list(SIZES.items()))), seed=3) == kinds
+    assert {s: len(k) for s, k in kinds.items()} == SIZES
+    assert {k for split in kinds.values() for k in split} == set(KINDS[name])   # every kind is made
+
+
+# The hard (non-cue) share of each split: sentiment ~15% as in SST-2; most NLI pairs need the premise
+# or a rarer construction; similarity edits that show only against sentence a are the majority.
+@pytest.mark.parametrize("name,easy,low,high", [("synth-sentiment", {"cue"}, 0.08, 0.25),
+                                                ("synth-nli", {"subset", "negation", "new-phrase"}, 0.25, 0.5),
+                                                ("synth-similarity", {"edit", "unrelated"}, 0.4, 0.7)])
+def test_every_split_has_its_hard_kinds_in_a_stated_share(name, easy, low, high):
+    from earlyexit.data.synthetic import synthetic_kinds
+
+    for split, kinds in synthetic_kinds(name, {"train": 1600, "dev": 200, "test": 200}, seed=0).items():
+        assert low < sum(k not in easy for k in kinds) / len(kinds) < high, split
+
+
+def test_kinds_describe_the_examples():
+    from earlyexit.data.synthetic import _ANTONYMS, _OTHER_TOPIC, synthetic_kinds
+
+    sizes = {"train": 800}
+    for example, kind in zip(make_synthetic_task("synth-sentiment", sizes, 0)["train"],
+                             synthetic_kinds("synth-sentiment", sizes, 0)["train"]):
+        assert ("negation" in kind) == bool({"not", "never", "hardly"} & set(example.text_a.split())), example
+    hypernyms = {"person", "child", "animal", "bicycle", "vehicle", "instrument", "food", "container", "an", "a"}
+    for example, kind in zip(make_synthetic_task("synth-nli", sizes, 0)["train"],
+                             synthetic_kinds("synth-nli", sizes, 0)["train"]):
+        premise, hypothesis = set(example.text_a.split()), set(example.text_b.split())
+        assert ("not" in hypothesis) == (kind == "negation"), example
+        assert {"subset": 0, "negation": 2, "antonym": 2}.get(kind, 1) == example.label, example
+        assert (kind == "subset") == (example.label == 0)
+        if kind == "subset":
+            assert hypothesis <= premise | hypernyms, example
+        if kind == "antonym":    # a hypothesis adjective opposes a premise adjective
+            assert any(_ANTONYMS.get(w) in premise for w in hypothesis), example
+    other = set(_OTHER_TOPIC.words)
+    for example, kind in zip(make_synthetic_task("synth-similarity", sizes, 0)["train"],
+                             synthetic_kinds("synth-similarity", sizes, 0)["train"]):
+        new = set(example.text_b.split()) - set(example.text_a.split()) - {"a", "an"}
+        if kind == "unrelated":
+            assert set(example.text_b.split()) <= other, example
+        else:
+            assert (kind == "edit-scene") == bool(new - other), example
+
+
 def test_generation_is_fast():
     start = time.perf_counter()
     for name in ("synth-sentiment", "synth-nli", "synth-similarity"):

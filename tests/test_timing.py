@@ -169,18 +169,22 @@ def test_a_bad_timing_file_is_named_with_the_field():
 
 def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
     """End to end on the contract's tiny runs: the full model, HashEE (frequency hash) and every
-    dynamic method of the registry at the setting its sweep file matched (learned exits read their
-    trained modules); the record passes the schema."""
+    dynamic method of the registry at the setting its curve's matched file names (learned exits
+    read their trained modules); the record passes the schema."""
     from earlyexit.dynamic_config import method_settings, section
     from earlyexit.experiment import run_experiment
+    from earlyexit.matching import match_file, read_matched
     from earlyexit.sweeps import run_sweep
     from earlyexit.timing import run_timing
     from tests.conftest import tokenized_synth_nli
     from tests.test_methods_contract import BACKBONE, ONE_STEP, make_artifacts
 
     tokenized = tokenized_synth_nli(tmp_path, train_size=16)
-    settings = {"cascadebert": {**method_settings(section(), "cascadebert"), "label_seeds": 1}}
     from earlyexit.methods import METHODS, get_method
+
+    # every method's schema-filled section, as the workflow passes config["dynamic"]
+    settings = {name: method_settings(section(), name) for name in METHODS}
+    settings["cascadebert"]["label_seeds"] = 1
 
     dynamic = [(name, "default") for name, m in METHODS.items() if m.family == "dynamic"]
     cases = []
@@ -191,13 +195,14 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
                        backbone=BACKBONE, method=method, variant=variant, artifacts=artifacts, train_config=ONE_STEP,
                        seed=1, reference_layers=12, out_json=tmp_path / f"{method}-{variant}.json", checkpoint=ckpt,
                        device="cpu", progress=False, method_settings=settings.get(method))
-        case = {"method": method, "variant": variant, "checkpoint": str(ckpt), "artifacts": artifacts, "sweep": None}
+        case = {"method": method, "variant": variant, "checkpoint": str(ckpt), "artifacts": artifacts, "matched": None}
         if (method, variant) in dynamic:
-            case["sweep"] = str(tmp_path / f"sweep-{method}.json")
+            sweep = str(tmp_path / f"sweep-{method}.json")
             run_sweep(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
                       backbone=BACKBONE, method=method, variant=variant, seed=1, checkpoint=ckpt, train_config=ONE_STEP,
-                      reference_layers=12, default_target=3.0, published=None, out_json=case["sweep"], device="cpu",
-                      method_settings=settings.get(method))
+                      reference_layers=12, out_json=sweep, device="cpu", method_settings=settings.get(method))
+            case["matched"] = str(tmp_path / f"matched-{method}.json")
+            match_file(sweep_paths=[sweep], published=None, default_target=3.0, out_json=case["matched"])
         cases.append(case)
     out = tmp_path / "timing.json"
     record = run_timing(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
@@ -209,9 +214,10 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
     from earlyexit.sweeps import read_sweep
 
     sweep = read_sweep(tmp_path / "sweep-cascadebert.json")
+    chosen = read_matched(tmp_path / "matched-cascadebert.json")["seeds"][0]["matched"]
     cascade = record["entries"][2 + dynamic.index(("cascadebert", "default"))]
-    assert cascade["setting"] == sweep["matched"]["setting"] and "matched point" in cascade["setting_source"]
-    matched = sweep["points"][sweep["matched"]["index"]]
+    assert cascade["setting"] == chosen["setting"] and "matched point" in cascade["setting_source"]
+    matched = sweep["points"][chosen["index"]]
     # the timed pass ran what the sweep scored at that setting: the same FLOPs on the test split
     assert cascade["flops_speedup_vs_own_full"] == pytest.approx(matched["test_speedup"]["flops_vs_own_full"])
     hashee = record["entries"][1]
@@ -221,9 +227,12 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
 @pytest.mark.parametrize("method", ["berxit", "consistentee"])
 def test_learned_exit_rules_are_timed_at_the_sweep_matched_point(method, tmp_path):
     """BERxiT's exit module and ConsistentEE's policies are read from the trained model
-    (model_rule): the timed pass runs what the sweep scored, the same FLOPs on the test split."""
+    (model_rule): the timed pass runs what the sweep scored, the same FLOPs on the test split.
+    ConsistentEE's curve has two training-time runs (alpha 0 and 0.09): the matched run's weights are timed."""
     from earlyexit.dynamic_config import method_settings, section
     from earlyexit.experiment import run_experiment
+    from earlyexit.matching import match_file
+    from earlyexit.methods import get_method, training_runs
     from earlyexit.sweeps import read_sweep, run_sweep
     from earlyexit.timing import run_timing
     from tests.conftest import tokenized_synth_nli
@@ -234,26 +243,36 @@ def test_learned_exit_rules_are_timed_at_the_sweep_matched_point(method, tmp_pat
     settings = {method: method_settings(section(), method)}
     if method == "consistentee":
         settings[method].update(copies=2, rl_batch_size=4, rl_epochs=1, rl_max_batches=1, joint_max_batches=1)
-    ckpt, sweep = tmp_path / "run.pt", tmp_path / "sweep.json"
-    run_experiment(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method=method, variant="default",
-                   artifacts={}, train_config=ONE_STEP, seed=1, reference_layers=12, out_json=tmp_path / "run.json",
-                   checkpoint=ckpt, device="cpu", progress=False, method_settings=settings[method])
-    run_sweep(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method=method, variant="default", seed=1,
-              checkpoint=ckpt, train_config=ONE_STEP, reference_layers=12, default_target=3.0, published=None,
-              out_json=sweep, device="cpu", method_settings=settings[method])
+        settings[method]["alpha_grid"] = [0.0, 0.09]
+    checkpoints, sweeps = {}, {}
+    for run, train_setting in training_runs(get_method(method), "default", settings[method]):
+        checkpoints[run], sweeps[run] = str(tmp_path / f"{run}.pt"), str(tmp_path / f"sweep-{run}.json")
+        run_experiment(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method=method, variant="default",
+                       artifacts={}, train_config=ONE_STEP, seed=1, reference_layers=12, out_json=tmp_path / f"{run}.json",
+                       checkpoint=checkpoints[run], device="cpu", progress=False, method_settings=settings[method],
+                       train_setting=train_setting)
+        run_sweep(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method=method, variant="default", seed=1,
+                  checkpoint=checkpoints[run], train_config=ONE_STEP, reference_layers=12, out_json=sweeps[run],
+                  device="cpu", method_settings=settings[method], train_setting=train_setting)
+    assert len(checkpoints) == (2 if method == "consistentee" else 1)
+    matched_path = tmp_path / "matched.json"
+    # a target no point reaches exactly; which run wins is the matching's business, timing follows it
+    chosen = match_file(sweep_paths=list(sweeps.values()), published=None, default_target=1.01,
+                        out_json=matched_path)["seeds"][0]["matched"]
     full = tmp_path / "full.pt"
     run_experiment(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, method="full", variant="default",
                    artifacts={}, train_config=ONE_STEP, seed=1, reference_layers=12, out_json=tmp_path / "full.json",
                    checkpoint=full, device="cpu", progress=False, method_settings={})
-    cases = [{"method": "full", "variant": "default", "checkpoint": str(full), "artifacts": {}, "sweep": None},
-             {"method": method, "variant": "default", "checkpoint": str(ckpt), "artifacts": {}, "sweep": str(sweep)}]
+    cases = [{"method": "full", "variant": "default", "checkpoint": str(full), "artifacts": {}, "matched": None},
+             {"method": method, "variant": "default", "checkpoints": checkpoints, "artifacts": {},
+              "matched": str(matched_path)}]
     record = run_timing(preset="t", task_name="synth-nli", **inputs, backbone=BACKBONE, seed=1, cases=cases,
                         train_config=ONE_STEP, method_settings=settings, reference_layers=12, batch_sizes=[1, 4],
                         warmup=0, repeats=1, out_json=tmp_path / "timing.json", device="cpu")
     _, entry = record["entries"]
-    swept = read_sweep(sweep)
-    assert entry["setting"] == swept["matched"]["setting"]
-    matched = swept["points"][swept["matched"]["index"]]
+    swept = read_sweep(sweeps[chosen["run"]])
+    assert entry["setting"] == chosen["setting"] and f"of run {chosen['run']}" in entry["setting_source"]
+    matched = swept["points"][chosen["index"]]
     assert entry["flops_speedup_vs_own_full"] == pytest.approx(matched["test_speedup"]["flops_vs_own_full"])
 
 

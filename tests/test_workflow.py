@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from earlyexit.methods import backbone_runs, get_method
+from earlyexit.methods import backbone_runs, get_method, with_training_runs
 from tests.conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -30,12 +30,16 @@ def test_paper_preset_dry_run_lists_the_full_grid():
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    runs = len(config["tasks"]) * sum(len(backbone_runs(config, b)) for b in config["backbones"]) * len(config["seeds"])
+    runs = len(config["tasks"]) * sum(len(with_training_runs(config, backbone_runs(config, b))) for b in config["backbones"]) * len(config["seeds"])
     # ElasticBERT-6L: full + HashEE x 5 hashes; ElasticBERT-12L: the same + ElasticBERT-1L..11L + BERxiT;
     # BERT: full, HashEE x 5, BERT-3L, DistilBERT, TinyBERT, HeadPrune, Theseus, DeeBERT, FastBERT, PABEE,
-    # CascadeBERT, BERxiT, ConsistentEE x 2 rewards; RoBERTa: full, HashEE x 5, RoBERTa-3L; ALBERT-3L
-    assert runs == 6 * (6 + (6 + 11 + 1) + (6 + 12) + (6 + 1) + 1) * 3
-    assert counts["sweep_exits"] == 6 * (1 + 7) * 3      # every dynamic run swept once
+    # CascadeBERT, BERxiT, ConsistentEE (6 alphas of the paper's reward + the released code), the
+    # multi-exit rival; RoBERTa: full, HashEE x 5, RoBERTa-3L; ALBERT-3L
+    assert runs == 6 * (6 + (6 + 11 + 1) + (6 + 10 + 7 + 1) + (6 + 1) + 1) * 3
+    assert counts["sweep_exits"] == 6 * (1 + 5 + 7 + 1) * 3      # every dynamic run swept once
+    # one matched point per curve: BERxiT on ElasticBERT-12L; on BERT five methods, ConsistentEE's two
+    # variants (all alphas in one curve) and the rival
+    assert counts["match_operating_points"] == 6 * (1 + 5 + 2 + 1)
     # summarization: BART and BART-6L on Reddit TIFU and CNN/DM; Chinese BART, CPT and CPT-6L on CSL and
     # TTNews; full on every backbone, HashEE (frequency) on the untruncated ones; one seed
     summarization = 2 * (2 + 1) + 2 * (2 + 2 + 1)
@@ -48,6 +52,7 @@ def test_paper_preset_dry_run_lists_the_full_grid():
     assert counts["table_dynamic"] == counts["figure_dynamic_curves"] == 1
     assert counts["time_inference"] == 6 * 5 and counts["figure_inference_time"] == 1   # first seed per task x backbone
     assert counts["table_summarization"] == 1
+    assert counts["table_claims"] == 1                  # the claims ledger, part of the default target
 
 
 def dry_run_outputs(config_path, cwd) -> dict:
@@ -75,13 +80,15 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     grid = tuple(f"results/demo/{kind}/{task}/" for kind in ("runs", "hashes") for task in config["tasks"])
     runs = [f for f in files[False] if f.startswith(grid) and "/runs/" in f]
     assert {files[False][f] for f in runs} == {"train_eval"}
-    ran = {m for m, _ in backbone_runs(config, "tiny-6L")}
-    assert {files[True][f] for f in runs} == {f"train_eval_{method}_tiny_6L" for method in ran}
+    (backbone,) = config["backbones"]
+    job = backbone.replace("-", "_")
+    ran = {m for m, _ in backbone_runs(config, backbone)}
+    assert {files[True][f] for f in runs} == {f"train_eval_{method}_{job}" for method in ran}
     hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
     assert len(hashes) == 2 * 3 * (3 + 2 * 2)     # npz + json, 3 tasks, 3 fitted once + 2 per seed
-    assert {files[True][f] for f in hashes} == {"fit_hashes_tiny_6L"}
+    assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
     sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
-    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_tiny_6L" for m in ran
+    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
                                                             if get_method(m).family == "dynamic"}
     # every other job (summarization runs included) is the same job either way
     others = [f for f in files[False] if not files[False][f].startswith(("train_eval", "sweep_exits", "fit_hash"))]
@@ -107,16 +114,71 @@ def test_bad_config_stops_with_one_line_naming_the_key(tmp_path):
     assert lines == ["config error: config key 'training.lr': 'fast' is not of type 'number'"]
 
 
+def test_editing_a_published_number_reruns_only_the_matching_and_what_reads_it(tmp_path):
+    """Sweep files hold points only: with every output in place, a newer published CSV reruns the
+    local match_operating_points jobs and the tables/figures (and the timing job, which times the
+    matched point), never a training or sweep job."""
+    import shutil
+
+    workflow_copy = tmp_path / "wf"          # the published CSV lives beside the Snakefile: use a copy
+    shutil.copytree(REPO / "workflow", workflow_copy / "workflow")
+    shutil.copy(REPO / "Snakefile", workflow_copy / "Snakefile")
+    shutil.copytree(REPO / "data" / "published", workflow_copy / "data" / "published")
+    published = workflow_copy / "data" / "published" / "hashee_published.csv"
+    config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
+    config.update(preset="pub", tasks=["synth-nli"], seeds=[1],
+                  methods={"full": None, "pabee": None, "consistentee": ["default"]})
+    config["dynamic"] = {"consistentee": {**config["dynamic"]["consistentee"], "alpha_grid": [0.0, 0.05]}}
+    config["summarization"]["enabled"] = False
+    config["difficulty"]["enabled"] = False
+    config["timing"]["tasks"] = None
+    path = tmp_path / "pub.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = tmp_path / "run"
+    run.mkdir()
+    args = ("-n", "--cores", "1", "--configfile", str(path), "--snakefile", str(workflow_copy / "Snakefile"),
+            "--directory", str(run), "--rerun-triggers", "mtime")
+    # every output of the DAG, older than nothing it reads
+    for output in dry_run_outputs_of(snakemake(*args)):
+        (run / output).parent.mkdir(parents=True, exist_ok=True)
+        (run / output).touch()
+    os.utime(published, (1.0e9, 1.0e9))
+    assert not jobs_of(snakemake(*args)), "the DAG should be complete before the edit"
+    published.touch()                        # an edited published number
+    jobs = jobs_of(snakemake(*args))
+    assert jobs["match_operating_points"] == 2                    # PABEE's curve, ConsistentEE's (both alphas)
+    assert {"table_runs", "table_dynamic", "figure_dynamic_curves", "table_elue_main"} <= set(jobs)
+    assert not [rule for rule in jobs if rule.startswith(("train_eval", "sweep_exits", "tokenize", "prepare"))], jobs
+
+
+def dry_run_outputs_of(result) -> list[str]:
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [path.strip() for line in result.stdout.splitlines() if line.strip().startswith("output:")
+            for path in line.split(":", 1)[1].split(",")]
+
+
+def jobs_of(result) -> dict:
+    """rule -> number of jobs a dry run lists."""
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = {}
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+            jobs[rule] = jobs.get(rule, 0) + 1
+    return jobs
+
+
 @pytest.mark.slow
 def test_demo_dag_end_to_end(tmp_path):
     """A cut-down demo (one task, one backbone, three methods, two seeds, a small difficulty study)
     through every rule: HashEE grid, hash table and figure, difficulty datasets, tables and figures."""
     config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
     config.update(preset="e2e", tasks=["synth-nli"], methods={"full": None, "hashee": ["frequency", "rand-incons"]},
-                  seeds=[1, 2])
-    # settings of dynamic methods this run leaves out would stop it at start (config_check)
-    config["dynamic"] = {name: entry for name, entry in config["dynamic"].items() if name in config["methods"]}
-    config["backbones"] = {"tiny-4L": {**config["backbones"]["tiny-6L"], "num_layers": 4}}
+                  seeds=[1, 2], dynamic={})      # no dynamic method runs: their sections would be refused
+    # a tiny random backbone keeps the test short (the demo fine-tunes MiniLM)
+    config["backbones"] = {"tiny-4L": {"source": "random", "num_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
+                                       "intermediate_size": 128, "paper_backbone": "ElasticBERT-6L"}}
+    config["training"].update(lr=1e-3, batch_size=16)
     config["hash"]["num_buckets"] = 4
     config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
     config["training"]["epochs"] = 2
@@ -165,12 +227,18 @@ def test_demo_dag_end_to_end(tmp_path):
     assert ran.published_f1.isna().all()                        # synthetic difficulty data: no published twin
     human = pd.read_csv(tmp_path / "results/e2e/tables/difficulty_human.csv")
     assert len(human) >= 2
+    # the claims ledger: every claim has a verdict; those this cut-down preset can test are tested
+    claims = pd.read_csv(tmp_path / "results/e2e/tables/claims.csv").set_index("claim")
+    assert claims.verdict.isin(["holds", "fails", "inconclusive", "not run in this preset"]).all()
+    assert (claims.loc[["a", "c", "d"], "verdict"] != "not run in this preset").all()
+    assert claims.loc["f", "verdict"] == "not run in this preset"     # summarization is off here
+    assert "claims.md" in {p.name for p in (tmp_path / "results/e2e/tables").iterdir()}
 
     logs = list((tmp_path / "logs/e2e").rglob("*.log"))
     # prepare, tokenize, hashes (one job: group_small_jobs), runs (one job per method), analysis
-    # (runs table, hash and main tables, two figures), timing and its figure
+    # (runs table, hash and main tables, two figures, the claims ledger), timing and its figure
     assert config["group_small_jobs"]
-    hashee_jobs = 1 + 1 + 1 + 2 + 5 + 2
+    hashee_jobs = 1 + 1 + 1 + 2 + 6 + 2
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))

@@ -7,6 +7,15 @@ words rarer), so a frequency hash sees the kind of structure it sees on real tex
 from easy (one clear cue) to hard (negation, conflicting cues, antonyms), so exiting early has
 something to gain and something to lose.
 
+Every example records how it was built (its construction kind, KINDS; `synthetic_kinds` regenerates
+them, since the normalized TSV format has no column for them), so a caller such as a difficulty
+study has per-instance difficulty known by construction. The kinds say what a reader must look at
+(one cue word, a negator, the premise), not what depth a model needs: on the demo's tiny random
+6-layer model trained for 300 steps, one layer scores as well as six on these tasks, and the
+compositions that would need depth (a negator's scope, matching the hypothesis against the premise
+slot by slot) are not learned by the six-layer model in that budget either (docs/benchmarks.md,
+"Synthetic tasks and depth").
+
 Same (name, sizes, seed) -> same output on any machine: each split has its own `random.Random`
 seeded from a CRC of (name, split, seed), and an instance already produced for an earlier split
 is redrawn, so splits do not share examples.
@@ -111,18 +120,21 @@ def _fix_articles(words: list[str]) -> list[str]:
 
 # ---------------------------------------------------------------- synth-sentiment
 
-def _sentiment(rng: random.Random, label: int) -> Example:
-    """Filler plus 1-3 cue phrases whose net polarity gives the label. Easy: plain cues, which most
-    examples have. Hard: a negated cue ("not good"), or three cues of which one opposes the other two.
-    The hard share is kept small (about 15%), as in SST-2, so the cue words carry the label."""
+def _sentiment(rng: random.Random, label: int) -> tuple[Example, str]:
+    """Filler plus 1-3 cue phrases whose net polarity gives the label. Easy ("cue"): plain cues, which
+    most examples have. Hard: a negated cue ("negation": "not good"), three cues of which one opposes
+    the other two ("conflict"), or both ("negation+conflict"). The hard share is kept small (about
+    15%), as in SST-2, so the cue words carry the label."""
     target = 1 if label == 1 else -1
     count = rng.choices((1, 2, 3), weights=(0.45, 0.35, 0.2))[0]
     polarities = [target] * count
     if count == 3 and rng.random() < _CONFLICT_RATE:
         polarities[rng.randrange(3)] = -target
     phrases = []
+    any_negated = False
     for polarity in polarities:
         negated = rng.random() < _NEGATION_RATE
+        any_negated |= negated
         surface = -polarity if negated else polarity    # "not bad" reads positive
         phrase = [(_POSITIVE if surface > 0 else _NEGATIVE).one(rng)]
         if rng.random() < 0.25:
@@ -135,7 +147,9 @@ def _sentiment(rng: random.Random, label: int) -> Example:
     units: list[list[str]] = [[w] for w in _FILLER.draw(rng, length - cue_words)]
     for phrase in phrases:
         units.insert(rng.randint(0, len(units)), phrase)
-    return Example(" ".join(_fix_articles([w for unit in units for w in unit])), None, label)
+    hard = [k for k, made in (("negation", any_negated), ("conflict", -target in polarities)) if made]
+    kind = "+".join(hard) or "cue"
+    return Example(" ".join(_fix_articles([w for unit in units for w in unit])), None, label), kind
 
 
 # ---------------------------------------------------------------- synth-nli
@@ -164,22 +178,26 @@ def _adjective_chunk(chunk: list[str]) -> int | None:
     return next((i for i, w in enumerate(chunk) if w in _ANTONYMS and i > 0 and chunk[i - 1] in ("a", "the")), None)
 
 
-def _nli(rng: random.Random, label: int) -> Example:
-    """Entailment (0): a subset of the premise, adjectives maybe dropped, nouns maybe replaced by a
-    hypernym. Neutral (1): a subset plus new content (an adjective, a purpose phrase, a place).
-    Contradiction (2): a subset with "is not", or with an adjective replaced by its antonym."""
+def _nli(rng: random.Random, label: int) -> tuple[Example, str]:
+    """Entailment (0, kind "subset"): a subset of the premise, adjectives maybe dropped, nouns maybe
+    replaced by a hypernym. Neutral (1): a subset plus new content: an adjective ("new-adjective"), a
+    place ("new-place"), a purpose phrase ("new-phrase"). Contradiction (2): a subset with "is not"
+    ("negation"), or with an adjective replaced by its antonym ("antonym")."""
     chunks = _premise_chunks(rng)
     premise = [w for chunk in chunks.values() for w in chunk]
     keep = {"subject", "verb"} | {name for name in ("object", "place", "time") if name in chunks and rng.random() < 0.5}
     hypothesis = {name: list(chunk) for name, chunk in chunks.items() if name in keep}
 
+    kind = "subset"
     if label == 2 and rng.random() < 0.55:
+        kind = "antonym"
         candidates = [n for n, c in chunks.items() if _adjective_chunk(c) is not None]
         name = rng.choice(candidates)
         hypothesis[name] = list(chunks[name])
         index = _adjective_chunk(hypothesis[name])
         hypothesis[name][index] = _ANTONYMS[hypothesis[name][index]]
     elif label == 2:
+        kind = "negation"
         hypothesis["verb"] = ["is", "not", chunks["verb"][1]]
 
     # Entailment and neutral may drop adjectives and use hypernyms; contradiction keeps its antonym.
@@ -192,18 +210,21 @@ def _nli(rng: random.Random, label: int) -> Example:
                 chunk[-1] = _PARAPHRASES[chunk[-1]]
 
     if label == 1:
-        kind = rng.random()
-        if kind < 0.4:
+        roll = rng.random()
+        if roll < 0.4:
+            kind = "new-adjective"
             noun_phrase = hypothesis["subject"] if rng.random() < 0.6 or "object" not in hypothesis else hypothesis["object"]
             noun_phrase.insert(len(noun_phrase) - 1, _NEUTRAL_ADJECTIVES.one(rng))
-        elif kind < 0.6 and "place" not in chunks:
+        elif roll < 0.6 and "place" not in chunks:
+            kind = "new-place"
             hypothesis["place"] = [_PREPOSITIONS.one(rng), "the", _PLACES.one(rng)]
         else:
+            kind = "new-phrase"
             hypothesis["extra"] = list(rng.choice(_NEUTRAL_PHRASES))
 
     order = ("subject", "verb", "object", "place", "time", "extra")
     words = [w for name in order for w in hypothesis.get(name, ())]
-    return Example(" ".join(_fix_articles(premise)), " ".join(_fix_articles(words)), label)
+    return Example(" ".join(_fix_articles(premise)), " ".join(_fix_articles(words)), label), kind
 
 
 # ---------------------------------------------------------------- synth-similarity
@@ -228,16 +249,19 @@ def _jaccard(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
-def _similarity(rng: random.Random, _label: int) -> Example:
+def _similarity(rng: random.Random, _label: int) -> tuple[Example, str]:
     """Sentence b = sentence a with a random share of its words replaced, some dropped, some extra
-    words added (or, 15% of the time, an unrelated headline); score = 5 x Jaccard overlap of the
-    word sets. Most edits are headline words (see _OTHER_TOPIC).
+    words added ("edit"; "edit-scene" when one of its new words is a scene word, which only a
+    comparison with a shows), or, 15% of the time, an unrelated headline ("unrelated"); score = 5 x
+    Jaccard overlap of the word sets. Most edits are headline words (see _OTHER_TOPIC).
 
     Why: with scene-word edits only, the score can only be read by matching every word of b
     against a, which a tiny model trained from scratch on ~1,000 pairs does not learn (correlation
     near 0.5); with headline-word edits only, it reads b alone (0.99)."""
     a = [w for chunk in _premise_chunks(rng).values() for w in chunk]
+    kind = "edit"
     if rng.random() < 0.15:
+        kind = "unrelated"
         b = _OTHER_TOPIC.draw(rng, rng.randint(4, 10))
     else:
         change = rng.random()
@@ -253,15 +277,36 @@ def _similarity(rng: random.Random, _label: int) -> Example:
             # else: dropped
         if not b:
             b = [_OTHER_TOPIC.one(rng)]
+        if set(b) - set(a) - set(_OTHER_TOPIC.words):
+            kind = "edit-scene"
     text_a, text_b = " ".join(_fix_articles(a)), " ".join(_fix_articles(b))
-    return Example(text_a, text_b, round(5.0 * _jaccard(text_a, text_b), 2))
+    return Example(text_a, text_b, round(5.0 * _jaccard(text_a, text_b), 2)), kind
 
 
 _GENERATORS = {"synth-sentiment": (_sentiment, 2), "synth-nli": (_nli, 3), "synth-similarity": (_similarity, 1)}
 
 
+# Every construction kind of each task, the easy one first (see each generator's docstring).
+KINDS = {
+    "synth-sentiment": ("cue", "negation", "conflict", "negation+conflict"),
+    "synth-nli": ("subset", "negation", "antonym", "new-adjective", "new-place", "new-phrase"),
+    "synth-similarity": ("edit", "edit-scene", "unrelated"),
+}
+
+
 def make_synthetic_task(name: str, sizes: dict[str, int], seed: int) -> dict[str, list[Example]]:
     """Generate the splits of synthetic task `name` with `sizes[split]` examples each."""
+    return {split: [example for example, _ in pairs] for split, pairs in _generate(name, sizes, seed).items()}
+
+
+def synthetic_kinds(name: str, sizes: dict[str, int], seed: int) -> dict[str, list[str]]:
+    """The construction kind (one of KINDS[name]) of every example that make_synthetic_task(name,
+    sizes, seed) returns, in the same order. Regenerated rather than stored: the normalized TSV
+    format has no column for it, and the same arguments give the same examples on any machine."""
+    return {split: [kind for _, kind in pairs] for split, pairs in _generate(name, sizes, seed).items()}
+
+
+def _generate(name: str, sizes: dict[str, int], seed: int) -> dict[str, list[tuple[Example, str]]]:
     if name not in _GENERATORS:
         raise ValueError(f"unknown synthetic task {name!r} (known: {', '.join(SYNTHETIC_TASKS)})")
     for split, size in sizes.items():
@@ -274,13 +319,13 @@ def make_synthetic_task(name: str, sizes: dict[str, int], seed: int) -> dict[str
     splits = {}
     for split in order:
         rng = _split_rng(name, split, seed)
-        examples = []
+        pairs = []
         for label in _balanced_labels(rng, sizes[split], num_classes):
             for _ in range(_MAX_REDRAWS):
-                example = generate(rng, label)
+                example, kind = generate(rng, label)
                 if (example.text_a, example.text_b) not in seen:
                     break
             seen.add((example.text_a, example.text_b))
-            examples.append(example)
-        splits[split] = examples
+            pairs.append((example, kind))
+        splits[split] = pairs
     return {split: splits[split] for split in sizes}

@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint
+from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint, run_name, run_variant
 
 __all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "SweepPoint", "get_method", "method_variants",
-           "config_errors", "hub_unreachable", "backbone_runs", "llm_config_errors"]
+           "config_errors", "hub_unreachable", "backbone_runs", "llm_config_errors", "training_runs",
+           "with_training_runs", "run_name", "run_variant"]
 
 
 def _discover() -> dict[str, Method]:
@@ -110,3 +111,26 @@ def method_recipe(training: dict, method_training: dict, recipe: str, method: st
         raise ValueError(f"config key 'training_recipe': {recipe!r} is not one of per-method, shared")
     own = (method_training or {}).get(method, {}) if recipe == "per-method" else {}
     return {**training, **own}
+
+
+def training_runs(method: Method, variant: str, settings: dict) -> list[tuple[str, dict]]:
+    """(run name, training setting) of every run of `variant`: one per value of the method's
+    training-time sweep (Method.train_sweep / train_grid, e.g. {"alpha": 0.02} -> "default@alpha=0.02"),
+    else the variant itself with {}. `settings`: the method's schema-filled config section."""
+    values = method.train_grid(variant, settings) if method.train_sweep else ()
+    if not values:
+        return [(variant, {})]
+    if len(set(values)) != len(values):
+        raise ValueError(f"method {method.name}: training grid of {method.train_sweep!r} repeats a value: {list(values)}")
+    return [(run_name(variant, {method.train_sweep: value}), {method.train_sweep: value}) for value in values]
+
+
+def with_training_runs(config: dict, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(method, variant) pairs -> (method, run) pairs: a method with a training-time sweep has one run
+    per value (`training_runs`, its settings from the config's `dynamic.<method>` section with the
+    schema's defaults filled); the others keep the variant. What the workflow trains and sweeps."""
+    from earlyexit.dynamic_config import method_settings, section
+
+    dynamic = section(config)
+    return [(m, run) for m, v in pairs
+            for run, _ in training_runs(METHODS[m], v, method_settings(dynamic, m) if METHODS[m].family == "dynamic" else {})]

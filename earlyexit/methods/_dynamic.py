@@ -46,7 +46,11 @@ class Stage:
                  its selected weights (also on a resumed run), e.g. ConsistentEE's memorized layers;
     indexed:     the loss gets (model, batch, rows, position): the batch's training-example indices
                  and its position in the epoch (BERxiT alternates objectives by step parity);
-    max_batches: at most this many batches per epoch (the first ones of the shuffled plan).
+    max_batches: at most this many batches per epoch (the first ones of the shuffled plan);
+    independent_of: settings (keys of ctx.settings, e.g. ConsistentEE's "alpha") the FIRST stage does
+                 not read: runs of one process (a grouped job) that differ only in them reuse its
+                 trained weights instead of training it again (every stage seeds itself, so the later
+                 stages and the results are the same as in a fresh process; tested).
     """
 
     name: str
@@ -58,6 +62,7 @@ class Stage:
     start: Callable | None = None
     indexed: bool = False
     max_batches: int | None = None
+    independent_of: tuple = ()
 
 
 def last_layer(scores: list) -> float:
@@ -132,7 +137,7 @@ class DynamicMethod(Method):
                           selected_step=trained["selected_step"], history=trained["history"],
                           train_seconds=trained["train_seconds"], eval_seconds=eval_seconds,
                           method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens,
-                          dims=dims, extra=extra)
+                          dims=dims, extra=extra, test_predictions=test.predictions)
 
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
         import torch
@@ -157,11 +162,31 @@ class DynamicMethod(Method):
                 dev_exit_layers=scored["dev"].exit_layers, test_exit_layers=scored["test"].exit_layers,
                 dev_cost=dynamic_exit_cost(ctx.splits["dev"].lengths, scored["dev"].exit_layers, dims),
                 test_cost=dynamic_exit_cost(ctx.splits["test"].lengths, scored["test"].exit_layers, dims),
-                dims=dims, extra=self.extra_record(model, ctx, ctx.splits["test"].lengths, scored["test"].exit_layers)))
+                dims=dims, extra=self.extra_record(model, ctx, ctx.splits["test"].lengths, scored["test"].exit_layers),
+                test_predictions=scored["test"].predictions))
         return points
 
 
 # --- training ------------------------------------------------------------------------------------
+
+# First stages already trained in this process (Stage.independent_of): key -> (weights on the CPU,
+# the loop's result). Bounded: a grouped job runs a method's runs value-major, seeds inner.
+_SHARED_STAGES: dict = {}
+_SHARED_LIMIT = 8
+
+
+def _shared_key(stage: Stage, ctx: RunContext, cfg) -> str | None:
+    """What the first stage's result depends on, when it declares settings it does not read."""
+    import json
+
+    if not stage.independent_of:
+        return None
+    settings = {k: v for k, v in ctx.settings.items() if k not in stage.independent_of}
+    return json.dumps({"stage": stage.name, "task": ctx.task.name, "variant": ctx.variant, "seed": ctx.seed,
+                       "backbone": {k: str(v) for k, v in vars(ctx.backbone).items()},
+                       "tokenized": ctx.meta.get("sha256"), "splits": {k: len(v) for k, v in ctx.splits.items()},
+                       "config": cfg.as_dict(), "settings": settings, "device": str(ctx.device)},
+                      sort_keys=True, default=str)
 
 def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
     """Run the stages in order on the one loop; each stage restores its dev-selected weights before
@@ -213,11 +238,23 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
 
         hooks = TrainHooks(epoch_batches=epoch_batches, loss=loss, evaluate=evaluate_point)
         state = ctx.train_state.stage(stage.name) if ctx.train_state is not None else None
-        result = train_loop(model, hooks, cfg, ctx.seed, progress=ctx.progress, desc=stage.name, state=state)
+        key = _shared_key(stage, ctx, cfg) if first is None else None
+        if key is not None and key in _SHARED_STAGES:
+            weights, result = _SHARED_STAGES[key]
+            model.load_state_dict(weights)
+            result = {**result, "train_seconds": 0.0, "shared": True}
+        else:
+            result = train_loop(model, hooks, cfg, ctx.seed, progress=ctx.progress, desc=stage.name, state=state)
+            if key is not None:
+                while len(_SHARED_STAGES) >= _SHARED_LIMIT:
+                    _SHARED_STAGES.pop(next(iter(_SHARED_STAGES)))
+                _SHARED_STAGES[key] = ({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, result)
         seconds += result["train_seconds"]
         history += [{"stage": stage.name, **{k: v for k, v in p.items() if k != "select"}} for p in result["history"]]
         summary.append({"name": stage.name, "selected_step": result["selected"]["step"], "steps": result["steps"],
-                        "lr": cfg.lr, "epochs": cfg.epochs})
+                        "lr": cfg.lr, "epochs": cfg.epochs,
+                        # reused from a run of this process that differs only in settings the stage does not read
+                        **({"reused": True} if result.get("shared") else {})})
         if first is None:
             first = result
     for parameter in model.parameters():

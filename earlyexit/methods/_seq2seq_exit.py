@@ -17,7 +17,7 @@ def run_seq2seq_exit(ctx: RunContext, token_hash) -> RunOutcome:
     from earlyexit.flops import Seq2SeqDims, seq2seq_speedup_record
     from earlyexit.models.hashee_seq2seq import HashEEForConditionalGeneration
     from earlyexit.plumbing.files import atomic_path
-    from earlyexit.rouge import rouge
+    from earlyexit.rouge import rouge, rouge_with_instances
     from earlyexit.seq2seq import fine_tune_seq2seq, load_seq2seq_splits
     from earlyexit.seq2seq_backbones import load_seq2seq, load_seq2seq_tokenizer
 
@@ -43,12 +43,14 @@ def run_seq2seq_exit(ctx: RunContext, token_hash) -> RunOutcome:
     exits = splits["test"].sources.exit_layers
     cost = seq2seq_speedup_record(exits, result["generated_tokens"], dims, reference, ctx.generation["num_beams"])
     lead = rouge(splits["test"].leads, splits["test"].references, ctx.task.language)
+    # each test summary's ROUGE (the record's test score is their mean): the claims ledger resamples them
+    instance_rouge = rouge_with_instances(result["predictions"], splits["test"].references, ctx.task.language)[1]
     return RunOutcome(
         dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
         selected_step=result["selected_step"], history=result["history"],
         train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
         method_flops=np.zeros(0), elue_depth=np.zeros(0), tokens=np.array([len(e) for e in exits]), dims=dims,
-        cost=cost,
+        cost=cost, test_predictions=instance_rouge,
         extra={"mean_exit_layer": float(np.mean(np.concatenate(exits))), "decoder_layers": dims.decoder_layers,
                "lead_baseline": lead, "generation": dict(ctx.generation),
                "examples": [{"prediction": p, "reference": r}

@@ -50,6 +50,7 @@ def fine_tune_token_model(ctx: RunContext, model, token_hash, dims) -> RunOutcom
     cost = token_exit_cost(exits, dims)
     return RunOutcome(
         dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
+        test_predictions=result["test_predictions"],
         selected_step=result["selected_step"], history=result["history"],
         train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
         method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,

@@ -69,6 +69,10 @@ class RunOutcome:
     dims: Any                       # earlyexit.flops.ModelDims
     extra: dict = field(default_factory=dict)   # method-specific record fields
     cost: dict | None = None        # the record's speedup/flops fields when the method counts them itself (seq2seq)
+    # Per test instance, test order: the predicted label (classification), the predicted value
+    # (regression) or the instance's ROUGE score (summarization); the run record keeps them
+    # (`test_instances`, earlyexit/instances.py) for the claims ledger's paired bootstrap.
+    test_predictions: np.ndarray | None = None
 
 
 @dataclass
@@ -89,6 +93,22 @@ class SweepPoint:
     test_cost: Any
     dims: Any                       # earlyexit.flops.ModelDims
     extra: dict = field(default_factory=dict)   # method-specific per-point fields (JSON-able)
+    # the predicted label (value, for regression) per test instance at this setting, test order
+    test_predictions: np.ndarray | None = None
+
+
+# "<variant>@<parameter>=<value>": the path segment and wildcard of one run of a training-time sweep.
+RUN_SEPARATOR = "@"
+
+
+def run_name(variant: str, train_setting: dict) -> str:
+    """The run's name in paths and wildcards: the variant, plus its training-time setting if any."""
+    return f"{variant}{RUN_SEPARATOR}{setting_label(train_setting)}" if train_setting else variant
+
+
+def run_variant(run: str) -> str:
+    """The variant of a run name (run_name's inverse, first half)."""
+    return run.split(RUN_SEPARATOR, 1)[0]
 
 
 @dataclass
@@ -139,6 +159,18 @@ class Method:
     # `methods`, its rules and the encoder contract test leave such a method out, and
     # llm_generation.methods takes only such methods.
     generation_lm: bool = False
+    # The method the HashEE paper proposes: the subject of the ledger's claims (c)-(f) (HashEE). One
+    # method at most sets it; the claims ledger finds it here instead of naming it.
+    paper_subject: bool = False
+    # The variant its paper credits with the largest speed-up at a similar score (HashEE: the
+    # frequency hash; claim d). None: no such claim.
+    speed_variant: str | None = None
+    # A TRAINING-time parameter: the name of a key of the method's settings (e.g. ConsistentEE's reward
+    # weight "alpha") trained at every value of `train_grid`; each value is a run of its own (own
+    # record, checkpoint and sweep file, path segment "<variant>@<name>=<value>": run_name), and the runs
+    # of one variant (all values x inference settings) form ONE curve, across which the matched
+    # operating point is picked. None: one run per variant. Dynamic methods only.
+    train_sweep: str | None = None
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
@@ -161,6 +193,12 @@ class Method:
         """This run's row name in data/published/hashee_published.csv's `table`; `paper_backbone`
         (the run's) for methods whose row depends on it (BERxiT w/ BERT / w/ ElasticBERT)."""
         return self.label(variant)
+
+    def train_grid(self, variant: str, settings: dict) -> tuple:
+        """The values of `train_sweep` that `variant` trains at, given the method's schema-filled
+        `settings`; () = one run with the settings as they are (e.g. a variant the parameter does
+        not act on)."""
+        return ()
 
     def artifacts(self, variant: str, seed: int) -> dict:
         """Artifacts a run needs: input name -> {"kind": ..., **keys}; the workflow maps them to
@@ -207,3 +245,9 @@ class Method:
             raise ImportError(f"method {self.name}: family {self.family!r} is not one of {FAMILIES}")
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise ImportError(f"method {self.name}: variants must be distinct and non-empty")
+        if self.speed_variant is not None and self.speed_variant not in self.variants:
+            raise ImportError(f"method {self.name}: speed_variant {self.speed_variant!r} is not one of its variants")
+        if any(RUN_SEPARATOR in v for v in self.variants):
+            raise ImportError(f"method {self.name}: a variant name may not contain {RUN_SEPARATOR!r} (it starts a run's training setting)")
+        if self.train_sweep is not None and self.family != "dynamic":
+            raise ImportError(f"method {self.name}: a training-time sweep needs the dynamic family (its runs are matched as one curve)")

@@ -199,7 +199,7 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
     from earlyexit.training import train_loop
 
     train, cfg = ctx.splits["train"], ctx.train_config
-    if ctx.settings.get("label_epochs") is not None:
+    if ctx.settings["label_epochs"] is not None:
         cfg = dataclasses.replace(cfg, epochs=ctx.settings["label_epochs"])
     seeds, folds = ctx.settings["label_seeds"], ctx.settings["label_folds"]
     correct = []
@@ -287,7 +287,7 @@ class CascadeBERT(Method):
         if unsupported is None:
             hard = hard_instances(model.small, ctx)
             extra["cascade"].update(label_seeds=ctx.settings["label_seeds"], label_folds=ctx.settings["label_folds"],
-                                    label_epochs=ctx.settings.get("label_epochs"),
+                                    label_epochs=ctx.settings["label_epochs"],
                                     hard_fraction=float(hard.mean()),
                                     dar_weight=ctx.settings["dar_weight"], dar_margin=ctx.settings["dar_margin"])
             model.to(ctx.device)
@@ -303,9 +303,9 @@ class CascadeBERT(Method):
             with atomic_path(ctx.checkpoint) as tmp:
                 torch.save(model.state_dict(), tmp)
         started = time.perf_counter()
-        scores = {name: compute_metrics(ctx.task.metric, predict_plain(model.big, ctx.splits[name], cfg.eval_batch_size,
-                                                                       pad_id, ctx.device, cfg.bf16, regression),
-                                        ctx.splits[name].labels)
+        predicted = {name: predict_plain(model.big, ctx.splits[name], cfg.eval_batch_size, pad_id, ctx.device, cfg.bf16,
+                                         regression) for name in ("dev", "test")}
+        scores = {name: compute_metrics(ctx.task.metric, predicted[name], ctx.splits[name].labels)
                   for name in ("dev", "test")}
         eval_seconds = time.perf_counter() - started
         dims = ModelDims.from_hf_config(model.big.config)
@@ -317,7 +317,7 @@ class CascadeBERT(Method):
                           history=[{k: v for k, v in p.items() if k != "select"} for p in result["history"]],
                           train_seconds=result["train_seconds"], eval_seconds=eval_seconds,
                           method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,
-                          extra=extra)
+                          extra=extra, test_predictions=predicted["test"])
 
     def load(self, ctx: RunContext, checkpoint: str):
         """The trained cascade `run` saved, on ctx.device, in eval mode."""
@@ -352,7 +352,8 @@ class CascadeBERT(Method):
                 dev_cost=cascade_cost(ctx.splits["dev"].lengths, scored["dev"][1], small_dims, big_dims),
                 test_cost=cascade_cost(ctx.splits["test"].lengths, scored["test"][1], small_dims, big_dims),
                 dims=big_dims,
-                extra={"escalated_fraction": {name: float(scored[name][1].mean()) for name in ("dev", "test")}}))
+                extra={"escalated_fraction": {name: float(scored[name][1].mean()) for name in ("dev", "test")}},
+                test_predictions=routed["test"][i][0]))
         return points
 
     def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict):

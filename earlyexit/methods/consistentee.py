@@ -8,13 +8,21 @@ only has to be right at the exit it takes. Stages, each a call of the one traini
    reward minus the mean over an instance's copies [2.3-2.4];
 3. joint: the exit-layer loss of each row plus the same policy loss, every parameter [2.5];
    stages 2-3 repeat `rounds` times [2.6].
-The reward is the PAPER's hardness-guided one, r = -CE - alpha (1 - m/L) e (variant `default`);
-the released code's r = -CE is variant `code-reward` (docs/deviations.md). RL stages select the
-point with the best mean dev reward at the policy's exits. Inference: exit at the first layer whose
-policy says P(exit) > 0.5 [1.3]. Regression: unsupported (the memorized layer needs right/wrong
-exits), recorded as such. Model, reward and rule: earlyexit/models/consistentee.py."""
+Variant `default`: the PAPER's hardness-guided reward r = -CE - alpha (1 - m/L) e, with training
+actions drawn from the policy's Bernoulli (`dynamic.consistentee.action_mode`, default sample): the
+released code's deterministic actions give the K copies of an instance the same trajectory, zero
+advantage and no policy gradient (spec B2). alpha is a training-time sweep (`alpha_grid`, 0 = the
+released reward): one run per value, the runs form one curve. Variant `released`: the released code
+as it is, r = -CE and actions 1[p > 0.5] (rollouts differ through dropout only), one run
+(docs/deviations.md). RL stages select the point with the best mean dev reward at the policy's
+exits. Inference: exit at the first layer whose policy says P(exit) > 0.5 [1.3]. Regression:
+unsupported (the memorized layer needs right/wrong exits), recorded as such. Model, reward and
+rule: earlyexit/models/consistentee.py. Its paper compares it with plain multi-exit training of the
+same heads and stage-1 loss (method `multiexit`, `paper_rival`)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from earlyexit.methods._dynamic import DynamicMethod, Stage, forward_all, last_layer, task_loss
 from earlyexit.methods.base import RunContext
@@ -22,7 +30,8 @@ from earlyexit.methods.base import RunContext
 # The paper's decision is the Bernoulli's mode, P(exit) > 0.5 (spec 1.3); it has no threshold sweep
 # (its inference script sweeps saved checkpoints, spec 4), so the curve is one point per run.
 POLICY_THRESHOLDS = (0.5,)
-REWARDS = {"default": "linear", "code-reward": "none"}
+# variant -> (reward hardness, training actions; None: the config's action_mode)
+VARIANTS = {"default": ("linear", None), "released": ("none", "threshold")}
 
 
 class ConsistentEE(DynamicMethod):
@@ -31,9 +40,15 @@ class ConsistentEE(DynamicMethod):
     order = 250
     color = "#1f3b73"              # navy: CascadeBERT has tab:brown
     heads = "pabee"
-    variants = tuple(REWARDS)
-    variant_labels = {"code-reward": "ConsistentEE (released reward)"}
+    variants = tuple(VARIANTS)
+    variant_labels = {"released": "ConsistentEE (as released)"}
     sweep = {"policy_threshold": POLICY_THRESHOLDS}
+    train_sweep = "alpha"
+    paper_rival = "multiexit"
+
+    def train_grid(self, variant: str, settings: dict) -> tuple:
+        # the released reward has no speed term: alpha does not act on it
+        return () if VARIANTS[variant][0] == "none" else tuple(settings.get("alpha_grid") or ())
 
     def exit_support(self, task) -> str | None:
         if task.is_regression:
@@ -59,17 +74,14 @@ class ConsistentEE(DynamicMethod):
     def stages(self, model, ctx: RunContext) -> list[Stage]:
         import torch
 
-        from earlyexit.models.consistentee import rollout_losses, tile, weighted_exit_loss
+        from earlyexit.models.consistentee import rollout_losses, tile
 
         regression = ctx.task.is_regression
         s = settings(ctx)
-        hardness = REWARDS[ctx.variant]
+        hardness, actions = VARIANTS[ctx.variant]
+        action_mode = actions or s["action_mode"]
         copies = s["copies"]
         memorized: dict = {}     # split -> memorized layer per instance, set once stage 1 is done
-
-        def multi_exit_loss(model, batch):
-            logits = forward_all(model, batch)
-            return weighted_exit_loss(torch.stack([task_loss(z, batch[3], regression) for z in logits]))
 
         def annotate(model):
             # From stage 1's selected weights (restored before this runs, also on a resumed run).
@@ -82,7 +94,7 @@ class ConsistentEE(DynamicMethod):
                                          tile(mask, copies), detach_state=joint and s["detach_policy_state"])
             mem = tile(memorized["train"][torch.from_numpy(rows)].to(labels.device), copies)
             out = rollout_losses(logits, probs, tile(labels, copies), mem, copies, alpha=s["alpha"],
-                                 hardness=hardness, action_mode=s["action_mode"],
+                                 hardness=hardness, action_mode=action_mode,
                                  count_final_as_continue=s["count_final_as_continue"])
             return out["policy"] + out["task"] if joint else out["policy"]
 
@@ -93,8 +105,8 @@ class ConsistentEE(DynamicMethod):
             # the authors' RL and joint stages have no warmup
             return {"warmup_ratio": 0.0, **{key: s[f"{prefix}_{key}"] for key in ("lr", "batch_size", "epochs")}}
 
-        stages = [Stage("multi-exit", lambda name: not name.startswith("policies."), multi_exit_loss, last_layer,
-                        needs_exits=False)]
+        # stage 1 reads no RL setting: the runs of an alpha grid in one job train it once
+        stages = [dataclasses.replace(multi_exit_stage(regression), independent_of=(self.train_sweep,))]
         for round_ in range(1, s["rounds"] + 1):
             stages += [
                 Stage(f"policy{round_}", lambda name: name.startswith("policies."),
@@ -104,6 +116,22 @@ class ConsistentEE(DynamicMethod):
                       dev_reward, config=rl_config("joint"), indexed=True, max_batches=s["joint_max_batches"]),
             ]
         return stages
+
+
+def multi_exit_stage(regression: bool) -> Stage:
+    """Stage 1 [2.1]: every exit trained on the layer-weighted mean of the per-exit losses (PABEE's
+    weighting), the policies untouched; selected on the last exit's dev score. Also the whole
+    training of the paper's rival, plain multi-exit training (earlyexit/methods/multiexit.py)."""
+    import torch
+
+    from earlyexit.models.consistentee import weighted_exit_loss
+
+    def multi_exit_loss(model, batch):
+        logits = forward_all(model, batch)
+        return weighted_exit_loss(torch.stack([task_loss(z, batch[3], regression) for z in logits]))
+
+    return Stage("multi-exit", lambda name: not name.startswith("policies."), multi_exit_loss, last_layer,
+                 needs_exits=False)
 
 
 def settings(ctx: RunContext) -> dict:

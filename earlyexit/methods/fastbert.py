@@ -38,7 +38,7 @@ class FastBERT(DynamicMethod):
         from earlyexit.models.multi_exit import MultiExitClassifier, fastbert_exits
 
         hf = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
-        return MultiExitClassifier(hf, fastbert_exits(hf, width=ctx.settings.get("classifier_width", 128)))
+        return MultiExitClassifier(hf, fastbert_exits(hf, width=ctx.settings["classifier_width"]))
 
     def exit_support(self, task) -> str | None:
         if task.is_regression:
@@ -61,8 +61,8 @@ class FastBERT(DynamicMethod):
         def student_loss(model, batch):
             return distillation_loss(forward_all(model, batch))
 
-        distill = {"lr": ctx.train_config.lr * settings.get("distill_lr_multiplier", 10.0)}
-        if settings.get("distill_epochs") is not None:
+        distill = {"lr": ctx.train_config.lr * settings["distill_lr_multiplier"]}
+        if settings["distill_epochs"] is not None:
             distill["epochs"] = settings["distill_epochs"]
         return [Stage("final", lambda name: not students(name), teacher_loss, last_layer, needs_exits=False),
                 Stage("distill", students, student_loss, mean_of_exits, config=distill)]

@@ -25,6 +25,8 @@ class HashEE(Method):
     # The main table's one HashEE row: the frequency hash (the authors' default, spec 5.1) on
     # ElasticBERT-6L, whose hash-table speed-up (4.9x) matches the row's 4.4-6.2x [inferred].
     table_variants = {"elue_main": ("frequency",)}
+    paper_subject = True            # the claims ledger's claims (c)-(f) are about HashEE
+    speed_variant = "frequency"     # "frequency hash: the largest speed-up at a similar score" (claim d)
     main_table_backbone = "ElasticBERT-6L"
 
     def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:

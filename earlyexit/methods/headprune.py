@@ -85,6 +85,7 @@ class HeadPrune(Method):
         tokens, flops, depth = static_cost(test.lengths, pruned)
         return RunOutcome(
             dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
+            test_predictions=result["test_predictions"],
             selected_step=result["selected_step"], history=result["history"],
             train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
             method_flops=flops, elue_depth=depth, tokens=tokens, dims=dims,   # the backbone, with every head

@@ -61,6 +61,7 @@ class Theseus(Method):
         tokens, flops, elue_depth = static_cost(ctx.splits["test"].lengths, ModelDims.from_hf_config(successor.config))
         return RunOutcome(
             dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
+            test_predictions=result["test_predictions"],
             selected_step=result["selected_step"], history=result["history"],
             train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
             method_flops=flops, elue_depth=elue_depth, tokens=tokens, dims=dims,

@@ -66,9 +66,10 @@ def inference_exit_layers(probs: torch.Tensor, threshold: float = 0.5) -> torch.
 
 
 def sample_actions(probs: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The exit action at every layer [2.3]: "threshold" = 1[p > 0.5], the released code (eps = 0;
-    rollouts then differ only through dropout); "sample" = a Bernoulli draw, the score-function
-    estimator's own assumption (spec B2)."""
+    """The exit action at every layer [2.3]: "sample" = a Bernoulli draw, the score-function
+    estimator's own assumption and the suite's training default; "threshold" = 1[p > 0.5], the
+    released code (eps = 0): the K copies of an instance then share one trajectory unless dropout
+    moves a policy across 0.5, their advantage is zero and the policy gets no gradient (spec B2)."""
     if mode == "threshold":
         return probs > 0.5
     if mode == "sample":
@@ -147,7 +148,7 @@ def weighted_exit_loss(losses: torch.Tensor) -> torch.Tensor:
 
 def rollout_losses(layer_logits: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor,
                    memorized: torch.Tensor, copies: int, *, alpha: float, hardness: str = "linear",
-                   action_mode: str = "threshold", count_final_as_continue: bool = True,
+                   action_mode: str = "sample", count_final_as_continue: bool = True,
                    regression: bool = False, generator: torch.Generator | None = None) -> dict:
     """One REINFORCE rollout over a tiled batch [2.3-2.5]: layer_logits [R, L, C] and probs [R, L]
     (every layer's exit logits and P(exit); R = K*B rows, tiled by `tile`), labels [R], memorized

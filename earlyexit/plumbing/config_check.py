@@ -3,9 +3,9 @@
 The JSON schema (workflow/schemas/config.schema.yaml) is the single source of truth; this module
 only turns jsonschema's first error into a sentence a user can act on, and adds the checks a
 schema cannot express: methods and variants known to the registry, bucket counts vs backbone depth,
-each task's data source vs the task, and the difficulty study's backbone names. input_errors then
-checks the local data files a config names. The workflow runs both before any job, so bad input
-stops with one line and writes nothing.
+each task's data source vs the task, per-task and per-method key names. input_errors then checks the
+local data files a config names. The workflow runs both (and the difficulty study's own checks,
+difficulty.settings.config_errors) before any job, so bad input stops with one line and writes nothing.
 """
 
 from __future__ import annotations
@@ -105,7 +105,6 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is not None:
         return [_sentence(error)]
-    from difficulty.settings import backbone_errors
     from earlyexit.methods import config_errors as method_errors
 
     messages = method_errors(config["methods"])
@@ -132,7 +131,6 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
     messages += per_task_key_errors(config)
     messages += source_errors(config["data"], config["tasks"])
     messages += shared_file_errors(config["data"], config["tasks"])
-    messages += backbone_errors(config.get("difficulty"), config["backbones"])
     messages += summarization_errors(config)
     messages += llm_generation_errors(config)
     return messages

@@ -39,6 +39,12 @@ def sweep(preset, task, backbone, method, variant, seed) -> str:
     return f"results/{preset}/sweeps/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
 
 
+def matched(preset, task, backbone, method, variant) -> str:
+    """The matched operating point of every seed of one dynamic curve (all its runs' sweep files;
+    earlyexit/matching.py, rule match_operating_points)."""
+    return f"results/{preset}/matched/{task}/{backbone}/{method}/{variant}.json"
+
+
 def timing(preset, task, backbone) -> str:
     """Wall-clock inference times of one task x backbone (earlyexit/timing.py, rule time_inference)."""
     return f"results/{preset}/timing/{task}/{backbone}.json"

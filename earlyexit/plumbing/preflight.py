@@ -66,7 +66,7 @@ def check_job(smk, *hub_specs) -> None:
     if gpus:   # its own device on a machine with several (a slot per GPU, released when the job ends)
         from earlyexit.plumbing.gpu_slots import pin_job_to_a_gpu
 
-        pin_job_to_a_gpu(getattr(smk.params, "device", None))
+        pin_job_to_a_gpu(getattr(getattr(smk, "params", None), "device", None))
     errors = job_errors(gpus, uses_hub(*hub_specs))
     if errors:
         message = f"preflight: {errors[0]}"

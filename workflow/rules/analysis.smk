@@ -11,6 +11,7 @@ rule table_runs:
     input:
         runs=run_results(),
         sweeps=sweep_results(),
+        matched=matched_results(),
     output:
         csv=report(paths.table(PRESET, "runs.csv"), caption="../report/runs.rst", category="Tables"),
         curves=report(paths.table(PRESET, "dynamic_curves.csv"), caption="../report/dynamic_curves_table.rst", category="Tables"),
@@ -93,3 +94,25 @@ rule figure_backbone_effect:
         "../envs/hashee.yaml"
     script:
         "../scripts/figure_backbone_effect.py"
+
+
+rule table_claims:
+    input:
+        # the files whose paths the runs and curves tables name (per-instance outcomes), the
+        # summarization runs, the timing records and the difficulty study's tables, where the preset has them
+        unpack(claims_inputs),
+        runs=rules.table_runs.output.csv,
+        curves=rules.table_runs.output.curves,
+    output:
+        csv=report(paths.table(PRESET, "claims.csv"), caption="../report/claims.rst", category="Tables"),
+        md=report(paths.table(PRESET, "claims.md"), caption="../report/claims.rst", category="Tables"),
+        tex=report(paths.table(PRESET, "claims.tex"), caption="../report/claims.rst", category="Tables"),
+    params:
+        preset=PRESET,
+        thresholds=config["claims"],
+    log:
+        paths.log_file(PRESET, "table_claims"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/table_claims.py"

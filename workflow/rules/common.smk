@@ -4,11 +4,13 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from difficulty.settings import config_errors as difficulty_config_errors
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
 from earlyexit.data.tasks import get_task
-from earlyexit.methods import backbone_runs, get_method, method_recipe, method_variants
+from earlyexit.methods import (backbone_runs, get_method, method_recipe, method_variants, run_variant, training_runs,
+                               with_training_runs)
 from earlyexit.plumbing.gpu_slots import apply_local_gpu_limit
 from earlyexit.plumbing.preflight import gpus_for
 
@@ -18,7 +20,8 @@ CONFIG_SCHEMA = "../schemas/config.schema.yaml"
 
 # One-line errors naming the key first (the config, then the local files it names, which would
 # otherwise surface as a MissingInputException); then snakemake's validation fills schema defaults.
-_errors = config_errors(config, workflow.source_path(CONFIG_SCHEMA)) or input_errors(config)
+_errors = (config_errors(config, workflow.source_path(CONFIG_SCHEMA)) or difficulty_config_errors(config)
+           or input_errors(config))
 if _errors:
     sys.exit(f"config error: {_errors[0]}")
 validate(config, CONFIG_SCHEMA)
@@ -46,16 +49,32 @@ SUMMARY_RUNS = list(
 HASHES = sorted(
     {spec["hash"] for method, variant in RUNS + SUMMARY_RUNS for spec in get_method(method).artifacts(variant, 0).values() if spec["kind"] == "hash"}
 )
-# (method, variant) pairs each classification backbone runs (its `methods`, what applies to it, what
-# the hub makes reachable: earlyexit.methods.backbone_runs).
-BACKBONE_RUNS = {backbone: backbone_runs(config, backbone) for backbone in config["backbones"]}
+
+
+def method_settings(method):
+    """A dynamic method's own config section (RunContext.settings); {} for the other families."""
+    if get_method(method).family != "dynamic":
+        return {}
+    return dict(config["dynamic"].get(method, {}))
+
+
+def training_setting(method, run):
+    """The training-time setting of a run name ({} for a run without one)."""
+    return dict(training_runs(get_method(method), run_variant(run), method_settings(method)))[run]
+
+
+# (method, run) pairs each classification backbone runs (its `methods`, what applies to it, what
+# the hub makes reachable: earlyexit.methods.backbone_runs); then one run per value of a method's
+# training-time sweep (Method.train_sweep, e.g. ConsistentEE's alpha grid), named
+# "<variant>@<parameter>=<value>": the `variant` wildcard and path segment carry the run name.
+BACKBONE_RUNS = {backbone: with_training_runs(config, backbone_runs(config, backbone)) for backbone in config["backbones"]}
 
 
 def hash_fits(backbone):
     """(hash, fit) of every hash artifact a run on `backbone` declares: fit "train" or "seed<N>"."""
     return sorted(
         {(spec["hash"], spec["fit"]) for method, variant in BACKBONE_RUNS[backbone] for seed in config["seeds"]
-         for spec in get_method(method).artifacts(variant, seed).values() if spec["kind"] == "hash"}
+         for spec in get_method(method).artifacts(run_variant(variant), seed).values() if spec["kind"] == "hash"}
     )
 
 
@@ -71,7 +90,7 @@ wildcard_constraints:
     task=_alternatives([*config["tasks"], *SUMMARY_TASKS]),
     backbone=_alternatives([*config["backbones"], *SUMMARY_BACKBONES]),
     method=_alternatives(dict.fromkeys(m for m, _ in RUNS + SUMMARY_RUNS)),
-    variant=_alternatives(dict.fromkeys(v for _, v in RUNS + SUMMARY_RUNS)),
+    variant=_alternatives(dict.fromkeys([v for _, v in RUNS + SUMMARY_RUNS] + [v for pairs in BACKBONE_RUNS.values() for _, v in pairs])),
     hash=_alternatives(HASHES),
     fit=r"train|seed\d+",
     seed=r"\d+",
@@ -129,7 +148,7 @@ def dynamic_runs(backbone=None):
 
 
 def sweep_results():
-    """Every sweep file of the config: task x backbone x dynamic (method, variant) x seed."""
+    """Every sweep file of the config: task x backbone x dynamic (method, run) x seed."""
     return [
         paths.sweep(PRESET, task, backbone, method, variant, seed)
         for task in config["tasks"]
@@ -139,11 +158,33 @@ def sweep_results():
     ]
 
 
-def method_settings(method):
-    """A dynamic method's own config section (RunContext.settings); {} for the other families."""
-    if get_method(method).family != "dynamic":
-        return {}
-    return dict(config["dynamic"].get(method, {}))
+def curve_runs(backbone, method, variant):
+    """The runs of one curve: every run of `variant` (all its training-time settings) on `backbone`."""
+    return [run for m, run in dynamic_runs(backbone) if m == method and run_variant(run) == variant]
+
+
+def curves(backbone=None):
+    """(method, variant) of every dynamic curve on `backbone` (or on any)."""
+    return list(dict.fromkeys((m, run_variant(run)) for m, run in dynamic_runs(backbone)))
+
+
+def curve_sweeps(wildcards):
+    """Every sweep file of one curve, all its runs x all seeds (what match_operating_points reads)."""
+    return [
+        paths.sweep(PRESET, wildcards.task, wildcards.backbone, wildcards.method, run, seed)
+        for run in curve_runs(wildcards.backbone, wildcards.method, wildcards.variant)
+        for seed in config["seeds"]
+    ]
+
+
+def matched_results():
+    """Every matched-point file of the config: task x backbone x dynamic (method, variant)."""
+    return [
+        paths.matched(PRESET, task, backbone, method, variant)
+        for task in config["tasks"]
+        for backbone in config["backbones"]
+        for method, variant in curves(backbone)
+    ]
 
 
 def training_params(wildcards, method):
@@ -198,7 +239,23 @@ def analysis_targets():
         *paths.summarization_targets(PRESET, SUMMARIZATION["enabled"]),
         *dynamic_targets(),
         *timing_targets(),   # the inference-time figure (timing.smk)
+        *[paths.table(PRESET, f"claims.{ext}") for ext in ("csv", "md", "tex")],   # the claims ledger
     ]
+
+
+def claims_inputs(wildcards):
+    """What the claims ledger (table_claims in analysis.smk) reads besides the runs and curves tables:
+    the run records and sweep files those tables point to and, where this preset makes them, the
+    summarization runs, the timing records and the difficulty study's tables."""
+    inputs = {"records": run_results(), "sweeps": sweep_results()}
+    if SUMMARIZATION["enabled"]:
+        inputs["summaries"] = summarization_runs()
+    if timing_targets():
+        inputs["timing"] = [paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in config["backbones"]]
+    if DIFF["enabled"]:
+        inputs["difficulty_human"] = paths.table(PRESET, "difficulty_human.csv")
+        inputs["difficulty_model"] = paths.table(PRESET, "difficulty_model.csv")
+    return {name: files for name, files in inputs.items() if files}
 
 
 def dynamic_targets():
@@ -259,11 +316,13 @@ class RunJob:
         """Per run: method, variant, seed and its artifacts (name -> file, as the method declares)."""
         method = self.method or wildcards.method
         pairs = [(wildcards.variant, wildcards.seed)] if self.method is None else self.pairs
+        # "variant" is the run name here; the run gets its variant and training-time setting apart
         return [
-            {"method": method, "variant": variant, "seed": int(seed),
+            {"method": method, "variant": run_variant(run), "run": run, "train_setting": training_setting(method, run),
+             "seed": int(seed),
              "artifacts": {name: artifact_path(wildcards, spec, method)
-                           for name, spec in get_method(method).artifacts(variant, int(seed)).items()}}
-            for variant, seed in pairs
+                           for name, spec in get_method(method).artifacts(run_variant(run), int(seed)).items()}}
+            for run, seed in pairs
         ]
 
     def training(self, wildcards):
@@ -335,18 +394,20 @@ def timing_targets():
 
 
 def timing_cases(wildcards):
-    """Per timed (method, variant): the first seed's saved weights, its artifacts and (dynamic
-    methods) its sweep file, whose matched setting is timed."""
+    """Per timed (method, variant): the first seed's saved weights (run name -> file: a dynamic
+    method's curve may span several runs), its artifacts and (dynamic methods) its matched-point
+    file, which says which run and setting are timed."""
     seed = config["seeds"][0]
     cases = []
-    for method, variant in timed_runs(wildcards.backbone):
+    for method, variant in dict.fromkeys((m, run_variant(run)) for m, run in timed_runs(wildcards.backbone)):
         dynamic = get_method(method).family == "dynamic"
+        runs = curve_runs(wildcards.backbone, method, variant) if dynamic else [variant]
         cases.append({
             "method": method, "variant": variant,
-            "checkpoint": paths.checkpoint(PRESET, wildcards.task, wildcards.backbone, method, variant, seed),
+            "checkpoints": {run: paths.checkpoint(PRESET, wildcards.task, wildcards.backbone, method, run, seed) for run in runs},
             "artifacts": {name: artifact_path(wildcards, spec, method)
                           for name, spec in get_method(method).artifacts(variant, seed).items()},
-            "sweep": paths.sweep(PRESET, wildcards.task, wildcards.backbone, method, variant, seed) if dynamic else None,
+            "matched": paths.matched(PRESET, wildcards.task, wildcards.backbone, method, variant) if dynamic else None,
         })
     return cases
 
@@ -356,8 +417,8 @@ def timing_inputs(wildcards):
     return {
         "npz": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "npz"),
         "meta": paths.tokenized(PRESET, wildcards.task, wildcards.backbone, "json"),
-        "models": [c["checkpoint"] for c in cases],
-        "sweeps": [c["sweep"] for c in cases if c["sweep"]],
+        "models": [p for c in cases for p in c["checkpoints"].values()],
+        "matched": [c["matched"] for c in cases if c["matched"]],
         "artifacts": sorted({p for c in cases for p in c["artifacts"].values()}),
     }
 

@@ -1,7 +1,10 @@
 # Dynamic early exit: train once (rule train_eval saves the selected weights), then score that
 # checkpoint at every value of the method's sweep on dev and test (earlyexit/sweeps.py), never
-# retraining; the matched operating point per run goes to runs.csv (table_runs), every point to
-# dynamic_curves.csv; the dynamic table and the curves figure read those.
+# retraining. Sweep files hold points only: the local rule match_operating_points picks, per curve
+# (every run of a method's variant, e.g. every alpha of ConsistentEE, and every seed), the matched
+# operating point by the dev exact-FLOPs speed-up (earlyexit/matching.py), so a published number
+# edited reruns only it and the tables. The matched point per run goes to runs.csv (table_runs),
+# every point to dynamic_curves.csv; the dynamic table and the curves figure read those.
 
 
 for _job in run_jobs("sweep_exits", dynamic_runs):
@@ -13,7 +16,6 @@ for _job in run_jobs("sweep_exits", dynamic_runs):
             npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
             meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
             model=_job.files(paths.checkpoint),
-            published=PUBLISHED,
         output:
             sweep=_job.files(paths.sweep),
         params:
@@ -22,7 +24,6 @@ for _job in run_jobs("sweep_exits", dynamic_runs):
             training=_job.training,
             method_settings=_job.settings,
             runs=_job.runs,
-            target_speedup=config["dynamic"]["target_speedup"],
             device=config["device"],
         log:
             _job.log,
@@ -35,6 +36,26 @@ for _job in run_jobs("sweep_exits", dynamic_runs):
             "../envs/hashee.yaml"
         script:
             "../scripts/sweep_exits.py"
+
+
+localrules:
+    match_operating_points,
+
+
+rule match_operating_points:
+    input:
+        sweeps=curve_sweeps,
+        published=PUBLISHED,
+    output:
+        matched=paths.matched(PRESET, W["task"], W["backbone"], W["method"], W["variant"]),
+    params:
+        target_speedup=config["dynamic"]["target_speedup"],
+    log:
+        paths.log_file(PRESET, "match_operating_points", W["task"], W["backbone"], W["method"], W["variant"]),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/match_operating_points.py"
 
 
 rule table_dynamic:

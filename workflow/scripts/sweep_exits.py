@@ -3,7 +3,6 @@ variants x seeds) -> its sweep file."""
 
 import torch
 
-from analysis.published import load_published
 from earlyexit.backbones import BackboneSpec
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
@@ -16,7 +15,6 @@ backbone = snakemake.params.backbone
 
 
 def sweep_all():
-    published = load_published(snakemake.input.published)
     for run, model, out in zip(snakemake.params.runs, snakemake.input.model, snakemake.output.sweep, strict=True):
         run_sweep(
             preset=snakemake.params.preset,
@@ -30,11 +28,10 @@ def sweep_all():
             checkpoint=model,
             train_config=TrainConfig.from_config(dict(snakemake.params.training)),
             reference_layers=backbone["reference_layers"],
-            default_target=snakemake.params.target_speedup,
-            published=published,
             out_json=out,
             device=snakemake.params.device,
             method_settings=dict(snakemake.params.method_settings),
+            train_setting=run["train_setting"],
         )
 
 

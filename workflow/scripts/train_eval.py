@@ -44,6 +44,7 @@ def run_all():
             device=snakemake.params.device,
             progress=True,
             method_settings=dict(snakemake.params.method_settings),
+            train_setting=run["train_setting"],
             # a run finished before the job fails is kept and restored by the rerun, never retrained
             keep_completed=True,
         )
