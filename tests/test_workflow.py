@@ -85,7 +85,8 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     ran = {m for m, _ in backbone_runs(config, backbone)}
     assert {files[True][f] for f in runs} == {f"train_eval_{method}_{job}" for method in ran}
     hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
-    assert len(hashes) == 2 * 3 * (3 + 2 * 2)     # npz + json, 3 tasks, 3 fitted once + 2 per seed
+    # npz + json, per task: 3 hashes fitted once on train + 2 (the random ones) per seed
+    assert len(hashes) == 2 * len(config["tasks"]) * (3 + 2 * len(config["seeds"]))
     assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
     sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
     assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
