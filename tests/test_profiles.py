@@ -129,7 +129,8 @@ def test_every_transformer_training_job_requests_a_gpu_on_the_gpu_partition(pape
 
 
 def test_demo_preset_asks_for_no_gpu():
-    jobs = dry_run_jobs(snakemake("--profile", "profiles/local", "--cores", "2", "-n",
+    # --forceall: every job of the DAG, also in a checkout where the demo has already run
+    jobs = dry_run_jobs(snakemake("--profile", "profiles/local", "--cores", "2", "-n", "--forceall",
                                   "--configfile", "config/presets/demo.yaml"))
     assert jobs and all(job["resources"].get("gpu", "0") == "0" for job in jobs)
 
