@@ -168,7 +168,9 @@ def plot_dynamic_curves(runs: pd.DataFrame, curves: pd.DataFrame, out_png: str |
     from analysis.figure_writer import save_figure
 
     points = curve_points(curves)
-    hashee = runs[runs["method"] == "hashee"]
+    # the token-level method the HashEE paper proposes (registry: paper_subject), as squares beside the curves
+    subject = next((m for m in METHODS.values() if m.paper_subject), None)
+    hashee = runs[runs["method"] == (subject.name if subject else None)]
     shown = pd.concat([points[["task", "paper_task", "synthetic"]], hashee[["task", "paper_task", "synthetic"]]])
     tasks = task_order(shown, list(dict.fromkeys(published["task"])) if published is not None else [])
     columns = max(1, min(3, len(tasks)))
@@ -187,14 +189,14 @@ def plot_dynamic_curves(runs: pd.DataFrame, curves: pd.DataFrame, out_png: str |
             ax.plot(matched["flops_speedup"], matched["test_score"], "o", markersize=8, markerfacecolor="none",
                     markeredgecolor=color)
         for (variant, backbone), group in hashee[hashee["task"] == task].groupby(["variant", "paper_backbone"], sort=False):
-            ax.plot(group["flops_speedup"].mean(), group["test_score"].mean(), "s", color=row_color("hashee", variant),
-                    markersize=6, label=f"HashEE {METHODS['hashee'].label(variant)} ({backbone})")
+            ax.plot(group["flops_speedup"].mean(), group["test_score"].mean(), "s", color=row_color(subject.name, variant),
+                    markersize=6, label=f"{subject.paper_name} {subject.label(variant)} ({backbone})")
         if not synthetic and published is not None:
             pub = published[(published["table"] == PUBLISHED_TABLE) & (published["task"] == paper_task)
                             & (published["metric"] == "score") & published["speedup"].notna()]
             # a row's published name may depend on the backbone (BERxiT w/ BERT / w/ ElasticBERT)
             wanted = {r.published_row(PUBLISHED_TABLE, b): r for r in table_rows(PUBLISHED_TABLE)
-                      if METHODS[r.method].family == "dynamic" or r.method == "hashee"
+                      if METHODS[r.method].family == "dynamic" or METHODS[r.method].paper_subject
                       for b in {*here["paper_backbone"], *hashee.loc[hashee["task"] == task, "paper_backbone"]}}
             for item in pub.itertuples(index=False):
                 row = wanted.get(item.row)
