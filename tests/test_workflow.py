@@ -85,8 +85,10 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     ran = {m for m, _ in backbone_runs(config, backbone)}
     assert {files[True][f] for f in runs} == {f"train_eval_{method}_{job}" for method in ran}
     hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
-    # npz + json, per task: 3 hashes fitted once on train + 2 (the random ones) per seed
-    assert len(hashes) == 2 * len(config["tasks"]) * (3 + 2 * len(config["seeds"]))
+    # npz + json per task and fit: each hash fitted once on train, or once per seed (the random ones)
+    fits = {(spec["hash"], spec["fit"]) for variant in config["methods"]["hashee"] for seed in config["seeds"]
+            for spec in get_method("hashee").artifacts(variant, seed).values()}
+    assert len(fits) == len(config["methods"]["hashee"]) and len(hashes) == 2 * len(config["tasks"]) * len(fits)
     assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
     sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
     assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran

@@ -33,6 +33,8 @@ for _job in run_jobs("train_eval", lambda backbone: BACKBONE_RUNS[backbone]):
         log:
             _job.log,
         threads: 1
+        # a grouped job of many runs first: started last, it would leave the other cores idle at the end
+        priority: _job.size
         resources:
             gpu=lambda w: gpus_for(config, config["device"]),
             mem_mb=lambda w, attempt: 16000 * attempt,
