@@ -152,10 +152,15 @@ def curve_points(curves: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of test score and test exact-FLOPs speed-up per task x backbone x method x setting."""
     if curves.empty:
         return curves.assign(n_seeds=[])
-    keys = ["task", "paper_task", "synthetic", "paper_backbone", "method", "variant", "label", "setting"]
+    keys = ["task", "paper_task", "synthetic", "backbone", "paper_backbone", "method", "variant", "label", "setting"]
     grouped = curves.groupby(keys, sort=False)
     return grouped.agg(test_score=("test_score", "mean"), flops_speedup=("flops_speedup", "mean"),
                        matched=("matched", "any"), n_seeds=("seed", "nunique")).reset_index()
+
+
+def backbone_text(ran: str, paper_backbone: str) -> str:
+    """The legend's backbone: what ran, and the paper backbone it stands in for when that differs."""
+    return paper_backbone if ran == paper_backbone else f"{ran} for {paper_backbone}"
 
 
 def plot_dynamic_curves(runs: pd.DataFrame, curves: pd.DataFrame, out_png: str | os.PathLike,
@@ -180,17 +185,19 @@ def plot_dynamic_curves(runs: pd.DataFrame, curves: pd.DataFrame, out_png: str |
         ax.set_visible(False)
     for ax, (task, paper_task, synthetic) in zip(axes.flat, tasks):
         here = points[points["task"] == task]
-        for (method, variant, backbone), curve in here.groupby(["method", "variant", "paper_backbone"], sort=False):
+        for (method, variant, ran, backbone), curve in here.groupby(["method", "variant", "backbone", "paper_backbone"],
+                                                                     sort=False):
             curve = curve.sort_values("flops_speedup")
             color = row_color(method, variant)
             ax.plot(curve["flops_speedup"], curve["test_score"], "-o", color=color, markersize=3, linewidth=1,
-                    label=f"{curve.iloc[0]['label']} ({backbone})")
+                    label=f"{curve.iloc[0]['label']} ({backbone_text(ran, backbone)})")
             matched = curve[curve["matched"]]
             ax.plot(matched["flops_speedup"], matched["test_score"], "o", markersize=8, markerfacecolor="none",
                     markeredgecolor=color)
-        for (variant, backbone), group in hashee[hashee["task"] == task].groupby(["variant", "paper_backbone"], sort=False):
+        for (variant, ran, backbone), group in hashee[hashee["task"] == task].groupby(["variant", "backbone", "paper_backbone"],
+                                                                                        sort=False):
             ax.plot(group["flops_speedup"].mean(), group["test_score"].mean(), "s", color=row_color(subject.name, variant),
-                    markersize=6, label=f"{subject.paper_name} {subject.label(variant)} ({backbone})")
+                    markersize=6, label=f"{subject.paper_name} {subject.label(variant)} ({backbone_text(ran, backbone)})")
         if not synthetic and published is not None:
             pub = published[(published["table"] == PUBLISHED_TABLE) & (published["task"] == paper_task)
                             & (published["metric"] == "score") & published["speedup"].notna()]
