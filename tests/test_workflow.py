@@ -55,6 +55,15 @@ def test_paper_preset_dry_run_lists_the_full_grid():
     assert counts["table_claims"] == 1                  # the claims ledger, part of the default target
 
 
+def count_jobs(config_path, cwd) -> dict:
+    """Rule -> number of jobs a dry run of the whole DAG lists."""
+    result = snakemake("-n", "--forceall", "--cores", "1", "--quiet", "rules", "--configfile", str(config_path),
+                       "--directory", str(cwd))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = (line.split() for line in (result.stdout + result.stderr).splitlines())
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
 def dry_run_outputs(config_path, cwd) -> dict:
     """Output file -> rule of every job a dry run lists."""
     result = snakemake("-n", "--cores", "1", "--configfile", str(config_path), "--directory", str(cwd))
@@ -84,6 +93,10 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     job = backbone.replace("-", "_")
     ran = {m for m, _ in backbone_runs(config, backbone)}
     assert {files[True][f] for f in runs} == {f"train_eval_{method}_{job}" for method in ran}
+    # one grouped job per method x backbone spans every task: its runs' records are one job's outputs
+    full_records = [f for f in runs if f.endswith(".json") and "/full/" in f]
+    assert len({f.split("/")[3] for f in full_records}) == len(config["tasks"]) > 1
+    assert count_jobs(tmp_path / "grouped-True.yaml", tmp_path)[f"train_eval_full_{job}"] == 1
     hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
     # npz + json per task and fit: each hash fitted once on train, or once per seed (the random ones)
     fits = {(spec["hash"], spec["fit"]) for variant in config["methods"]["hashee"] for seed in config["seeds"]

@@ -288,45 +288,67 @@ def artifact_path(wildcards, spec, method):
 
 
 class RunJob:
-    """The runs one job of train_eval or sweep_exits covers, one run (wildcards task,
-    backbone, method, variant, seed) or, with group_small_jobs, every variant x seed of one method
-    of one backbone (wildcard task; named <name>_<method>_<backbone>)."""
+    """The runs one job of train_eval or sweep_exits covers: one run (wildcards task, backbone,
+    method, variant, seed) or, with group_small_jobs, every task x variant x seed of one method on
+    one backbone (no wildcards; named <name>_<method>_<backbone>). Either way the script gets
+    `params.runs`, one dict per run with everything task-dependent (its task, tokenized files,
+    training section and artifacts), so it never reads wildcards."""
 
     def __init__(self, name, method=None, runs=(), tasks=None, backbones=None):
         self.method = method
-        # the tasks / backbones its wildcards may take (None: any of the config's)
-        self.task_pattern = _alternatives(tasks) if tasks is not None else ".+"
-        self.backbone_pattern = _alternatives(backbones) if backbones is not None else ".+"
+        self.name = name
         if method is None:
             self.rule = name
-            self.pairs = [(W["variant"], W["seed"])]
+            # the tasks / backbones its wildcards may take (None: any of the config's)
+            self.task_pattern = _alternatives(tasks) if tasks is not None else ".+"
+            self.backbone_pattern = _alternatives(backbones) if backbones is not None else ".+"
+            self.cells = [(W["task"], W["variant"], W["seed"])]
+            self.backbone = W["backbone"]
             self.log = paths.log_file(PRESET, name, W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}")
         else:
-            self.rule = f"{name}_{method}_{slug(backbones[0])}"   # a grouped job has one backbone
-            self.pairs = [(v, seed) for m, v in runs if m == method for seed in config["seeds"]]
-            self.log = paths.log_file(PRESET, name, W["task"], W["backbone"], method, "all-runs")
-        self.size = len(self.pairs)
+            (self.backbone,) = backbones   # a grouped job has one backbone
+            self.rule = f"{name}_{method}_{slug(self.backbone)}"
+            self.task_pattern = self.backbone_pattern = ".+"   # no wildcards
+            self.cells = [(task, v, seed) for task in tasks for m, v in runs if m == method for seed in config["seeds"]]
+            self.log = paths.log_file(PRESET, name, self.backbone, method, "all-runs")
+        self.tasks = list(dict.fromkeys(task for task, _, _ in self.cells))
+        # a grouped job of many runs first: started last, it would leave the other cores idle at the end
+        self.size = len(self.cells)
 
     def files(self, path_of):
         """One file per run, from a path builder of earlyexit.plumbing.paths (run_record, checkpoint, ...)."""
         method = W["method"] if self.method is None else self.method
-        return [path_of(PRESET, W["task"], W["backbone"], method, variant, seed) for variant, seed in self.pairs]
+        return [path_of(PRESET, task, self.backbone, method, variant, seed) for task, variant, seed in self.cells]
+
+    def tokenized(self, ext):
+        """The tokenized files (ext npz or json) of its tasks, one per task."""
+        return [paths.tokenized(PRESET, task, self.backbone, ext) for task in self.tasks]
+
+    def _cells(self, wildcards):
+        """(task, backbone, method, run name, seed) of each run, wildcards filled in."""
+        if self.method is None:
+            return [(wildcards.task, wildcards.backbone, wildcards.method, wildcards.variant, int(wildcards.seed))]
+        return [(task, self.backbone, self.method, run, int(seed)) for task, run, seed in self.cells]
 
     def runs(self, wildcards):
-        """Per run: method, variant, seed and its artifacts (name -> file, as the method declares)."""
-        method = self.method or wildcards.method
-        pairs = [(wildcards.variant, wildcards.seed)] if self.method is None else self.pairs
-        # "variant" is the run name here; the run gets its variant and training-time setting apart
-        return [
-            {"method": method, "variant": run_variant(run), "run": run, "train_setting": training_setting(method, run),
-             "seed": int(seed),
-             "artifacts": {name: artifact_path(wildcards, spec, method)
-                           for name, spec in get_method(method).artifacts(run_variant(run), int(seed)).items()}}
-            for run, seed in pairs
-        ]
-
-    def training(self, wildcards):
-        return training_params(wildcards, self.method or wildcards.method)
+        """Per run: task, backbone (name and entry), tokenized files, training section, method,
+        variant, run name, training-time setting, seed, artifacts (name -> file, as the method
+        declares) and (summarization) generation settings."""
+        runs = []
+        for task, backbone, method, run, seed in self._cells(wildcards):
+            cell = Cell(task, backbone)
+            runs.append({
+                "task": task, "backbone": backbone, "backbone_entry": backbone_entry(backbone),
+                "npz": paths.tokenized(PRESET, task, backbone, "npz"),
+                "meta": paths.tokenized(PRESET, task, backbone, "json"),
+                "training": training_params(cell, method), "summarization": summary_run_params(cell),
+                # "variant" is the run name here; the run gets its variant and training-time setting apart
+                "method": method, "variant": run_variant(run), "run": run,
+                "train_setting": training_setting(method, run), "seed": seed,
+                "artifacts": {name: artifact_path(cell, spec, method)
+                              for name, spec in get_method(method).artifacts(run_variant(run), seed).items()},
+            })
+        return runs
 
     def settings(self, wildcards):
         return method_settings(self.method or wildcards.method)
@@ -334,11 +356,22 @@ class RunJob:
     def artifact_inputs(self, wildcards):
         return sorted({path for run in self.runs(wildcards) for path in run["artifacts"].values()})
 
+    def gpu(self, wildcards):
+        return gpus_for(config, config["device"])
+
+
+class Cell:
+    """A task x backbone in place of the wildcards the per-run helpers above read."""
+
+    def __init__(self, task, backbone):
+        self.task, self.backbone = task, backbone
+
 
 def run_jobs(name, runs_of):
     """The job shapes of `name` (train_eval, sweep_exits), `runs_of(backbone)` giving the (method,
-    variant) pairs: one per run, or (group_small_jobs) one per method x backbone of the classification
-    grid; summarization runs (their own backbones, methods and seeds) stay one job each."""
+    variant) pairs: one per run, or (group_small_jobs) one per method x backbone over every task of
+    the classification grid; summarization runs (their own backbones, methods and seeds) stay one
+    job each."""
     if not config["group_small_jobs"]:
         return [RunJob(name)]
     grouped = [

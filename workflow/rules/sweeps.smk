@@ -12,24 +12,25 @@ for _job in run_jobs("sweep_exits", dynamic_runs):
     rule:
         name:
             _job.rule
+        wildcard_constraints:
+            task=_job.task_pattern,
+            backbone=_job.backbone_pattern,
         input:
-            npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
-            meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
+            npz=_job.tokenized("npz"),
+            meta=_job.tokenized("json"),
             model=_job.files(paths.checkpoint),
         output:
             sweep=_job.files(paths.sweep),
         params:
             preset=PRESET,
-            backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-            training=_job.training,
             method_settings=_job.settings,
-            runs=_job.runs,
+            runs=_job.runs,   # per run: task, backbone, tokenized files, training section, ... (RunJob.runs)
             device=config["device"],
         log:
             _job.log,
         threads: 1
         resources:
-            gpu=lambda w: gpus_for(config, config["device"]),
+            gpu=_job.gpu,
             mem_mb=lambda w, attempt: 8000 * attempt,
             runtime=lambda w, attempt, n=_job.size: 120 * n * attempt,
         conda:

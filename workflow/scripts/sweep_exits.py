@@ -1,5 +1,5 @@
 """Snakemake wrapper, rule sweep_exits: each dynamic run's checkpoint of the job (one, or a method's
-variants x seeds) -> its sweep file."""
+tasks x variants x seeds) -> its sweep file."""
 
 import torch
 
@@ -9,24 +9,25 @@ from earlyexit.plumbing.preflight import check_job
 from earlyexit.sweeps import run_sweep
 from earlyexit.training import TrainConfig
 
-check_job(snakemake, snakemake.params.backbone)
+RUNS = snakemake.params.runs
+check_job(snakemake, RUNS[0]["backbone_entry"])   # a job's runs share one backbone
 torch.set_num_threads(snakemake.threads)
-backbone = snakemake.params.backbone
 
 
 def sweep_all():
-    for run, model, out in zip(snakemake.params.runs, snakemake.input.model, snakemake.output.sweep, strict=True):
+    for run, model, out in zip(RUNS, snakemake.input.model, snakemake.output.sweep, strict=True):
+        backbone = run["backbone_entry"]
         run_sweep(
             preset=snakemake.params.preset,
-            task_name=snakemake.wildcards.task,
-            tokenized=snakemake.input.npz,
-            tokenized_meta=snakemake.input.meta,
-            backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, backbone),
+            task_name=run["task"],
+            tokenized=run["npz"],
+            tokenized_meta=run["meta"],
+            backbone=BackboneSpec.from_config(run["backbone"], backbone),
             method=run["method"],
             variant=run["variant"],
             seed=run["seed"],
             checkpoint=model,
-            train_config=TrainConfig.from_config(dict(snakemake.params.training)),
+            train_config=TrainConfig.from_config(dict(run["training"])),
             reference_layers=backbone["reference_layers"],
             out_json=out,
             device=snakemake.params.device,

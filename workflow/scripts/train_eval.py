@@ -1,5 +1,5 @@
-"""Snakemake wrapper: the runs of one train_eval job (one, or a method's variants x seeds) -> one
-run record and one checkpoint each, in order."""
+"""Snakemake wrapper: the runs of one train_eval job (one, or a method's tasks x variants x seeds)
+-> one run record and one checkpoint each, in order."""
 
 import torch
 
@@ -10,29 +10,31 @@ from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
 from earlyexit.training import TrainConfig
 
-check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule asked for one, the hub if it downloads
+RUNS = snakemake.params.runs
+# this node: a GPU if the rule asked for one, the hub if it downloads (a job's runs share one backbone)
+check_job(snakemake, RUNS[0]["backbone_entry"])
 torch.set_num_threads(snakemake.threads)
-backbone = snakemake.params.backbone
 declared = set(snakemake.input.artifacts)
-summarization = snakemake.params.summarization or {}
 
 
 def run_all():
-    for run, record, model in zip(snakemake.params.runs, snakemake.output.record, snakemake.output.model, strict=True):
+    for run, record, model in zip(RUNS, snakemake.output.record, snakemake.output.model, strict=True):
         # a run's artifacts are files of this rule's inputs (RunJob.artifact_inputs)
         assert set(run["artifacts"].values()) <= declared, run
+        backbone = run["backbone_entry"]
+        summarization = run["summarization"] or {}
         run_experiment(
             preset=snakemake.params.preset,
-            task_name=snakemake.wildcards.task,
-            tokenized=snakemake.input.npz,
-            tokenized_meta=snakemake.input.meta,
-            backbone=BackboneSpec.from_config(snakemake.wildcards.backbone, backbone),
+            task_name=run["task"],
+            tokenized=run["npz"],
+            tokenized_meta=run["meta"],
+            backbone=BackboneSpec.from_config(run["backbone"], backbone),
             method=run["method"],
             variant=run["variant"],
             artifacts=run["artifacts"],
             # checkpoint_every_steps is not a param: changing it changes no result, so it reruns nothing.
             train_config=TrainConfig.from_config({
-                **snakemake.params.training,
+                **run["training"],
                 "checkpoint_every_steps": snakemake.config["training"]["checkpoint_every_steps"],
             }),
             seed=run["seed"],
