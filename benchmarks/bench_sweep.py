@@ -46,7 +46,7 @@ def main(argv=None):
     settings = method.sweep_settings(task)
     makers = [lambda s=s: method.make_rule(s, task) for s in settings]
     ctx = SimpleNamespace(task=task, device=torch.device("cpu"), meta={"pad_id": tokenizer.pad_token_id},
-                          train_config=SimpleNamespace(eval_batch_size=args.batch_size, bf16=False))
+                          train_config=SimpleNamespace(eval_batch_size=args.batch_size, autocast_bf16=lambda device: False))
 
     per_setting = [evaluate_with_rule(model, split, make, ctx).exit_layers for make in makers]
     replayed = [r.exit_layers for r in replay_rules(model, split, makers, ctx)]

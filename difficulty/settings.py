@@ -200,7 +200,7 @@ def annotator_backbone(dcfg: dict, config_backbones: dict, level: str):
 
 # Fixed for the whole study, not settings: one evaluation per epoch (its figures plot one point per
 # epoch), fp32, and test never looked at during training.
-STUDY_LOOP = {"evals_per_epoch": 1, "bf16": False, "track_best_on_test": False}
+STUDY_LOOP = {"evals_per_epoch": 1, "bf16": False, "cpu_bf16": False, "track_best_on_test": False}
 
 
 def loop_config(settings: dict, where: str):

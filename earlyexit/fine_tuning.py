@@ -19,8 +19,10 @@ from earlyexit.training import TrainConfig, TrainHooks, train_loop
 
 
 def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked; a no-op context elsewhere (CPU runs stay fp32)."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda")
+    """bf16 autocast on `device` when asked (callers ask TrainConfig.autocast_bf16(device), which
+    keeps CPU runs in fp32 unless training.cpu_bf16); a no-op context otherwise."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                          enabled=bf16 and device.type in ("cuda", "cpu"))
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
@@ -38,7 +40,7 @@ def predict(model, split: EncodedSplit, cfg: TrainConfig, pad_id: int, device: t
     out = np.zeros(len(split), dtype=np.float64 if regression else np.int64)
     for batch in iterate(split, evaluation_batches(split, cfg.eval_batch_size), pad_id, model.num_layers):
         batch = batch.to(device)
-        with autocast(device, cfg.bf16):
+        with autocast(device, cfg.autocast_bf16(device)):
             logits = model(batch.input_ids, batch.token_type_ids, batch.schedule).float()
         out[batch.indices] = (logits.squeeze(-1) if regression else logits.argmax(-1)).cpu().numpy()
     return out
@@ -61,7 +63,7 @@ def fine_tune(model, train: EncodedSplit, dev: EncodedSplit, test: EncodedSplit,
 
     def loss(indices):
         batch = collate(train, indices, pad_id, model.num_layers).to(device)
-        with autocast(device, cfg.bf16):
+        with autocast(device, cfg.autocast_bf16(device)):
             logits = model(batch.input_ids, batch.token_type_ids, batch.schedule)
         return classification_loss(logits, batch.labels, regression)
 

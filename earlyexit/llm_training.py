@@ -35,7 +35,7 @@ EPS = 1e-6                                  # the LLM code's epsilon inside log(
 
 def stage_config(stage: dict, max_seq_len: int) -> TrainConfig:
     keys = ("lr", "batch_size", "epochs", "eval_batch_size", "warmup_ratio", "weight_decay", "grad_clip",
-            "optimizer", "evals_per_epoch", "bf16")
+            "optimizer", "evals_per_epoch", "bf16", "cpu_bf16")
     return TrainConfig(**{k: stage[k] for k in keys}, max_seq_len=max_seq_len, track_best_on_test=False,
                        checkpoint_every_steps=stage.get("checkpoint_every_steps", 0))
 

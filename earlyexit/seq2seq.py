@@ -159,11 +159,11 @@ def fine_tune_seq2seq(model, splits: dict[str, Seq2SeqSplit], *, tokenizer, lang
 
     def loss(indices):
         batch = collate_seq2seq(train, indices, pad_id, model.num_layers).to(device)
-        with autocast(device, cfg.bf16):
+        with autocast(device, cfg.autocast_bf16(device)):
             return model(batch.input_ids, batch.attention_mask, batch.schedule, batch.labels).float()
 
     def score(name: str) -> tuple[dict, list[str], np.ndarray]:
-        with autocast(device, cfg.bf16):
+        with autocast(device, cfg.autocast_bf16(device)):
             texts, steps = generate_split(model, splits[name], tokenizer, generation, cfg.eval_batch_size, pad_id, device)
         return rouge(texts, splits[name].references, language), texts, steps
 

@@ -287,7 +287,7 @@ def test_a_run_killed_in_its_joint_training_resumes_and_ends_identically(tmp_pat
     tokenized = tokenized_synth_nli(tmp_path / "nli", train_size=64)
     eight_steps = TrainConfig(lr=1e-3, batch_size=16, epochs=2, eval_batch_size=16, warmup_ratio=0.25, weight_decay=0.0,
                               grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
-                              evals_per_epoch=2, bf16=False, checkpoint_every_steps=3)
+                              evals_per_epoch=2, bf16=False, cpu_bf16=False, checkpoint_every_steps=3)
     original, calls = cascade_module.dar_loss, {"n": 0, "kill": None}
 
     def counting(*args, **kwargs):

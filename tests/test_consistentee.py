@@ -157,7 +157,7 @@ def test_policy_learns_to_exit_early_where_layer_one_already_solves_the_instance
     # "threshold" (the released code) explores only through dropout noise on the state (spec B2)
     dropout = torch.nn.Dropout(0.3)
     cfg = TrainConfig(lr=1e-2, batch_size=16, epochs=40, eval_batch_size=64, warmup_ratio=0.0, weight_decay=0.0,
-                      grad_clip=1.0, max_seq_len=8, optimizer="adamw", evals_per_epoch=1, bf16=False,
+                      grad_clip=1.0, max_seq_len=8, optimizer="adamw", evals_per_epoch=1, bf16=False, cpu_bf16=False,
                       track_best_on_test=False)
 
     def loss(rows):

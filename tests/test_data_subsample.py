@@ -80,7 +80,7 @@ def test_run_record_says_what_was_cut(tmp_path):
                   out_npz=tmp_path / "tok.npz", out_meta=tmp_path / "tok.json")
     train_config = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0,
                                weight_decay=0.0, grad_clip=1.0, max_seq_len=32, track_best_on_test=True,
-                               optimizer="adamw", evals_per_epoch=1, bf16=False)
+                               optimizer="adamw", evals_per_epoch=1, bf16=False, cpu_bf16=False)
     record = run_experiment(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz",
                             tokenized_meta=tmp_path / "tok.json", backbone=tiny_backbone(), method="full",
                             variant="default", artifacts={}, train_config=train_config, seed=1,

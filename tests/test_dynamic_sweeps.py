@@ -24,7 +24,7 @@ from tests.conftest import tiny_backbone, tokenized_synth_nli
 
 ONE_EPOCH = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
                         grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw", evals_per_epoch=1,
-                        bf16=False)
+                        bf16=False, cpu_bf16=False)
 
 
 def test_matched_point_is_the_dev_speedup_closest_to_the_target():

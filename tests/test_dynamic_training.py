@@ -41,7 +41,7 @@ def context(tmp_path, settings=None, state=None, epochs=3, method=None) -> RunCo
     splits = {name: toy_split(n, i) for i, (name, n) in enumerate([("train", 256), ("dev", 64), ("test", 64)])}
     cfg = TrainConfig(lr=2e-3, batch_size=16, eval_batch_size=32, epochs=epochs, evals_per_epoch=1, warmup_ratio=0.1,
                       weight_decay=0.0, grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
-                      bf16=False, checkpoint_every_steps=5)
+                      bf16=False, cpu_bf16=False, checkpoint_every_steps=5)
     return RunContext(task=get_task("SST-2"), backbone=dataclasses.replace(tiny_backbone(), num_layers=3),
                       variant="default", seed=1, splits=splits, meta={"pad_id": 0}, artifacts={}, train_config=cfg,
                       device=torch.device("cpu"), checkpoint=str(tmp_path / "model.pt"), train_state=state,

@@ -22,7 +22,7 @@ from earlyexit.train_state import StateFile
 def stage(lr, epochs, batch_size=32, **extra):
     return {"enabled": True, "lr": lr, "batch_size": batch_size, "micro_batch_size": None, "epochs": epochs, "eval_batch_size": 64,
             "warmup_ratio": 0.0, "weight_decay": 0.0, "grad_clip": 1.0, "optimizer": "adamw",
-            "evals_per_epoch": 1, "bf16": False, **extra}
+            "evals_per_epoch": 1, "bf16": False, "cpu_bf16": False, **extra}
 
 
 SETTINGS = {

@@ -17,7 +17,7 @@ from tests.conftest import TINY_HASH_CONFIG, tiny_backbone, tokenized_synth_nli
 BACKBONE = tiny_backbone()
 ONE_STEP = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
                        grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
-                       evals_per_epoch=1, bf16=False)
+                       evals_per_epoch=1, bf16=False, cpu_bf16=False)
 # Every variant that can run on the tiny backbone offline (a truncation no deeper than it; methods that
 # load their own hub checkpoint are run on a local stand-in in tests/test_static_methods.py). Decoder-LM
 # generation methods (generation_lm) have their own contract in tests/test_llm_pipeline.py.

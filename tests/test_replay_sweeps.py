@@ -97,7 +97,7 @@ def _toy_split_and_context(ids, types, real):
     split = EncodedSplit(input_ids=[r[0] for r in rows], token_type_ids=[r[1] for r in rows],
                          labels=np.array([0, 1, 2, 0, 1, 2, 0, 1]))
     task = SimpleNamespace(is_regression=False, metric="accuracy")
-    train_config = SimpleNamespace(eval_batch_size=len(LENGTHS), bf16=False)
+    train_config = SimpleNamespace(eval_batch_size=len(LENGTHS), autocast_bf16=lambda device: False)
     ctx = SimpleNamespace(task=task, train_config=train_config, device=torch.device("cpu"), meta={"pad_id": 0})
     return split, ctx
 

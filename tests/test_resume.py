@@ -24,7 +24,7 @@ class Killed(BaseException):
 def config(**given) -> TrainConfig:
     settings = dict(lr=1e-2, batch_size=4, eval_batch_size=8, epochs=2, evals_per_epoch=3, warmup_ratio=0.2,
                     weight_decay=0.01, grad_clip=1.0, max_seq_len=8, track_best_on_test=False, optimizer="adamw",
-                    bf16=False, checkpoint_every_steps=4)
+                    bf16=False, cpu_bf16=False, checkpoint_every_steps=4)
     return TrainConfig(**{**settings, **given})
 
 
@@ -186,7 +186,7 @@ BACKBONE = tiny_backbone()
 # 64 training examples in batches of 16: 4 steps per epoch; evaluations at 2, 4, 6, 8, states also at 3.
 EIGHT_STEPS = TrainConfig(lr=1e-3, batch_size=16, epochs=2, eval_batch_size=16, warmup_ratio=0.25, weight_decay=0.0,
                           grad_clip=1.0, max_seq_len=32, track_best_on_test=True, optimizer="adamw",
-                          evals_per_epoch=2, bf16=False, checkpoint_every_steps=3)
+                          evals_per_epoch=2, bf16=False, cpu_bf16=False, checkpoint_every_steps=3)
 TIMINGS = ("train_seconds", "eval_seconds", "total_seconds")
 
 

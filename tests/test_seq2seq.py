@@ -164,7 +164,7 @@ def test_synthetic_summaries_are_learnt_well_above_lead_1(tmp_path):
     for split in splits.values():
         attach_exit_layers(split.sources, None, model.num_layers, np.random.default_rng(0))
     cfg = TrainConfig(lr=3e-3, batch_size=16, epochs=4, eval_batch_size=60, warmup_ratio=0.1, weight_decay=0.0,
-                      grad_clip=1.0, max_seq_len=96, optimizer="adamw", evals_per_epoch=1, bf16=False,
+                      grad_clip=1.0, max_seq_len=96, optimizer="adamw", evals_per_epoch=1, bf16=False, cpu_bf16=False,
                       track_best_on_test=False)
     generation = {"num_beams": 1, "max_new_tokens": 24, "min_new_tokens": 0, "length_penalty": 1.0, "no_repeat_ngram_size": 0}
     result = fine_tune_seq2seq(model, splits, tokenizer=load_seq2seq_tokenizer(spec), language="en", cfg=cfg,
@@ -219,7 +219,7 @@ def test_a_killed_summarization_run_resumes_and_writes_the_uninterrupted_record(
     tokenize_task(task_name="synth-summary", split_dir=tmp_path / "data", backbone=spec, max_seq_len=96,
                   max_target_len=32, out_npz=tmp_path / "t.npz", out_meta=tmp_path / "t.json")
     cfg = TrainConfig(lr=1e-3, batch_size=16, epochs=2, eval_batch_size=16, warmup_ratio=0.25, weight_decay=0.0,
-                      grad_clip=1.0, max_seq_len=96, optimizer="adamw", evals_per_epoch=2, bf16=False,
+                      grad_clip=1.0, max_seq_len=96, optimizer="adamw", evals_per_epoch=2, bf16=False, cpu_bf16=False,
                       track_best_on_test=True, checkpoint_every_steps=3)
     generation = {"num_beams": 2, "max_new_tokens": 8, "min_new_tokens": 0, "length_penalty": 1.0, "no_repeat_ngram_size": 0}
 

@@ -21,7 +21,7 @@ CUE = 7  # the token the toy tasks are about
 
 def config(**given) -> TrainConfig:
     settings = dict(lr=2e-3, batch_size=16, eval_batch_size=32, epochs=3, evals_per_epoch=2, warmup_ratio=0.1,
-                    weight_decay=0.0, grad_clip=1.0, max_seq_len=64, track_best_on_test=True, optimizer="adamw", bf16=False)
+                    weight_decay=0.0, grad_clip=1.0, max_seq_len=64, track_best_on_test=True, optimizer="adamw", bf16=False, cpu_bf16=False)
     return TrainConfig(**{**settings, **given})
 
 

@@ -218,7 +218,7 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
             # an indexed stage's plan holds [position, *indices] (an int array keeps the plan's digest)
             indices = planned[1:] if stage.indexed else planned
             batch = tuple(t if t is None else t.to(device, non_blocking=True) for t in pad_batch(train, indices, pad_id))
-            with autocast(device, cfg.bf16):
+            with autocast(device, cfg.autocast_bf16(device)):
                 if stage.indexed:
                     return stage.loss(model, batch, indices, int(planned[0]))
                 return stage.loss(model, batch)
@@ -300,7 +300,7 @@ def layer_scores(model, split, ctx: RunContext, cfg=None, last_only: bool = Fals
     model.eval()
     with torch.no_grad():
         for indices, ids, types, mask in _eval_batches(split, ctx, cfg):
-            with autocast(ctx.device, cfg.bf16):
+            with autocast(ctx.device, cfg.autocast_bf16(ctx.device)):
                 logits = model(ids, types, mask).logits
             for l in layers:
                 out[l][indices] = _answer(logits[l], regression)
@@ -328,7 +328,7 @@ def evaluate_with_rule(model, split, make_rule: Callable, ctx: RunContext) -> Ru
     model.eval()
     with torch.no_grad():
         for indices, ids, types, mask in _eval_batches(split, ctx):
-            with autocast(ctx.device, ctx.train_config.bf16):
+            with autocast(ctx.device, ctx.train_config.autocast_bf16(ctx.device)):
                 result = model.early_exit(ids, types, mask, make_rule())
             predictions[indices] = _answer(result.logits, regression)
             exit_layers[indices] = result.exit_layers
@@ -350,7 +350,7 @@ def replay_rules(model, split, makers: list[Callable], ctx: RunContext) -> list[
     model.eval()
     with torch.no_grad():
         for indices, ids, types, mask in _eval_batches(split, ctx):
-            with autocast(ctx.device, ctx.train_config.bf16):
+            with autocast(ctx.device, ctx.train_config.autocast_bf16(ctx.device)):
                 recorded = model.layer_outputs(ids, types, mask)
                 for i, make_rule in enumerate(makers):
                     result = replay_exit(recorded, make_rule())

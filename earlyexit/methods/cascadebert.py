@@ -122,12 +122,12 @@ def _plain_hooks(model, ctx: RunContext, regression: bool = False):
 
     def loss(indices):
         (ids, types, mask, labels), _ = _device_batch(train, indices, pad_id, device)
-        with autocast(device, cfg.bf16):
+        with autocast(device, cfg.autocast_bf16(device)):
             logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
         return classification_loss(logits, labels, regression)
 
     def evaluate():
-        predicted = predict_plain(model, dev, cfg.eval_batch_size, pad_id, device, cfg.bf16, regression)
+        predicted = predict_plain(model, dev, cfg.eval_batch_size, pad_id, device, cfg.autocast_bf16(device), regression)
         scores = compute_metrics(ctx.task.metric, predicted, dev.labels)
         return {"dev": scores, "select": scores["score"]}
 
@@ -152,7 +152,7 @@ def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
 
     def loss(indices):
         (ids, types, mask, labels), _ = _device_batch(train, indices, pad_id, device)
-        with autocast(device, cfg.bf16):
+        with autocast(device, cfg.autocast_bf16(device)):
             small, big = model(ids, types, mask)
         small, big = small.float(), big.float()
         return (F.cross_entropy(small, labels) + F.cross_entropy(big, labels)
@@ -160,7 +160,7 @@ def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
 
     def evaluate():
         scores = {name: compute_metrics(ctx.task.metric, predict_plain(part, dev, cfg.eval_batch_size, pad_id, device,
-                                                                      cfg.bf16), dev.labels)
+                                                                      cfg.autocast_bf16(device)), dev.labels)
                   for name, part in (("small", model.small), ("big", model.big))}
         select = (scores["small"]["score"] + scores["big"]["score"]) / 2
         return {"dev": {"score": select, "small": scores["small"]["score"], "big": scores["big"]["score"]},
@@ -215,7 +215,7 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
             train_loop(model, _plain_hooks(model, fit_ctx), cfg, seed, progress=ctx.progress,
                        desc=f"cascade labels seed {k + 1}/{seeds} fold {f + 1}/{folds}", state=state)
             predicted[held_out] = predict_plain(model, train.take(held_out), cfg.eval_batch_size, ctx.meta["pad_id"],
-                                                ctx.device, cfg.bf16)
+                                                ctx.device, cfg.autocast_bf16(ctx.device))
         correct.append(predicted == train.labels)
     return difficulty_labels(np.array(correct))
 
@@ -303,7 +303,7 @@ class CascadeBERT(Method):
             with atomic_path(ctx.checkpoint) as tmp:
                 torch.save(model.state_dict(), tmp)
         started = time.perf_counter()
-        predicted = {name: predict_plain(model.big, ctx.splits[name], cfg.eval_batch_size, pad_id, ctx.device, cfg.bf16,
+        predicted = {name: predict_plain(model.big, ctx.splits[name], cfg.eval_batch_size, pad_id, ctx.device, cfg.autocast_bf16(ctx.device),
                                          regression) for name in ("dev", "test")}
         scores = {name: compute_metrics(ctx.task.metric, predicted[name], ctx.splits[name].labels)
                   for name in ("dev", "test")}
@@ -339,7 +339,7 @@ class CascadeBERT(Method):
         cfg, points = ctx.train_config, []
         thresholds = [float(setting["threshold"]) for setting in settings]
         routed = {name: replay_cascade(model, ctx.splits[name], thresholds, cfg.eval_batch_size, ctx.meta["pad_id"],
-                                       ctx.device, cfg.bf16) for name in ("dev", "test")}
+                                       ctx.device, cfg.autocast_bf16(ctx.device)) for name in ("dev", "test")}
         for i, setting in enumerate(settings):
             scored = {}
             for name in ("dev", "test"):

@@ -156,7 +156,7 @@ def memorized_layers_of(model, split, ctx: RunContext):
     model.eval()
     with torch.no_grad():
         for indices, ids, types, mask in _eval_batches(split, ctx):
-            with autocast(ctx.device, ctx.train_config.bf16):
+            with autocast(ctx.device, ctx.train_config.autocast_bf16(ctx.device)):
                 logits = model(ids, types, mask).logits
             predicted = torch.stack([z.float().argmax(-1) for z in logits], dim=1).cpu()
             rows = torch.from_numpy(indices)
@@ -178,7 +178,7 @@ def mean_dev_reward(model, ctx: RunContext, memorized, alpha: float, hardness: s
     labels = torch.from_numpy(split.labels)
     total = 0.0
     for indices, ids, types, mask in _eval_batches(split, ctx):
-        with autocast(ctx.device, ctx.train_config.bf16):
+        with autocast(ctx.device, ctx.train_config.autocast_bf16(ctx.device)):
             result = model.early_exit(ids, types, mask, PolicyRule(model))
         rows = torch.from_numpy(indices)
         loss = F.cross_entropy(result.logits.float().cpu(), labels[rows], reduction="none")
