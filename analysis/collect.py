@@ -35,6 +35,7 @@ RUN_COLUMNS = [
     "label", "family", "seed", "metric", "dev_score", "test_score", "best_on_test_score", "reference_layers",
     "flops_speedup", "elue_speedup", "flops_speedup_vs_own_full", "elue_speedup_vs_own_full", "mean_exit_layer",
     "train_seconds", "eval_seconds", "device", "path", "operating_point", "exit_unsupported", "split_files",
+    "upper_exit_margin",
 ]
 TEXT_COLUMNS = ["preset", "task", "paper_task", "backbone", "paper_backbone", "method", "variant", "label", "family",
                 "metric", "device", "path", "operating_point", "exit_unsupported", "split_files"]
@@ -54,6 +55,17 @@ def check_record(record: dict, path, schema_path: str | os.PathLike = RESULT_SCH
 
 def _float(value) -> float:
     return math.nan if value is None else float(value)
+
+
+def upper_exit_margin(record: dict) -> float:
+    """Did a multi-exit run's exits learn? Its weakest exit of the upper half (layers ceil(L/2)..L,
+    3-6 of a 6-layer model) minus the train-majority class's dev score, both on dev before any
+    sweep: positive when every one of them beats the majority answer. NaN without exit scores
+    (single-exit runs, regression, records written before they existed)."""
+    scores, majority = record.get("exit_dev_scores"), record.get("majority_dev_score")
+    if not scores or majority is None:
+        return math.nan
+    return float(min(scores[math.ceil(len(scores) / 2) - 1:]) - majority)
 
 
 def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SCHEMA) -> dict:
@@ -83,6 +95,7 @@ def read_run(path: str | os.PathLike, schema_path: str | os.PathLike = RESULT_SC
             "exit_unsupported": "",
             # substitute split files (data.split_files) the run read, '' for the ELUE protocol's
             "split_files": substitute_files_text((record.get("data") or {}).get("files")),
+            "upper_exit_margin": upper_exit_margin(record),
         }
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None

@@ -10,7 +10,9 @@ gradient clipping and a fused AdamW step, in train mode (dropout on). The two ar
 inside each pass (median of --repeats passes after a warm-up pass). Reports examples/s of each,
 the FLOPs speed-up of HashEE's forward over the backbone's own full model on those examples (the
 backward's FLOPs follow the forward's token for token, so the ratio is the training one too), and
-efficiency = throughput ratio / FLOPs speed-up.
+efficiency = throughput ratio / FLOPs speed-up. With --cpu-bf16, both models also train under
+CPU bf16 autocast (what training.cpu_bf16 does), timed in the same passes: the rows then say what
+bf16 buys this CPU (`cpu_bf16_speedup_*`; it pays off on CPUs with AMX / AVX512-BF16 units).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,6 +35,7 @@ from earlyexit.batching import attach_exit_layers, collate, training_batches  # 
 from earlyexit.encoded import encode_examples  # noqa: E402
 from earlyexit.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
 from earlyexit.models.hashee import HashEEForSequenceClassification  # noqa: E402
+from earlyexit.plumbing.cpu_info import cpu_description, cpu_label  # noqa: E402
 from earlyexit.plumbing.files import atomic_write_json  # noqa: E402
 from earlyexit.training import make_optimizer  # noqa: E402
 
@@ -54,12 +56,21 @@ def trainer(model, forward, batches):
     return run
 
 
+def bf16(forward):
+    """`forward` under CPU bf16 autocast (the loss is taken in fp32, as the training loop does)."""
+    def run(b):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return forward(b)
+    return run
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
     p.add_argument("--train-instances", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--cpu-bf16", action="store_true", help="also time both models under CPU bf16 autocast")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.train_instances < args.batch_size:
         p.error("--repeats must be >= 1 and --train-instances >= --batch-size")
@@ -75,11 +86,20 @@ def main(argv=None):
     batches = [collate(split, idx, pad, L) for idx in order]
     instances = sum(len(idx) for idx in order)
 
-    plain = trainer(hf_plain, lambda b: hf_plain(input_ids=b.input_ids, token_type_ids=b.token_type_ids,
-                                                 attention_mask=b.schedule.key_mask[:, 0, 0].long()).logits, batches)
-    ours = trainer(model, lambda b: model(b.input_ids, b.token_type_ids, b.schedule), batches)
+    def plain_forward(hf):
+        return lambda b: hf(input_ids=b.input_ids, token_type_ids=b.token_type_ids,
+                            attention_mask=b.schedule.key_mask[:, 0, 0].long()).logits
+
+    variants = {"plain_hf": trainer(hf_plain, plain_forward(hf_plain), batches),
+                "hashee": trainer(model, lambda b: model(b.input_ids, b.token_type_ids, b.schedule), batches)}
+    if args.cpu_bf16:
+        # copies with their own optimizers: the fp32 variants' weights and steps stay untouched
+        hf_bf16, model_bf16 = copy.deepcopy(hf_plain), copy.deepcopy(model)
+        variants["plain_hf_bf16"] = trainer(hf_bf16, bf16(plain_forward(hf_bf16)), batches)
+        variants["hashee_bf16"] = trainer(model_bf16, bf16(lambda b: model_bf16(b.input_ids, b.token_type_ids,
+                                                                                 b.schedule)), batches)
     load = wait_for_quiet(args.max_load, args.max_wait)
-    t = interleaved_medians({"plain_hf": plain, "hashee": ours}, args.repeats)
+    t = interleaved_medians(variants, args.repeats)
     load_after = os.getloadavg()[0]
 
     dims = ModelDims.from_hf_config(hf_plain.config)
@@ -95,12 +115,16 @@ def main(argv=None):
         "throughput_speedup": t["plain_hf"] / t["hashee"], "flops_speedup": fs,
         "efficiency": t["plain_hf"] / t["hashee"] / fs, "mean_exit_layer": float(cost.elue_depth.mean()),
     }
+    if args.cpu_bf16:
+        row.update({"plain_hf_bf16_seconds": t["plain_hf_bf16"], "hashee_bf16_seconds": t["hashee_bf16"],
+                    "cpu_bf16_speedup_plain_hf": t["plain_hf"] / t["plain_hf_bf16"],
+                    "cpu_bf16_speedup_hashee": t["hashee"] / t["hashee_bf16"]})
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     atomic_write_json(args.out, {
         "backbone": args.backbone, "num_layers": L, "task": task.name, "hash": args.hash,
         "num_buckets": args.num_buckets, "dtype": "float32", "max_length": args.max_length,
         "data": "ELUE " + args.task + " train" if args.data_dir else "synthetic",
-        "device": f"cpu {platform.machine()} ({torch.get_num_threads()} threads)", "repeats": args.repeats,
+        "device": cpu_label(torch.get_num_threads()), "cpu": cpu_description(), "repeats": args.repeats,
         "torch": torch.__version__, "command": "python " + " ".join(sys.argv), "rows": [row],
     })
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from earlyexit.data.tasks import get_task
 from earlyexit.flops import speedup_record
 from earlyexit import completed_runs
 from earlyexit.instances import record_field
+from earlyexit.plumbing.cpu_info import cpu_label
 from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.plumbing.run_lock import run_lock
 from earlyexit.methods import RunContext, get_method, run_name
@@ -177,7 +177,9 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
         "train_seconds": outcome.train_seconds,
         "eval_seconds": outcome.eval_seconds,
         "total_seconds": time.perf_counter() - started,
-        "device": torch.cuda.get_device_name(dev_) if dev_.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name(dev_) if dev_.type == "cuda" else cpu_label(torch.get_num_threads()),
+        # what the GEMMs ran in: bf16 autocast (CUDA by default, CPU when training.cpu_bf16) or fp32
+        "precision": "bf16-autocast" if train_config.autocast_bf16(dev_) else "fp32",
         # the splits trained and scored on: their sizes and any cut made before tokenisation
         "data": {"counts": meta.get("counts"), "subsample": meta.get("subsample"), "files": meta.get("files")},
         "config": {"training": train_config.as_dict(), "backbone": backbone.__dict__,

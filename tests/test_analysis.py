@@ -370,3 +370,16 @@ def test_wrapper_logs_one_line_and_exits_1_on_a_bad_record(tmp_path):
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and "ERROR" in lines[0] and f"{bad}: " in lines[0] and "required property" in lines[0]
     assert not (tmp_path / "runs.csv").exists()
+
+
+def test_upper_exit_margin_is_the_weakest_upper_half_exit_over_the_majority_answer():
+    from analysis.collect import upper_exit_margin
+
+    # 6 exits: layers 3-6 count (the first two, below the majority answer, do not)
+    record = {"exit_dev_scores": [40.0, 50.0, 71.0, 80.0, 85.0, 90.0], "majority_dev_score": 55.0}
+    assert upper_exit_margin(record) == pytest.approx(16.0)
+    assert upper_exit_margin({**record, "exit_dev_scores": [40.0, 50.0, 54.0, 80.0, 85.0, 90.0]}) == pytest.approx(-1.0)
+    # 5 exits: layers 3-5
+    assert upper_exit_margin({"exit_dev_scores": [0.0, 1.0, 60.0, 70.0, 80.0], "majority_dev_score": 50.0}) == 10.0
+    for missing in ({}, {"exit_dev_scores": [1.0, 2.0], "majority_dev_score": None}):
+        assert math.isnan(upper_exit_margin(missing))

@@ -71,6 +71,14 @@ def test_each_method_learns_the_toy_task_and_its_exits_learn(trained, name):
     assert last_stage[-1]["loss"] < last_stage[0]["loss"]
     # an internal exit (trained in the last stage) answers far above chance
     assert max(last_stage[-1]["dev"]["layers"][:-1]) > 70.0
+    # the record says whether the exits learned: each exit's dev score (the last one is the run's
+    # own no-exit dev score) beside the train-majority class's dev score
+    scores = outcome.extra["exit_dev_scores"]
+    assert len(scores) == 3 and scores[-1] == pytest.approx(outcome.dev["score"])
+    train, dev = ctx.splits["train"].labels, ctx.splits["dev"].labels
+    majority = int(np.bincount(train).argmax())
+    assert outcome.extra["majority_dev_score"] == pytest.approx(100.0 * np.mean(dev == majority))
+    assert max(scores[1:]) > outcome.extra["majority_dev_score"] + 10
 
 
 @pytest.mark.parametrize("name", ["deebert", "fastbert", "pabee"])

@@ -133,6 +133,11 @@ class DynamicMethod(Method):
                  **self.extra_record(model, ctx, tokens, test.exit_layers)}
         if unsupported is not None:
             extra["exit_unsupported"] = unsupported
+        else:
+            # did the exits learn? every exit's dev score beside the train-majority answer's, before
+            # any sweep (an exit at or below it is one the sweeps can only misuse)
+            extra["exit_dev_scores"] = layer_scores(model, ctx.splits["dev"], ctx)
+            extra["majority_dev_score"] = majority_score(ctx)
         return RunOutcome(dev=dev.metrics, test=test.metrics, best_on_test=trained["best_on_test"],
                           selected_step=trained["selected_step"], history=trained["history"],
                           train_seconds=trained["train_seconds"], eval_seconds=eval_seconds,
@@ -306,6 +311,18 @@ def layer_scores(model, split, ctx: RunContext, cfg=None, last_only: bool = Fals
                 out[l][indices] = _answer(logits[l], regression)
     model.train(was_training)
     return [compute_metrics(ctx.task.metric, out[l], split.labels)["score"] for l in layers]
+
+
+def majority_score(ctx: RunContext) -> float | None:
+    """The dev score of answering every instance with the train split's most frequent class (None
+    for regression, which has no majority class)."""
+    from earlyexit.metrics import compute_metrics
+
+    if ctx.task.is_regression:
+        return None
+    labels, dev = np.asarray(ctx.splits["train"].labels), ctx.splits["dev"]
+    majority = np.bincount(labels.astype(np.int64)).argmax()
+    return compute_metrics(ctx.task.metric, np.full(len(dev), majority), dev.labels)["score"]
 
 
 @dataclass
