@@ -61,7 +61,8 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
         "pad_id": int(tokenizer.pad_token_id), "num_layers": backbone_depth(dataclasses.asdict(backbone), download=True),
         "num_labels": task.num_labels,
         "mean_tokens": {s: float(encoded[s].lengths.mean()) for s in SPLITS},
-        "truncated": {s: int((encoded[s].lengths >= max_seq_len).sum()) for s in SPLITS},
+        # inputs cut at max_seq_len, per split
+        "cut_at_max_len": {s: int((encoded[s].lengths >= max_seq_len).sum()) for s in SPLITS},
         "counts": {s: int(len(encoded[s].lengths)) for s in SPLITS},
         **_split_provenance(split_dir),
     }
