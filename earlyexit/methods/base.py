@@ -150,6 +150,12 @@ class Method:
     tables: tuple = ()              # paper tables (data/published table names) it has rows in
     table_variants: dict = {}       # table -> the variants with rows in it (absent: every variant)
     reference: bool = False         # the no-exit model every other row is compared with
+    # Its variants cut the backbone to each depth: with the reference row they draw a backbone's static
+    # depth curve (the ELUE score's reference curve, the backbone-effect figure's lines).
+    reference_curve: bool = False
+    # Its runs read a fitted token-exit hash (artifact kind "hash"; the variants are hash functions): the
+    # config checks which hashes apply (e.g. to a summarization encoder) and buckets vs depth for it.
+    uses_hash: bool = False
     needs_hub: bool = False         # loads its own hub checkpoint: no run where requirements.network is false
     # The registry name of the method that this method's own paper compares it with at equal speed-up
     # (e.g. ConsistentEE against plain multi-exit training); the claims ledger reads it. None: no such rival.
@@ -249,5 +255,9 @@ class Method:
             raise ImportError(f"method {self.name}: speed_variant {self.speed_variant!r} is not one of its variants")
         if any(RUN_SEPARATOR in v for v in self.variants):
             raise ImportError(f"method {self.name}: a variant name may not contain {RUN_SEPARATOR!r} (it starts a run's training setting)")
+        hashed = any(a.get("kind") == "hash" for v in self.variants for a in self.artifacts(v, 0).values())
+        if hashed != self.uses_hash:
+            raise ImportError(f"method {self.name}: uses_hash is {self.uses_hash} but its artifacts "
+                              f"{'do' if hashed else 'do not'} name a hash")
         if self.train_sweep is not None and self.family != "dynamic":
             raise ImportError(f"method {self.name}: a training-time sweep needs the dynamic family (its runs are matched as one curve)")

@@ -34,6 +34,7 @@ class Truncated(Method):
     tables = ("elue_main",)
     # The paper's rows are the 3-layer ones; the other depths are reference curves (ELUE score, figure).
     table_variants = {"elue_main": ("3L",)}
+    reference_curve = True          # ElasticBERT-nL: the ELUE score's reference (hashee-spec 6.4)
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         paper_row = f"{backbone_family(paper_backbone)}-{variant}"
