@@ -74,6 +74,17 @@ class RunOutcome:
     # (`test_instances`, earlyexit/instances.py) for the claims ledger's paired bootstrap.
     test_predictions: np.ndarray | None = None
 
+    @classmethod
+    def from_fine_tune(cls, result: dict, *, method_flops, elue_depth, tokens, dims, **fields) -> "RunOutcome":
+        """The outcome of a run trained by earlyexit.fine_tuning.fine_tune (or seq2seq.fine_tune_seq2seq):
+        its dev-selected scores, best-on-test, history and timings, with the cost the method counted;
+        `fields`: the other RunOutcome fields (extra, cost, test_predictions when the result has none)."""
+        return cls(dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
+                   selected_step=result["selected_step"], history=result["history"],
+                   train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
+                   method_flops=method_flops, elue_depth=elue_depth, tokens=tokens, dims=dims,
+                   **{"test_predictions": result.get("test_predictions"), **fields})
+
 
 @dataclass
 class SweepPoint:
@@ -214,6 +225,26 @@ class Method:
     def run(self, ctx: RunContext) -> RunOutcome:
         raise NotImplementedError
 
+    # --- the model a run saves, rebuilt (the sweep and the timing score saved weights) -------------
+
+    def build(self, ctx: RunContext):
+        """The model whose weights a run saves at ctx.checkpoint, before training (seeded from ctx.seed)."""
+        raise NotImplementedError(f"method {self.name}: its saved weights cannot be rebuilt (no `build`)")
+
+    def load(self, ctx: RunContext, checkpoint: str):
+        """The model a run saved at `checkpoint` (rule train_eval's `model` output), on ctx.device, in
+        eval mode: `build`, then the saved weights."""
+        import torch
+
+        model = self.build(ctx)
+        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        return model.to(ctx.device).eval()
+
+    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict | None):
+        """What times the method's real inference with the weights at `checkpoint`, at its operating
+        point `setting` (None: nothing to set): an earlyexit.timing InferenceRunner."""
+        raise ValueError(f"method {self.name}: no inference runner to time it with")
+
     def run_llm(self, ctx: "LLMRunContext") -> list[dict]:
         """generation_lm methods: train what the method adds to the shared multi-exit LM and score
         its operating points (ctx.score); one JSON-able point per setting, in order."""
@@ -235,6 +266,15 @@ class Method:
 
         names = list(self.sweep)
         return [dict(zip(names, values)) for values in itertools.product(*(self.sweep[n] for n in names))]
+
+    def make_rule(self, setting: dict, task):
+        """The exit rule (earlyexit.exit_rules) of one inference-time setting for `task`."""
+        raise NotImplementedError(f"method {self.name}: no exit rule")
+
+    def model_rule(self, model, setting: dict, task):
+        """The rule of one setting for a trained `model`: learned rules read its modules (BERxiT's
+        exit module, ConsistentEE's policies); by default `make_rule`."""
+        return self.make_rule(setting, task)
 
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
         """Score the weights a run saved at `checkpoint` (the rule train_eval's `model` output) at

@@ -5,11 +5,11 @@ fitted on the training split by the workflow's `fit_hash` rule before the run.""
 from __future__ import annotations
 
 from earlyexit.hashing import HASH_NAMES, SEEDED_HASHES
-from earlyexit.methods._token_exit import run_token_exit
-from earlyexit.methods.base import Method, RunContext, RunOutcome
+from earlyexit.methods._token_exit import TokenExitMethod, run_token_exit
+from earlyexit.methods.base import RunContext, RunOutcome
 
 
-class HashEE(Method):
+class HashEE(TokenExitMethod):
     name = "hashee"
     paper_name = "HashEE"
     family = "token-level"

@@ -53,7 +53,7 @@ class Truncated(Method):
         layers = backbone_depth(backbone)
         return layers is None or depth(variant) <= layers
 
-    def run(self, ctx: RunContext) -> RunOutcome:
+    def build(self, ctx: RunContext):
         from dataclasses import replace
 
         from earlyexit.backbones import backbone_depth, load_classifier
@@ -63,8 +63,10 @@ class Truncated(Method):
         if layers is not None and n > layers:
             raise ValueError(f"backbones.{ctx.backbone.name}: has {layers} layers, cannot keep the first {n}")
         # num_layers keeps the first n layers of the checkpoint (ElasticBERT: with layer n's pooler)
-        model = load_classifier(replace(ctx.backbone, num_layers=n), ctx.task.num_labels, ctx.seed)
-        return run_plain(ctx, model)
+        return load_classifier(replace(ctx.backbone, num_layers=n), ctx.task.num_labels, ctx.seed)
+
+    def run(self, ctx: RunContext) -> RunOutcome:
+        return run_plain(ctx, self.build(ctx))
 
 
 METHOD = Truncated()

@@ -297,3 +297,9 @@ def pad_batch(split, indices: np.ndarray, pad_id: int):
     rows = pad_rows(split, indices, pad_id)
     return (torch.from_numpy(rows["ids"]), None if rows["types"] is None else torch.from_numpy(rows["types"]),
             torch.from_numpy(rows["mask"]), torch.from_numpy(rows["labels"]))
+
+
+def device_batch(split, indices: np.ndarray, pad_id: int, device: torch.device):
+    """`pad_batch`'s tensors on `device` (token_type_ids None when the backbone has none): the one way
+    a classifier's batch of an encoded split reaches the device."""
+    return tuple(None if t is None else t.to(device, non_blocking=True) for t in pad_batch(split, indices, pad_id))
