@@ -1,6 +1,8 @@
 """The paper's "effect of backbones" figure: HashEE on each configured backbone, test score against
 the exact FLOPs speed-up, one facet per task; each backbone's full model and n-layer truncations
 drawn as its reference line (a backbone's static curve, from 1 layer to its full depth).
+Which methods are which comes from the registry: the reference row and the `reference_curve` method
+draw the lines, the token-level family (HashEE) the points.
 
 Points and lines are means over seeds of runs.csv `test_score` and `flops_speedup` (the main table's
 convention). Colours: one per paper backbone; HashEE's hash functions by marker. Synthetic tasks are
@@ -28,23 +30,31 @@ LINE_COLUMNS = ["task", "paper_task", "synthetic", "paper_backbone", "kind", "me
                 "n_seeds", "test_score", "speedup"]
 
 
-def _static_methods() -> set[str]:
-    """The backbone's own static models: the reference (full) and the truncation."""
-    return {m.name for m in METHODS.values() if m.reference} | {"truncated"}
+# the registry's parts of the figure: a backbone's static line, and the token-level methods' points
+LINE, TOKEN_LEVEL = "line", "token-level"
+
+
+def _line_methods() -> set[str]:
+    """The backbone's own static models: the reference (full) and its depth curve (the truncations)."""
+    return {m.name for m in METHODS.values() if m.reference or m.reference_curve}
+
+
+def _token_level_methods() -> set[str]:
+    return {m.name for m in METHODS.values() if m.family == TOKEN_LEVEL}
 
 
 def backbone_effect_points(runs: pd.DataFrame) -> pd.DataFrame:
     """Means over seeds per task × paper backbone × (method, variant): kind 'line' for the full model
-    and truncations (sorted by depth), 'hashee' for HashEE's hash functions."""
-    static = _static_methods()
-    keep = runs[runs["method"].isin(static | {"hashee"})]
-    hashee_backbones = set(keep.loc[keep["method"] == "hashee", "paper_backbone"])
-    keep = keep[keep["paper_backbone"].isin(hashee_backbones)]
+    and truncations (sorted by depth), 'token-level' for HashEE's hash functions."""
+    static, token_level = _line_methods(), _token_level_methods()
+    keep = runs[runs["method"].isin(static | token_level)]
+    token_backbones = set(keep.loc[keep["method"].isin(token_level), "paper_backbone"])
+    keep = keep[keep["paper_backbone"].isin(token_backbones)]
     points = []
     for (task, paper_task, synthetic, backbone, method, variant), group in keep.groupby(
             ["task", "paper_task", "synthetic", "paper_backbone", "method", "variant"], sort=True):
         points.append({"task": task, "paper_task": paper_task, "synthetic": bool(synthetic), "paper_backbone": backbone,
-                       "kind": "hashee" if method == "hashee" else "line", "method": method, "variant": variant,
+                       "kind": TOKEN_LEVEL if method in token_level else LINE, "method": method, "variant": variant,
                        "num_layers": int(group["num_layers"].iloc[0]), "n_seeds": int(group["seed"].nunique()),
                        "test_score": float(group["test_score"].mean()), "speedup": float(group[SPEEDUP].mean())})
     frame = pd.DataFrame(points, columns=LINE_COLUMNS)
@@ -58,21 +68,23 @@ def plot_backbone_effect(runs: pd.DataFrame, out_png: str | os.PathLike, out_pdf
     tasks = task_order(points, [])
     backbones = list(dict.fromkeys(points["paper_backbone"]))
     colors = {b: f"C{i}" for i, b in enumerate(backbones)}
-    hashes = list(dict.fromkeys(points.loc[points["kind"] == "hashee", "variant"]))
+    hashes = list(dict.fromkeys(zip(*(points.loc[points["kind"] == TOKEN_LEVEL, c] for c in ("method", "variant")))))
     markers = {h: MARKERS[i % len(MARKERS)] for i, h in enumerate(hashes)}
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
     for ax, (task, paper_task, synthetic) in zip(axes[0], tasks):
         here = points[points["task"] == task]
         for backbone in backbones:
-            line = here[(here["paper_backbone"] == backbone) & (here["kind"] == "line")].drop_duplicates("num_layers")
+            line = here[(here["paper_backbone"] == backbone) & (here["kind"] == LINE)].drop_duplicates("num_layers")
             if len(line):
                 ax.plot(line["speedup"], line["test_score"], "-", color=colors[backbone], alpha=0.6, marker=".",
                         label=f"{backbone}: full and n-layer truncations")
             for h in hashes:
-                hit = here[(here["paper_backbone"] == backbone) & (here["kind"] == "hashee") & (here["variant"] == h)]
+                method, variant = h
+                hit = here[(here["paper_backbone"] == backbone) & (here["method"] == method) & (here["variant"] == variant)]
                 if len(hit):
                     ax.plot(hit["speedup"], hit["test_score"], linestyle="none", marker=markers[h], markersize=8,
-                            color=colors[backbone], label=f"HashEE ({METHODS['hashee'].label(h)}) w/ {backbone}")
+                            color=colors[backbone],
+                            label=f"{METHODS[method].paper_name} ({METHODS[method].label(variant)}) w/ {backbone}")
         ax.set_title(task_title(task, paper_task, synthetic), fontsize=9)
         ax.set_xlabel("speed-up (FLOPs vs 12 layers, ×)")
         ax.set_ylabel("test score (%)")

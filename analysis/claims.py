@@ -499,7 +499,7 @@ CLAIMS = (
 def encoder_methods(registry) -> list:
     """The methods of the encoder grid: claims (a)-(h) are about classification and summarization
     encoders; decoder-LM methods (`generation_lm`, the llm_early_exit table) have claims of their own."""
-    return [m for m in registry.values() if not getattr(m, "generation_lm", False)]
+    return [m for m in registry.values() if not m.generation_lm]
 
 
 def role_names(registry) -> dict:

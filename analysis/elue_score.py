@@ -91,19 +91,20 @@ def _family(paper_backbone: str) -> str:
 
 
 def curve_from_runs(runs: pd.DataFrame, speedup_column: str, family: str = "ElasticBERT") -> tuple[str | None, dict]:
-    """Our ElasticBERT-nL curve per task from runs.csv: the n-layer truncations (method `truncated`)
-    of one backbone of `family` (the one with the most of them), plus that backbone's full model
-    where no truncation has its depth. Each point: test score and speed-up, means over seeds.
-    Returns (the backbone used or None, {task: [CurvePoint]})."""
+    """Our ElasticBERT-nL curve per task from runs.csv: the n-layer truncations (the registry's
+    `reference_curve` method) of one backbone of `family` (the one with the most of them), plus that
+    backbone's full model where no truncation has its depth. Each point: test score and speed-up,
+    means over seeds. Returns (the backbone used or None, {task: [CurvePoint]})."""
+    curve_methods = [m.name for m in METHODS.values() if m.reference_curve]
     static = runs[[_family(b) == family for b in runs["paper_backbone"]]]
-    truncated = static[static["method"] == "truncated"]
+    truncated = static[static["method"].isin(curve_methods)]
     if truncated.empty:
         return None, {}
     counts = truncated.groupby("backbone")["variant"].nunique()
     backbone = sorted(counts.index, key=lambda b: (-counts[b], b))[0]
     mine = static[static["backbone"] == backbone]
     full_name = next((m.name for m in METHODS.values() if m.reference), None)
-    points = mine[mine["method"] == "truncated"]
+    points = mine[mine["method"].isin(curve_methods)]
     depths = set(points["num_layers"])
     full = mine[(mine["method"] == full_name) & ~mine["num_layers"].isin(depths)]
     used = pd.concat([points, full])

@@ -41,7 +41,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     task, _, dev, tokenizer, hf, _ = setup(args)
     split = encode_examples(tokenizer, dev, 128, task.is_regression)
-    model = MultiExitClassifier(hf, "deebert").eval()
+    model = MultiExitClassifier(hf, get_method("deebert").heads).eval()
     method = get_method("deebert")
     settings = method.sweep_settings(task)
     makers = [lambda s=s: method.make_rule(s, task) for s in settings]

@@ -23,8 +23,9 @@ from earlyexit.instances import record_field
 from earlyexit.plumbing.cpu_info import cpu_label
 from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.plumbing.run_lock import run_lock
-from earlyexit.methods import RunContext, get_method, run_name
+from earlyexit.methods import get_method, run_name
 from earlyexit.plumbing.torch_setup import pick_device, set_seed
+from earlyexit.run_context import run_context, run_settings
 from earlyexit.train_state import StateFile, file_digest
 from earlyexit.training import TrainConfig
 
@@ -61,7 +62,8 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
         "pad_id": int(tokenizer.pad_token_id), "num_layers": backbone_depth(dataclasses.asdict(backbone), download=True),
         "num_labels": task.num_labels,
         "mean_tokens": {s: float(encoded[s].lengths.mean()) for s in SPLITS},
-        "truncated": {s: int((encoded[s].lengths >= max_seq_len).sum()) for s in SPLITS},
+        # inputs cut at max_seq_len, per split
+        "cut_at_max_len": {s: int((encoded[s].lengths >= max_seq_len).sum()) for s in SPLITS},
         "counts": {s: int(len(encoded[s].lengths)) for s in SPLITS},
         **_split_provenance(split_dir),
     }
@@ -108,21 +110,11 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
     started = time.perf_counter()
     set_seed(seed)
     chosen = get_method(method)
-    if variant not in chosen.variants:
-        raise ValueError(f"method {method!r} has no variant {variant!r} (known: {', '.join(chosen.variants)})")
+    train_setting = dict(train_setting or {})
+    method_settings = run_settings(chosen, variant, method_settings, train_setting)
     task = get_task(task_name)
     dev_ = pick_device(device)
     meta = read_json(tokenized_meta)
-    if method_settings is None:
-        from earlyexit.dynamic_config import method_settings as settings_of, section
-
-        method_settings = settings_of(section(), method) if chosen.family == "dynamic" else {}
-    train_setting = dict(train_setting or {})
-    if train_setting:
-        if set(train_setting) != {chosen.train_sweep}:
-            raise ValueError(f"method {method!r}: training setting {train_setting} is not its training-time sweep "
-                             f"parameter ({chosen.train_sweep!r})")
-        method_settings = {**method_settings, **train_setting}
     # What else must match for a saved state to be resumed (the loop adds its settings and seed):
     # the run's identity and the contents of its inputs, so changed data is never continued.
     state = StateFile(str(train_state_path(out_json)), {
@@ -139,12 +131,11 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
         restored = completed_runs.restore(out_json, checkpoint, completed_fingerprint)
         if restored is not None:
             return restored
-    ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=load_encoded(tokenized),
-                     meta=meta, artifacts={k: str(v) for k, v in artifacts.items()},
-                     train_config=train_config, device=dev_, checkpoint=str(checkpoint) if checkpoint else None,
-                     progress=progress, train_state=state, settings=dict(method_settings),
-                     tokenized=str(tokenized), generation=generation, reference_layers=reference_layers,
-                     reference_decoder_layers=reference_decoder_layers)
+    ctx = run_context(chosen, task=task, backbone=backbone, variant=variant, seed=seed, splits=load_encoded(tokenized),
+                      meta=meta, artifacts=artifacts, train_config=train_config, device=dev_,
+                      method_settings=method_settings, checkpoint=str(checkpoint) if checkpoint else None,
+                      progress=progress, train_state=state, tokenized=str(tokenized), generation=generation,
+                      reference_layers=reference_layers, reference_decoder_layers=reference_decoder_layers)
     outcome = chosen.run(ctx)
     cost = outcome.cost or speedup_record(outcome.tokens, outcome.method_flops, outcome.elue_depth, outcome.dims,
                                           reference_layers)

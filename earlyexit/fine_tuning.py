@@ -1,4 +1,6 @@
-"""Fine-tuning of a single-head sequence classifier (the full model and HashEE) on the one loop.
+"""Fine-tuning of a single-head sequence classifier on the one loop: token-batched models (the full
+model, HashEE and the static rows, `fine_tune`) and a plain HF classifier (`classifier_hooks`,
+`predict_classifier`: CascadeBERT's models).
 
 Hooks for `training.train_loop`: cross-entropy (MSE for regression) on the head's logits, dev-set
 selection, and the authors' best-on-test number kept aside (reported, never used to select).
@@ -44,6 +46,44 @@ def predict(model, split: EncodedSplit, cfg: TrainConfig, pad_id: int, device: t
             logits = model(batch.input_ids, batch.token_type_ids, batch.schedule).float()
         out[batch.indices] = (logits.squeeze(-1) if regression else logits.argmax(-1)).cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def predict_classifier(model, split: EncodedSplit, batch_size: int, pad_id: int, device: torch.device, bf16: bool,
+                       regression: bool = False) -> np.ndarray:
+    """Predicted class (or score, for regression) per instance of one HF *ForSequenceClassification
+    model (no exit schedule: every token through every layer), in the split's order."""
+    from earlyexit.models.multi_exit import device_batch
+
+    model.eval()
+    out = np.zeros(len(split), dtype=np.float64 if regression else np.int64)
+    for indices in evaluation_batches(split, batch_size):
+        ids, types, mask, _ = device_batch(split, indices, pad_id, device)
+        with autocast(device, bf16):
+            logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits.float()
+        out[indices] = (logits[:, 0] if regression else logits.argmax(-1)).cpu().numpy()
+    return out
+
+
+def classifier_hooks(model, train: EncodedSplit, dev: EncodedSplit, *, metric: str, cfg: TrainConfig, pad_id: int,
+                     device: torch.device, regression: bool = False) -> TrainHooks:
+    """Hooks of the one loop that fine-tune one HF *ForSequenceClassification model on `train`
+    (cross-entropy, MSE for regression) and select on its `dev` score."""
+    from earlyexit.models.multi_exit import device_batch
+
+    def loss(indices):
+        ids, types, mask, labels = device_batch(train, indices, pad_id, device)
+        with autocast(device, cfg.autocast_bf16(device)):
+            logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
+        return classification_loss(logits, labels, regression)
+
+    def evaluate_point():
+        scores = compute_metrics(metric, predict_classifier(model, dev, cfg.eval_batch_size, pad_id, device, cfg.autocast_bf16(device),
+                                                            regression), dev.labels)
+        return {"dev": scores, "select": scores["score"]}
+
+    return TrainHooks(epoch_batches=lambda rng: training_batches(train, cfg.batch_size, rng), loss=loss,
+                      evaluate=evaluate_point)
 
 
 def evaluate(model, split, metric, cfg, pad_id, device, regression) -> dict:

@@ -62,7 +62,8 @@ def tokenize_summarization(*, task, split_dir, backbone, max_source_len: int, ma
         "num_layers": encoder_layers, "decoder_layers": decoder_layers, "num_labels": 0,
         "mean_tokens": {s: float(splits[s].lengths.mean()) for s in SPLITS},
         "mean_target_tokens": {s: float(np.diff(extra[f"{s}_tgtoffsets"]).mean()) for s in SPLITS},
-        "truncated": {s: int((splits[s].lengths >= max_source_len).sum()) for s in SPLITS},
+        # sources cut at max_source_len, per split
+        "cut_at_max_len": {s: int((splits[s].lengths >= max_source_len).sum()) for s in SPLITS},
     }
     save_encoded(out_npz, splits, extra)
     meta["sha256"] = file_digest(out_npz)

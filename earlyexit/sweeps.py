@@ -98,9 +98,10 @@ def run_sweep(*, preset: str, task_name: str, tokenized, tokenized_meta, backbon
     `train_setting`: the run's training-time sweep value(s) (Method.train_sweep; {} for none)."""
     from earlyexit.data.tasks import get_task
     from earlyexit.encoded import load_encoded
-    from earlyexit.methods import RunContext, get_method, run_name
+    from earlyexit.methods import get_method, run_name
     from earlyexit.plumbing.files import atomic_write_json, read_json
-    from earlyexit.plumbing.torch_setup import pick_device, set_seed
+    from earlyexit.plumbing.torch_setup import set_seed
+    from earlyexit.run_context import run_context
 
     started = time.perf_counter()
     set_seed(seed)
@@ -111,9 +112,9 @@ def run_sweep(*, preset: str, task_name: str, tokenized, tokenized_meta, backbon
     meta = read_json(tokenized_meta)
     splits = load_encoded(tokenized)
     train_setting = dict(train_setting or {})
-    ctx = RunContext(task=task, backbone=backbone, variant=variant, seed=seed, splits=splits, meta=meta, artifacts={},
-                     train_config=train_config, device=pick_device(device), checkpoint=None, progress=False,
-                     settings={**(method_settings or {}), **train_setting})
+    ctx = run_context(chosen, task=task, backbone=backbone, variant=variant, seed=seed, splits=splits, meta=meta,
+                      train_config=train_config, device=device, method_settings=method_settings,
+                      train_setting=train_setting, progress=False)
     unsupported = chosen.exit_support(task)
     points = [] if unsupported else chosen.score_sweep(ctx, str(checkpoint), chosen.sweep_settings(task))
     num_layers = points[0].dims.num_layers if points else int(meta["num_layers"])

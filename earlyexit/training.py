@@ -3,7 +3,8 @@
 The loop owns what every run shares: seeding, the optimizer (AdamW or Adam), linear warmup then
 decay, gradient clipping, evaluation points, and selection of the checkpoint with the best
 validation score (never test, unlike the authors' scripts). What differs between users comes in as
-hooks: how one epoch is cut into batches, the loss of a batch, and the evaluation at a point.
+hooks: how one epoch is cut into batches, the loss of a batch, the evaluation at a point and,
+optionally, parameter groups or further optimizers (a method with learned loss weights).
 Given a state file, the loop is resumable (earlyexit.train_state): it writes its state every
 `checkpoint_every_steps` steps and at each evaluation point, and a rerun continues from it.
 """
@@ -86,21 +87,49 @@ class TrainHooks:
     before_step(step)  -> optional: called before each step's loss with the number of optimizer steps
                           done so far (0, 1, ...), e.g. to set a schedule that depends on the step
                           (BERT-of-Theseus' replacement rate); after a resume it continues at the
-                          resumed step, so what it sets must follow from `step` alone.
+                          resumed step, so what it sets must follow from `step` alone;
+    param_groups(params) -> optional: the loop's optimizer's parameter groups (torch dicts with
+                          "params" and, where they differ from the config, "lr" / "weight_decay"),
+                          covering each of `params` (the trainable parameters the loop steps) once,
+                          e.g. learned loss weights at a rate of their own; the schedule scales every
+                          group alike;
+    extra_optimizers()  -> optional: further optimizers (LeeBERT-style methods: a second one for the
+                          learned layer weights) over parameters the loop's own optimizer then leaves
+                          out; zeroed, clipped and stepped with it at every step (unscheduled), saved
+                          and resumed with the training state.
     """
 
     epoch_batches: Callable[[np.random.Generator], Sequence[Any]]
     loss: Callable[[Any], torch.Tensor]
     evaluate: Callable[[], dict]
     before_step: Callable[[int], None] | None = None
+    param_groups: Callable[[list], list[dict]] | None = None
+    extra_optimizers: Callable[[], list] | None = None
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The config's optimizer over `params`: parameters, or parameter groups (dicts with "params")."""
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    flat = [p for group in params for p in group["params"]] if params and isinstance(params[0], dict) else params
     # fused: one kernel for all parameters (5x faster than the per-tensor loop on a 2-core CPU);
     # only for floating-point parameters on CPU/CUDA, which is every model of the suite.
-    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in flat)
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=1e-8, fused=fused or None)
+
+
+def _optimizers(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig):
+    """(the loop's optimizer, the hooks' extra ones, every parameter they step)."""
+    extra = list(hooks.extra_optimizers()) if hooks.extra_optimizers is not None else []
+    owned = {id(p) for optimizer in extra for group in optimizer.param_groups for p in group["params"]}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in owned]
+    groups = params
+    if hooks.param_groups is not None:
+        groups = hooks.param_groups(params)
+        grouped = [id(p) for group in groups for p in group["params"]]
+        if sorted(grouped) != sorted(map(id, params)):
+            raise ValueError("param_groups must hold each trainable parameter of the loop exactly once")
+    stepped = params + [p for optimizer in extra for group in optimizer.param_groups for p in group["params"]]
+    return make_optimizer(groups, cfg), extra, stepped
 
 
 def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed: int, *,
@@ -116,8 +145,7 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
     """
     set_seed(seed)
     rng = np.random.default_rng(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, cfg)
+    optimizer, extra, params = _optimizers(model, hooks, cfg)
     # All epochs' batches are drawn up front, so a resume re-draws the same plan from the seed.
     epochs = [list(hooks.epoch_batches(rng)) for _ in range(cfg.epochs)]
     total_steps = max(1, sum(len(e) for e in epochs))
@@ -132,6 +160,8 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        for other, saved_state in zip(extra, saved.get("extra_optimizers", [])):
+            other.load_state_dict(saved_state)
         scheduler.load_state_dict(saved["scheduler"])
         history, best, best_state = saved["history"], saved["best"], saved["best_state"]
         losses = list(saved["losses"].unbind()) if len(saved["losses"]) else []
@@ -144,6 +174,7 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
         train_state.save(state, {
             "fingerprint": current, "step": step, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            **({"extra_optimizers": [other.state_dict() for other in extra]} if extra else {}),
             "rng": train_state.rng_states(), "history": history, "best": best, "best_state": best_state,
             "losses": torch.stack(losses) if losses else torch.empty(0),
             "seconds": seconds_before + time.perf_counter() - started,
@@ -160,11 +191,14 @@ def train_loop(model: torch.nn.Module, hooks: TrainHooks, cfg: TrainConfig, seed
             model.train()
             if hooks.before_step is not None:
                 hooks.before_step(step)
-            optimizer.zero_grad(set_to_none=True)   # before the hook: a hook may backward micro-batches itself
+            for each in (optimizer, *extra):        # before the hook: a hook may backward micro-batches itself
+                each.zero_grad(set_to_none=True)
             loss = hooks.loss(batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
+            for other in extra:
+                other.step()
             scheduler.step()
             losses.append(loss.detach())       # no host sync per step; read at evaluation points
             step += 1

@@ -11,7 +11,7 @@ def test_lines_and_points_per_backbone(tmp_path):
     runs = runs_frame()
     points = backbone_effect_points(runs)
     # HashEE ran only on ElasticBERT-6L, which has no truncations here: its line is empty
-    assert set(points["paper_backbone"]) == {"ElasticBERT-6L"} and set(points["kind"]) == {"hashee"}
+    assert set(points["paper_backbone"]) == {"ElasticBERT-6L"} and set(points["kind"]) == {"token-level"}
     # the 12-layer ElasticBERT with HashEE too: its line is 1L, 2L, 3L and the full 12 layers
     extra = runs[(runs["method"] == "hashee")].assign(backbone="eb-12L", paper_backbone="ElasticBERT-12L")
     points = backbone_effect_points(pd.concat([runs, extra], ignore_index=True))

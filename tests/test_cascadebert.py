@@ -188,10 +188,10 @@ def test_difficulty_labels_come_from_models_that_did_not_fit_the_instance(tmp_pa
         seen = np.array([id(ids) in model.fitted for ids in split.input_ids])
         return np.where(seen, split.labels, (split.labels + 1) % 3)
 
-    monkeypatch.setattr(cascade, "_plain_hooks", memorising_hooks)
-    monkeypatch.setattr(cascade, "predict_plain", recall)
+    monkeypatch.setattr(cascade, "_classifier_hooks", memorising_hooks)
+    monkeypatch.setattr("earlyexit.fine_tuning.predict_classifier", recall)
     monkeypatch.setattr("earlyexit.training.train_loop", lambda *args, **kwargs: None)
-    small = cascade.METHOD.build(ctx)[0].small
+    small = cascade.METHOD.build(ctx).small
     hard = cascade.hard_instances(small, ctx)
     assert hard.all() and len(hard) == 24
     assert fits == [16] * 6               # 2 seeds x 3 folds, each fitted on the other two folds

@@ -43,6 +43,12 @@ def test_shipped_presets_are_valid(name):
      "config key 'training.max_seq_len_per_task.SST2': not a task"),
     (lambda c: (c["methods"].pop("pabee"), c["dynamic"].update(pabee={})),
      "config key 'dynamic.pabee': method pabee is not in `methods`"),
+    # summarization: a hash the encoder cannot use (a method that uses_hash); the section's methods left
+    # to the schema's default (which hashes) still check the buckets against the encoder's depth
+    (lambda c: c["summarization"]["methods"].update(hashee=["mi"]),
+     "config key 'summarization.methods.hashee': hash 'mi' does not apply to a summarization encoder"),
+    (lambda c: (c["summarization"].pop("methods"), c["summarization"]["hash"].update(num_buckets=3)),
+     "config key 'summarization.hash.num_buckets': 3 buckets exceed the 2 encoder layers of summarization backbone 'tiny-bart'"),
 ])
 def test_bad_config_gives_one_line_naming_the_key(mutate, expected):
     config = copy.deepcopy(load("config/presets/demo.yaml"))

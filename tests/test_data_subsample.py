@@ -76,8 +76,13 @@ def test_schema_checks_the_key():
 
 def test_run_record_says_what_was_cut(tmp_path):
     prepared(tmp_path / "data", {"train": 32, "dev": 12})
-    tokenize_task(task_name="synth-nli", split_dir=tmp_path / "data", backbone=tiny_backbone(), max_seq_len=32,
-                  out_npz=tmp_path / "tok.npz", out_meta=tmp_path / "tok.json")
+    meta = tokenize_task(task_name="synth-nli", split_dir=tmp_path / "data", backbone=tiny_backbone(), max_seq_len=32,
+                         out_npz=tmp_path / "tok.npz", out_meta=tmp_path / "tok.json")
+    # the inputs cut at max_seq_len, per split (named for what it counts, not after a method)
+    from earlyexit.encoded import load_encoded
+
+    encoded = load_encoded(tmp_path / "tok.npz")
+    assert meta["cut_at_max_len"] == {s: int((encoded[s].lengths >= 32).sum()) for s in ("train", "dev", "test")}
     train_config = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0,
                                weight_decay=0.0, grad_clip=1.0, max_seq_len=32, track_best_on_test=True,
                                optimizer="adamw", evals_per_epoch=1, bf16=False, cpu_bf16=False)

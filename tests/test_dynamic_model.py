@@ -43,7 +43,7 @@ def mixed_rules(m, ids, types, real):
 
 
 @pytest.mark.parametrize("kind", ["bert", "roberta"])
-@pytest.mark.parametrize("heads", ["deebert", "pabee", "fastbert"])
+@pytest.mark.parametrize("heads", ["own-pooler", "shared-pooler", "attention"])
 def test_batched_early_exit_equals_one_by_one(kind, heads):
     m = model(kind, heads)
     ids, types, real = batch(kind)
@@ -71,7 +71,7 @@ def test_batched_early_exit_equals_one_by_one(kind, heads):
 
 @pytest.mark.parametrize("kind", ["bert", "roberta"])
 def test_never_exit_is_the_last_layer_and_deebert_final_head_is_the_plain_model(kind):
-    m = model(kind, "deebert")
+    m = model(kind, "own-pooler")
     ids, types, real = batch(kind)
     result = m.early_exit(ids, types, real, NeverExit())
     assert result.exit_layers.tolist() == [m.num_layers] * len(LENGTHS)
@@ -83,16 +83,16 @@ def test_never_exit_is_the_last_layer_and_deebert_final_head_is_the_plain_model(
 
 
 def test_regression_heads_give_one_output_and_patience_runs():
-    m = model("bert", "pabee", num_labels=1)
+    m = model("bert", "shared-pooler", num_labels=1)
     ids, types, real = batch("bert")
     result = m.early_exit(ids, types, real, PatienceRule(1, regression_threshold=10.0))
     assert result.logits.shape == (len(LENGTHS), 1) and result.exit_layers.tolist() == [2] * len(LENGTHS)
 
 
 def test_pabee_heads_share_one_pooler_and_deebert_highways_copy_it():
-    pabee = model("bert", "pabee")
+    pabee = model("bert", "shared-pooler")
     assert all(h.pooler is pabee.base.pooler for h in pabee.exits)
-    deebert = model("bert", "deebert")
+    deebert = model("bert", "own-pooler")
     first = deebert.exits[0].pooler
     assert first is not deebert.base.pooler
     torch.testing.assert_close(first.dense.weight, deebert.base.pooler.dense.weight)
@@ -123,7 +123,7 @@ def test_every_instance_at_the_last_layer_is_exactly_one_times_the_own_full_mode
         dynamic_exit_cost(tokens, np.array([0, 1, 2, 7]), DIMS)
 
 
-@pytest.mark.parametrize("heads", ["deebert", "pabee", "fastbert"])
+@pytest.mark.parametrize("heads", ["own-pooler", "shared-pooler", "attention"])
 def test_early_exit_runs_under_bf16_autocast(heads):
     """The GPU path's autocast (bf16 layers, fp32 mask), exercised on CPU."""
     m = model("bert", heads)
@@ -134,3 +134,13 @@ def test_early_exit_runs_under_bf16_autocast(heads):
     assert result.logits.shape == (len(LENGTHS), 3) and torch.isfinite(result.logits.float()).all()
     assert result.exit_layers.min() >= 2                  # patience 1: the earliest exit is layer 2
     assert len(logits) == m.num_layers
+
+
+def test_every_dynamic_method_names_a_known_head_shape():
+    """Heads are named by shape; a multi-exit method picks one (DynamicMethod.heads)."""
+    from earlyexit.methods import METHODS
+    from earlyexit.methods._dynamic import DynamicMethod
+    from earlyexit.models.multi_exit import EXIT_HEADS
+
+    shapes = {m.name: m.heads for m in METHODS.values() if isinstance(m, DynamicMethod)}
+    assert shapes and all(shape in EXIT_HEADS for shape in shapes.values()), shapes

@@ -27,7 +27,7 @@ def replay_model(per_layer_logits: torch.Tensor) -> MultiExitClassifier:
     """A MultiExitClassifier whose embeddings give each row its id and whose layers are identities, so
     exit l answers per_layer_logits[l][row]; layers: [L, rows, C]."""
     layers, rows, classes = per_layer_logits.shape
-    model = MultiExitClassifier(tiny_classifier(num_layers=layers, num_labels=classes), "pabee")
+    model = MultiExitClassifier(tiny_classifier(num_layers=layers, num_labels=classes), "shared-pooler")
     model.exits = nn.ModuleList(_Replay(per_layer_logits[l]) for l in range(layers))
 
     class Identity(nn.Module):

@@ -47,7 +47,7 @@ def assert_same_exits(model, rule, ids, types, real):
 
 
 @pytest.mark.parametrize("bf16", [False, True])
-@pytest.mark.parametrize("heads", ["deebert", "pabee", "fastbert"])
+@pytest.mark.parametrize("heads", ["own-pooler", "shared-pooler", "attention"])
 def test_replayed_exits_equal_real_early_exit(heads, bf16):
     m = MultiExitClassifier(tiny_classifier("bert", num_layers=5, num_labels=3, seed=0), heads).eval()
     ids, types, real = batch("bert")
@@ -70,7 +70,7 @@ def test_one_pass_serves_every_rule_and_matches_the_per_setting_sweep(tmp_path):
     """replay_rules (the sweep) gives each setting exactly what evaluate_with_rule gives it alone,
     while running every layer once per batch instead of once per setting."""
     from earlyexit.methods._dynamic import evaluate_with_rule, replay_rules
-    m = MultiExitClassifier(tiny_classifier("bert", num_layers=5, num_labels=3, seed=1), "pabee").eval()
+    m = MultiExitClassifier(tiny_classifier("bert", num_layers=5, num_labels=3, seed=1), "shared-pooler").eval()
     ids, types, real = batch("bert")
     calls = []
     hook = m.layers[0].register_forward_hook(lambda *args: calls.append(1))

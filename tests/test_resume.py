@@ -342,3 +342,25 @@ def test_a_second_writer_of_a_run_stops_naming_the_run_and_the_holder(inputs):
         assert not out.exists() and not train_state_path(out).exists()
     with run_lock(out):                       # released with its holder
         assert lock_path(out).read_text().strip() == str(os.getpid())
+
+
+class TwoOptimizers(Toy):
+    """A Toy whose output layer is stepped by a second optimizer (momentum SGD: it has state to resume),
+    as a method with learned loss weights would (TrainHooks.extra_optimizers)."""
+
+    def train(self, cfg=None, state=None):
+        second = lambda: [torch.optim.SGD(self.model[3].parameters(), lr=0.05, momentum=0.9)]  # noqa: E731
+        hooks = TrainHooks(epoch_batches=self.epoch_batches, loss=self.loss, evaluate=self.evaluate,
+                           extra_optimizers=second)
+        return train_loop(self.model, hooks, cfg or config(), seed=7, progress=False, state=state)
+
+
+def test_a_second_optimizer_is_resumed_with_its_state(tmp_path):
+    plain = TwoOptimizers()
+    result = plain.train()
+    assert result["history"] != Toy().train()["history"]          # the second optimizer did its own steps
+    state = StateFile(str(tmp_path / "state.pt"))
+    with pytest.raises(Killed):
+        TwoOptimizers(kill_at=10).train(state=state)              # saved at step 8
+    rerun = TwoOptimizers()
+    same_end(plain, result, rerun, rerun.train(state=state))

@@ -92,6 +92,36 @@ def test_loop_same_seed_same_history_other_seed_other_batches():
     assert [p["loss"] for p in a["history"]] != [p["loss"] for p in c["history"]]  # the seed orders batches
 
 
+def _loop_with(**hooks):
+    torch.manual_seed(123)
+    model = torch.nn.Linear(4, 1)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    recorder = Recorder(model, n_rows=40, batch_size=4, scores=[0.1, 0.2, 0.3, 0.4])    # the last point wins
+    made = {name: make(model) for name, make in hooks.items()}
+    train_loop(model, TrainHooks(recorder.epoch_batches, recorder.loss, recorder.evaluate, **made),
+               config(lr=1e-2, batch_size=4, warmup_ratio=0.0, epochs=2), 0, progress=False)
+    return start, model.state_dict()
+
+
+def test_param_groups_give_parameters_their_own_rate():
+    """A method's extra parameter group (e.g. learned loss weights) trains at its own rate: 0 here."""
+    def groups(model):
+        return lambda params: [{"params": [model.weight]}, {"params": [model.bias], "lr": 0.0}]
+
+    start, end = _loop_with(param_groups=groups)
+    assert torch.equal(start["bias"], end["bias"]) and not torch.equal(start["weight"], end["weight"])
+    with pytest.raises(ValueError, match="exactly once"):
+        _loop_with(param_groups=lambda model: lambda params: [{"params": [model.weight]}])
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1])
+def test_an_extra_optimizer_alone_steps_its_parameters(rate):
+    """A second optimizer (LeeBERT-style) owns its parameters: the loop's own optimizer leaves them out."""
+    start, end = _loop_with(extra_optimizers=lambda model: lambda: [torch.optim.SGD([model.bias], lr=rate)])
+    assert torch.equal(start["bias"], end["bias"]) == (rate == 0.0)
+    assert not torch.equal(start["weight"], end["weight"])
+
+
 def test_train_config_rejects_unknown_and_missing_keys_naming_them():
     settings = config().as_dict()
     assert TrainConfig.from_config(settings) == config()

@@ -36,16 +36,24 @@ def test_paper_preset_dry_run_lists_the_full_grid():
     # CascadeBERT, BERxiT, ConsistentEE (6 alphas of the paper's reward + the released code), the
     # multi-exit rival; RoBERTa: full, HashEE x 5, RoBERTa-3L; ALBERT-3L
     assert runs == 6 * (6 + (6 + 11 + 1) + (6 + 10 + 7 + 1) + (6 + 1) + 1) * 3
-    assert counts["sweep_exits"] == 6 * (1 + 5 + 7 + 1) * 3      # every dynamic run swept once
-    # one matched point per curve: BERxiT on ElasticBERT-12L; on BERT five methods, ConsistentEE's two
-    # variants (all alphas in one curve) and the rival
-    assert counts["match_operating_points"] == 6 * (1 + 5 + 2 + 1)
+    # the other counts follow from the registry: every dynamic run swept once (BERxiT on ElasticBERT-12L;
+    # on BERT five methods, ConsistentEE's 6 alphas + the released code, the rival), one matched point
+    # per curve (a dynamic method's variant: all its alphas form one curve), and each hash fitted once
+    # per task x backbone, or once per seed where the method's artifact says so
+    per_backbone = {b: backbone_runs(config, b) for b in config["backbones"]}
+    dynamic = {b: [(m, v) for m, v in pairs if get_method(m).family == "dynamic"] for b, pairs in per_backbone.items()}
+    swept = sum(len(with_training_runs(config, pairs)) for pairs in dynamic.values())
+    assert counts["sweep_exits"] == len(config["tasks"]) * swept * len(config["seeds"])
+    assert counts["match_operating_points"] == len(config["tasks"]) * sum(map(len, dynamic.values()))
+    hashes = {(b, artifact["hash"], artifact["fit"]) for b, pairs in per_backbone.items() for m, v in pairs
+              for seed in config["seeds"] for artifact in get_method(m).artifacts(v, seed).values()
+              if artifact["kind"] == "hash"}
     # summarization: BART and BART-6L on Reddit TIFU and CNN/DM; Chinese BART, CPT and CPT-6L on CSL and
     # TTNews; full on every backbone, HashEE (frequency) on the untruncated ones; one seed
     summarization = 2 * (2 + 1) + 2 * (2 + 2 + 1)
     assert counts["train_eval"] == runs + summarization
-    # frequency, mi, rand-incons once per task x backbone; rand-cons and clustered once per seed
-    assert counts["fit_hash"] == 6 * 4 * (3 + 2 * 3) + 2 * 1 + 2 * 2
+    # summarization: the frequency hash on Reddit TIFU and CNN/DM (BART) and on CSL and TTNews (CPT, Chinese BART)
+    assert counts["fit_hash"] == len(config["tasks"]) * len(hashes) + 2 * 1 + 2 * 2
     assert counts["prepare_task"] == 6 + 4 and counts["tokenize_task"] == 6 * 5 + 2 * 2 + 2 * 3
     assert counts["table_runs"] == counts["table_hash_functions"] == counts["figure_score_vs_speedup"] == 1
     assert counts["table_elue_main"] == counts["figure_backbone_effect"] == 1

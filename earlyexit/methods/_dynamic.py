@@ -89,14 +89,6 @@ class DynamicMethod(Method):
     def stages(self, model, ctx: RunContext) -> list[Stage]:
         raise NotImplementedError
 
-    def make_rule(self, setting: dict, task):
-        raise NotImplementedError
-
-    def model_rule(self, model, setting: dict, task):
-        """The rule of one setting for a trained `model`: learned rules read its modules (BERxiT's
-        exit module, ConsistentEE's policies); by default `make_rule`."""
-        return self.make_rule(setting, task)
-
     def extra_record(self, model, ctx: RunContext, tokens: np.ndarray, exit_layers: np.ndarray) -> dict:
         """Method-specific fields of the run record (e.g. FastBERT's classifier cost)."""
         return {}
@@ -107,6 +99,12 @@ class DynamicMethod(Method):
         from earlyexit.models.multi_exit import MultiExitClassifier
 
         return MultiExitClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed), self.heads)
+
+    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict | None):
+        """Real early exit with the rule of `setting` (model_rule), as the sweep scores it."""
+        from earlyexit.timing import early_exit_runner
+
+        return early_exit_runner(self, ctx, checkpoint, setting)
 
     def run(self, ctx: RunContext) -> RunOutcome:
         import torch
@@ -145,16 +143,12 @@ class DynamicMethod(Method):
                           dims=dims, extra=extra, test_predictions=test.predictions)
 
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
-        import torch
-
         from earlyexit.flops import ModelDims, dynamic_exit_cost
 
         reason = self.exit_support(ctx.task)
         if reason is not None:
             raise ValueError(f"method {self.name} on {ctx.task.name}: {reason}")
-        model = self.build(ctx)
-        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-        model.to(ctx.device).eval()
+        model = self.load(ctx, checkpoint)
         dims = ModelDims.from_hf_config(model.hf.config)
         # one pass of every layer per split, every setting's exits replayed on it
         makers = [lambda setting=setting: self.model_rule(model, setting, ctx.task) for setting in settings]
@@ -201,7 +195,7 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
     The caller scores the final model itself."""
     from earlyexit.batching import training_batches
     from earlyexit.fine_tuning import autocast
-    from earlyexit.models.multi_exit import pad_batch
+    from earlyexit.models.multi_exit import device_batch
     from earlyexit.training import TrainHooks, train_loop
 
     if not stages:
@@ -222,7 +216,7 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
         def loss(planned, stage=stage, cfg=cfg):
             # an indexed stage's plan holds [position, *indices] (an int array keeps the plan's digest)
             indices = planned[1:] if stage.indexed else planned
-            batch = tuple(t if t is None else t.to(device, non_blocking=True) for t in pad_batch(train, indices, pad_id))
+            batch = device_batch(train, indices, pad_id, device)
             with autocast(device, cfg.autocast_bf16(device)):
                 if stage.indexed:
                     return stage.loss(model, batch, indices, int(planned[0]))
@@ -276,12 +270,12 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
 
 def _eval_batches(split, ctx: RunContext, cfg=None):
     from earlyexit.batching import evaluation_batches
-    from earlyexit.models.multi_exit import pad_batch
+    from earlyexit.models.multi_exit import device_batch
 
     cfg = cfg or ctx.train_config
     for indices in evaluation_batches(split, cfg.eval_batch_size):
-        ids, types, mask, _ = pad_batch(split, indices, ctx.meta["pad_id"])
-        yield indices, ids.to(ctx.device), None if types is None else types.to(ctx.device), mask.to(ctx.device)
+        ids, types, mask, _ = device_batch(split, indices, ctx.meta["pad_id"], ctx.device)
+        yield indices, ids, types, mask
 
 
 def _answer(logits, regression: bool) -> np.ndarray:

@@ -19,14 +19,18 @@ class HubCheckpointMethod(Method):
     def applies(self, variant: str, backbone: dict) -> bool:
         return backbone.get("source") == "hub" and backbone.get("hub_id") == self.tokenizer_hub_id
 
-    def load(self, num_labels: int):
+    def pretrained(self, num_labels: int):
+        """The hub checkpoint with a new classification head of `num_labels` outputs."""
         from transformers import AutoModelForSequenceClassification
 
         return AutoModelForSequenceClassification.from_pretrained(self.checkpoint, revision=self.revision,
                                                                   num_labels=num_labels)
 
-    def run(self, ctx: RunContext) -> RunOutcome:
+    def build(self, ctx: RunContext):
         import torch
 
         torch.manual_seed(ctx.seed)     # the new classification head
-        return run_plain(ctx, self.load(ctx.task.num_labels))
+        return self.pretrained(ctx.task.num_labels)
+
+    def run(self, ctx: RunContext) -> RunOutcome:
+        return run_plain(ctx, self.build(ctx))

@@ -45,11 +45,8 @@ def run_seq2seq_exit(ctx: RunContext, token_hash) -> RunOutcome:
     lead = rouge(splits["test"].leads, splits["test"].references, ctx.task.language)
     # each test summary's ROUGE (the record's test score is their mean): the claims ledger resamples them
     instance_rouge = rouge_with_instances(result["predictions"], splits["test"].references, ctx.task.language)[1]
-    return RunOutcome(
-        dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
-        selected_step=result["selected_step"], history=result["history"],
-        train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
-        method_flops=np.zeros(0), elue_depth=np.zeros(0), tokens=np.array([len(e) for e in exits]), dims=dims,
+    return RunOutcome.from_fine_tune(
+        result, method_flops=np.zeros(0), elue_depth=np.zeros(0), tokens=np.array([len(e) for e in exits]), dims=dims,
         cost=cost, test_predictions=instance_rouge,
         extra={"mean_exit_layer": float(np.mean(np.concatenate(exits))), "decoder_layers": dims.decoder_layers,
                "lead_baseline": lead, "generation": dict(ctx.generation),

@@ -7,7 +7,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from earlyexit.methods.base import RunContext, RunOutcome
+from earlyexit.methods.base import Method, RunContext, RunOutcome
+
+
+class TokenExitMethod(Method):
+    """The full model and HashEE: their runs save the backbone's classifier (the HF model); timed by
+    the token-exit runner, every token at its exit layer."""
+
+    def build(self, ctx: RunContext):
+        from earlyexit.backbones import load_classifier
+
+        return load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
+
+    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict | None):
+        from earlyexit.timing import token_exit_runner
+
+        return token_exit_runner(ctx, checkpoint)
 
 
 def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
@@ -48,11 +63,6 @@ def fine_tune_token_model(ctx: RunContext, model, token_hash, dims) -> RunOutcom
             torch.save(model.hf.state_dict(), tmp)
     exits = ctx.splits["test"].exit_layers
     cost = token_exit_cost(exits, dims)
-    return RunOutcome(
-        dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
-        test_predictions=result["test_predictions"],
-        selected_step=result["selected_step"], history=result["history"],
-        train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
-        method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,
-        extra={"mean_exit_layer": float(np.mean([np.mean(e) for e in exits]))},
-    )
+    return RunOutcome.from_fine_tune(
+        result, method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,
+        extra={"mean_exit_layer": float(np.mean([np.mean(e) for e in exits]))})

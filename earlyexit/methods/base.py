@@ -74,6 +74,17 @@ class RunOutcome:
     # (`test_instances`, earlyexit/instances.py) for the claims ledger's paired bootstrap.
     test_predictions: np.ndarray | None = None
 
+    @classmethod
+    def from_fine_tune(cls, result: dict, *, method_flops, elue_depth, tokens, dims, **fields) -> "RunOutcome":
+        """The outcome of a run trained by earlyexit.fine_tuning.fine_tune (or seq2seq.fine_tune_seq2seq):
+        its dev-selected scores, best-on-test, history and timings, with the cost the method counted;
+        `fields`: the other RunOutcome fields (extra, cost, test_predictions when the result has none)."""
+        return cls(dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
+                   selected_step=result["selected_step"], history=result["history"],
+                   train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
+                   method_flops=method_flops, elue_depth=elue_depth, tokens=tokens, dims=dims,
+                   **{"test_predictions": result.get("test_predictions"), **fields})
+
 
 @dataclass
 class SweepPoint:
@@ -150,6 +161,12 @@ class Method:
     tables: tuple = ()              # paper tables (data/published table names) it has rows in
     table_variants: dict = {}       # table -> the variants with rows in it (absent: every variant)
     reference: bool = False         # the no-exit model every other row is compared with
+    # Its variants cut the backbone to each depth: with the reference row they draw a backbone's static
+    # depth curve (the ELUE score's reference curve, the backbone-effect figure's lines).
+    reference_curve: bool = False
+    # Its runs read a fitted token-exit hash (artifact kind "hash"; the variants are hash functions): the
+    # config checks which hashes apply (e.g. to a summarization encoder) and buckets vs depth for it.
+    uses_hash: bool = False
     needs_hub: bool = False         # loads its own hub checkpoint: no run where requirements.network is false
     # The registry name of the method that this method's own paper compares it with at equal speed-up
     # (e.g. ConsistentEE against plain multi-exit training); the claims ledger reads it. None: no such rival.
@@ -208,6 +225,26 @@ class Method:
     def run(self, ctx: RunContext) -> RunOutcome:
         raise NotImplementedError
 
+    # --- the model a run saves, rebuilt (the sweep and the timing score saved weights) -------------
+
+    def build(self, ctx: RunContext):
+        """The model whose weights a run saves at ctx.checkpoint, before training (seeded from ctx.seed)."""
+        raise NotImplementedError(f"method {self.name}: its saved weights cannot be rebuilt (no `build`)")
+
+    def load(self, ctx: RunContext, checkpoint: str):
+        """The model a run saved at `checkpoint` (rule train_eval's `model` output), on ctx.device, in
+        eval mode: `build`, then the saved weights."""
+        import torch
+
+        model = self.build(ctx)
+        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        return model.to(ctx.device).eval()
+
+    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict | None):
+        """What times the method's real inference with the weights at `checkpoint`, at its operating
+        point `setting` (None: nothing to set): an earlyexit.timing InferenceRunner."""
+        raise ValueError(f"method {self.name}: no inference runner to time it with")
+
     def run_llm(self, ctx: "LLMRunContext") -> list[dict]:
         """generation_lm methods: train what the method adds to the shared multi-exit LM and score
         its operating points (ctx.score); one JSON-able point per setting, in order."""
@@ -230,6 +267,15 @@ class Method:
         names = list(self.sweep)
         return [dict(zip(names, values)) for values in itertools.product(*(self.sweep[n] for n in names))]
 
+    def make_rule(self, setting: dict, task):
+        """The exit rule (earlyexit.exit_rules) of one inference-time setting for `task`."""
+        raise NotImplementedError(f"method {self.name}: no exit rule")
+
+    def model_rule(self, model, setting: dict, task):
+        """The rule of one setting for a trained `model`: learned rules read its modules (BERxiT's
+        exit module, ConsistentEE's policies); by default `make_rule`."""
+        return self.make_rule(setting, task)
+
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
         """Score the weights a run saved at `checkpoint` (the rule train_eval's `model` output) at
         every setting, on ctx.splits["dev"] and ["test"], without training; one SweepPoint per
@@ -249,5 +295,9 @@ class Method:
             raise ImportError(f"method {self.name}: speed_variant {self.speed_variant!r} is not one of its variants")
         if any(RUN_SEPARATOR in v for v in self.variants):
             raise ImportError(f"method {self.name}: a variant name may not contain {RUN_SEPARATOR!r} (it starts a run's training setting)")
+        hashed = any(a.get("kind") == "hash" for v in self.variants for a in self.artifacts(v, 0).values())
+        if hashed != self.uses_hash:
+            raise ImportError(f"method {self.name}: uses_hash is {self.uses_hash} but its artifacts "
+                              f"{'do' if hashed else 'do not'} name a hash")
         if self.train_sweep is not None and self.family != "dynamic":
             raise ImportError(f"method {self.name}: a training-time sweep needs the dynamic family (its runs are matched as one curve)")

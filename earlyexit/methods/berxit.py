@@ -27,6 +27,7 @@ class BERxiT(DynamicMethod):
     paper_name = "BERxiT"
     order = 240
     color = "tab:purple"
+    heads = "own-pooler"          # DeeBERT's highways (earlyexit.models.berxit builds them, with its LTE)
     sweep = {"lte_threshold": THRESHOLDS}
 
     def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:

@@ -57,33 +57,6 @@ def cascade_cost(tokens: np.ndarray, escalated: np.ndarray, small_dims, big_dims
     return TokenExitCost(tokens=tokens, method_flops=exact, elue_depth=depth)
 
 
-def _device_batch(split, indices, pad_id: int, device):
-    """(input_ids, token_type_ids, attention_mask, labels) on the device, and real lengths on the host."""
-    from earlyexit.models.multi_exit import pad_batch
-
-    ids, types, mask, labels = pad_batch(split, indices, pad_id)
-    lengths = mask.sum(1).numpy()
-    return tuple(None if t is None else t.to(device, non_blocking=True) for t in (ids, types, mask, labels)), lengths
-
-
-def predict_plain(model, split, batch_size: int, pad_id: int, device, bf16: bool, regression: bool = False) -> np.ndarray:
-    """Predictions (classes, or scores for regression) of one HF classifier over a split, in split order."""
-    import torch
-
-    from earlyexit.batching import evaluation_batches
-    from earlyexit.fine_tuning import autocast
-
-    model.eval()
-    out = np.zeros(len(split), dtype=np.float64 if regression else np.int64)
-    with torch.no_grad():
-        for indices in evaluation_batches(split, batch_size):
-            (ids, types, mask, _), _ = _device_batch(split, indices, pad_id, device)
-            with autocast(device, bf16):
-                logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits.float()
-            out[indices] = (logits[:, 0] if regression else logits.argmax(-1)).cpu().numpy()
-    return out
-
-
 def replay_cascade(model, split, thresholds: list[float], batch_size: int, pad_id: int, device, bf16: bool):
     """The cascade's answers at every threshold from one pass of both models over the split: a row's
     answer is the small model's or the big model's logits on that row, whichever the routing picks,
@@ -94,13 +67,14 @@ def replay_cascade(model, split, thresholds: list[float], batch_size: int, pad_i
     from earlyexit.batching import evaluation_batches
     from earlyexit.fine_tuning import autocast
     from earlyexit.models.cascade import answered_by_small
+    from earlyexit.models.multi_exit import device_batch
 
     model.eval()
     predictions = np.zeros((len(thresholds), len(split)), dtype=np.int64)
     escalated = np.zeros((len(thresholds), len(split)), dtype=bool)
     with torch.no_grad():
         for indices in evaluation_batches(split, batch_size):
-            (ids, types, mask, _), _ = _device_batch(split, indices, pad_id, device)
+            ids, types, mask, _ = device_batch(split, indices, pad_id, device)
             with autocast(device, bf16):
                 small, big = (logits.float() for logits in model(ids, types, mask))
             for i, threshold in enumerate(thresholds):
@@ -110,29 +84,15 @@ def replay_cascade(model, split, thresholds: list[float], batch_size: int, pad_i
     return list(zip(predictions, escalated))
 
 
-def _plain_hooks(model, ctx: RunContext, regression: bool = False):
-    """Hooks of the one loop for one HF classifier (a difficulty-labelling small model; the big
-    model alone where the cascade cannot run the task)."""
-    from earlyexit.batching import training_batches
-    from earlyexit.fine_tuning import autocast, classification_loss
-    from earlyexit.metrics import compute_metrics
-    from earlyexit.training import TrainHooks
+def _classifier_hooks(model, ctx: RunContext, regression: bool = False):
+    """The shared fine-tuning hooks (earlyexit.fine_tuning.classifier_hooks) for one HF classifier on
+    ctx's splits: a difficulty-labelling small model, or the big model alone where the cascade cannot
+    run the task."""
+    from earlyexit import fine_tuning
 
-    train, dev, pad_id, cfg, device = ctx.splits["train"], ctx.splits["dev"], ctx.meta["pad_id"], ctx.train_config, ctx.device
-
-    def loss(indices):
-        (ids, types, mask, labels), _ = _device_batch(train, indices, pad_id, device)
-        with autocast(device, cfg.autocast_bf16(device)):
-            logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
-        return classification_loss(logits, labels, regression)
-
-    def evaluate():
-        predicted = predict_plain(model, dev, cfg.eval_batch_size, pad_id, device, cfg.autocast_bf16(device), regression)
-        scores = compute_metrics(ctx.task.metric, predicted, dev.labels)
-        return {"dev": scores, "select": scores["score"]}
-
-    return TrainHooks(epoch_batches=lambda rng: training_batches(train, cfg.batch_size, rng), loss=loss,
-                      evaluate=evaluate)
+    return fine_tuning.classifier_hooks(model, ctx.splits["train"], ctx.splits["dev"], metric=ctx.task.metric,
+                                        cfg=ctx.train_config, pad_id=ctx.meta["pad_id"], device=ctx.device,
+                                        regression=regression)
 
 
 def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
@@ -141,9 +101,10 @@ def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
     import torch.nn.functional as F
 
     from earlyexit.batching import training_batches
-    from earlyexit.fine_tuning import autocast
+    from earlyexit.fine_tuning import autocast, predict_classifier
     from earlyexit.metrics import compute_metrics
     from earlyexit.models.cascade import confidence, dar_loss
+    from earlyexit.models.multi_exit import device_batch
     from earlyexit.training import TrainHooks
 
     train, dev, pad_id, cfg, device = ctx.splits["train"], ctx.splits["dev"], ctx.meta["pad_id"], ctx.train_config, ctx.device
@@ -151,7 +112,7 @@ def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
     hard_t = torch.from_numpy(hard)
 
     def loss(indices):
-        (ids, types, mask, labels), _ = _device_batch(train, indices, pad_id, device)
+        ids, types, mask, labels = device_batch(train, indices, pad_id, device)
         with autocast(device, cfg.autocast_bf16(device)):
             small, big = model(ids, types, mask)
         small, big = small.float(), big.float()
@@ -159,8 +120,8 @@ def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
                 + weight * dar_loss(confidence(small), hard_t[indices], margin))
 
     def evaluate():
-        scores = {name: compute_metrics(ctx.task.metric, predict_plain(part, dev, cfg.eval_batch_size, pad_id, device,
-                                                                      cfg.autocast_bf16(device)), dev.labels)
+        scores = {name: compute_metrics(ctx.task.metric, predict_classifier(part, dev, cfg.eval_batch_size, pad_id, device,
+                                                                            cfg.autocast_bf16(device)), dev.labels)
                   for name, part in (("small", model.small), ("big", model.big))}
         select = (scores["small"]["score"] + scores["big"]["score"]) / 2
         return {"dev": {"score": select, "small": scores["small"]["score"], "big": scores["big"]["score"]},
@@ -195,6 +156,7 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
     prediction is wrong."""
     import dataclasses
 
+    from earlyexit import fine_tuning
     from earlyexit.models.cascade import difficulty_labels
     from earlyexit.training import train_loop
 
@@ -212,10 +174,10 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
             fit_ctx = dataclasses.replace(ctx, splits={**ctx.splits, "train": train.take(fitted)})
             model = _fresh_head(small_init, seed).to(ctx.device)
             state = ctx.train_state.stage(f"labels{k}-fold{f}") if ctx.train_state is not None else None
-            train_loop(model, _plain_hooks(model, fit_ctx), cfg, seed, progress=ctx.progress,
+            train_loop(model, _classifier_hooks(model, fit_ctx), cfg, seed, progress=ctx.progress,
                        desc=f"cascade labels seed {k + 1}/{seeds} fold {f + 1}/{folds}", state=state)
-            predicted[held_out] = predict_plain(model, train.take(held_out), cfg.eval_batch_size, ctx.meta["pad_id"],
-                                                ctx.device, cfg.autocast_bf16(ctx.device))
+            predicted[held_out] = fine_tuning.predict_classifier(model, train.take(held_out), cfg.eval_batch_size,
+                                                                 ctx.meta["pad_id"], ctx.device, cfg.autocast_bf16(ctx.device))
         correct.append(predicted == train.labels)
     return difficulty_labels(np.array(correct))
 
@@ -258,6 +220,10 @@ class CascadeBERT(Method):
         return None
 
     def build(self, ctx: RunContext):
+        """The cascade before training (`cascade_with_source`, without where its small model came from)."""
+        return self.cascade_with_source(ctx)[0]
+
+    def cascade_with_source(self, ctx: RunContext):
         """The cascade before training: (model, the small model's source, approximated?). The big
         model is the backbone with a seeded head; the small one comes from `_small_model`."""
         from earlyexit.backbones import load_classifier
@@ -272,6 +238,7 @@ class CascadeBERT(Method):
 
         import torch
 
+        from earlyexit.fine_tuning import predict_classifier
         from earlyexit.flops import ModelDims, dynamic_exit_cost
         from earlyexit.metrics import compute_metrics
         from earlyexit.plumbing.files import atomic_path
@@ -279,7 +246,7 @@ class CascadeBERT(Method):
 
         cfg, pad_id = ctx.train_config, ctx.meta["pad_id"]
         regression, unsupported = ctx.task.is_regression, self.exit_support(ctx.task)
-        model, source, approximated = self.build(ctx)
+        model, source, approximated = self.cascade_with_source(ctx)
         extra = {"cascade": {"small_model": source, "approximated": approximated,
                              "small_layers": model.small_layers, "big_layers": model.big_layers}}
         if approximated:   # the record's row label says so (it replaces the registry's label)
@@ -296,15 +263,15 @@ class CascadeBERT(Method):
         else:
             extra["exit_unsupported"] = unsupported
             model.to(ctx.device)
-            result = train_loop(model.big, _plain_hooks(model.big, ctx, regression), cfg, ctx.seed,
+            result = train_loop(model.big, _classifier_hooks(model.big, ctx, regression), cfg, ctx.seed,
                                 progress=ctx.progress, desc="cascade big alone", state=ctx.train_state)
         model.eval()
         if ctx.checkpoint:
             with atomic_path(ctx.checkpoint) as tmp:
                 torch.save(model.state_dict(), tmp)
         started = time.perf_counter()
-        predicted = {name: predict_plain(model.big, ctx.splits[name], cfg.eval_batch_size, pad_id, ctx.device, cfg.autocast_bf16(ctx.device),
-                                         regression) for name in ("dev", "test")}
+        predicted = {name: predict_classifier(model.big, ctx.splits[name], cfg.eval_batch_size, pad_id, ctx.device,
+                                              cfg.autocast_bf16(ctx.device), regression) for name in ("dev", "test")}
         scores = {name: compute_metrics(ctx.task.metric, predicted[name], ctx.splits[name].labels)
                   for name in ("dev", "test")}
         eval_seconds = time.perf_counter() - started
@@ -318,14 +285,6 @@ class CascadeBERT(Method):
                           train_seconds=result["train_seconds"], eval_seconds=eval_seconds,
                           method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,
                           extra=extra, test_predictions=predicted["test"])
-
-    def load(self, ctx: RunContext, checkpoint: str):
-        """The trained cascade `run` saved, on ctx.device, in eval mode."""
-        import torch
-
-        model, _, _ = self.build(ctx)
-        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-        return model.to(ctx.device).eval()
 
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
         from earlyexit.flops import ModelDims

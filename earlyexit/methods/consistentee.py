@@ -39,7 +39,7 @@ class ConsistentEE(DynamicMethod):
     paper_name = "ConsistentEE"
     order = 250
     color = "#1f3b73"              # navy: CascadeBERT has tab:brown
-    heads = "pabee"
+    heads = "shared-pooler"       # earlyexit.models.multi_exit.EXIT_HEADS
     variants = tuple(VARIANTS)
     variant_labels = {"released": "ConsistentEE (as released)"}
     sweep = {"policy_threshold": POLICY_THRESHOLDS}

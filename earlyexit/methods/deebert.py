@@ -20,7 +20,7 @@ class DeeBERT(DynamicMethod):
     paper_name = "DeeBERT"
     order = 200
     color = "tab:blue"
-    heads = "deebert"
+    heads = "own-pooler"          # earlyexit.models.multi_exit.EXIT_HEADS
     sweep = {"entropy": THRESHOLDS}
 
     def exit_support(self, task) -> str | None:

@@ -30,15 +30,15 @@ class FastBERT(DynamicMethod):
     paper_name = "FastBERT"
     order = 210
     color = "tab:orange"
-    heads = "fastbert"
+    heads = "attention"           # earlyexit.models.multi_exit.EXIT_HEADS
     sweep = {"speed": SPEEDS}
 
     def build(self, ctx: RunContext):
         from earlyexit.backbones import load_classifier
-        from earlyexit.models.multi_exit import MultiExitClassifier, fastbert_exits
+        from earlyexit.models.multi_exit import MultiExitClassifier, attention_exits
 
         hf = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
-        return MultiExitClassifier(hf, fastbert_exits(hf, width=ctx.settings["classifier_width"]))
+        return MultiExitClassifier(hf, attention_exits(hf, width=ctx.settings["classifier_width"]))
 
     def exit_support(self, task) -> str | None:
         if task.is_regression:

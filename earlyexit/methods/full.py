@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from earlyexit.methods._token_exit import run_token_exit
-from earlyexit.methods.base import Method, RunContext, RunOutcome
+from earlyexit.methods._token_exit import TokenExitMethod, run_token_exit
+from earlyexit.methods.base import RunContext, RunOutcome
 
 
-class FullModel(Method):
+class FullModel(TokenExitMethod):
     name = "full"
     paper_name = "Full (no exit)"
     family = "static"

@@ -5,11 +5,11 @@ fitted on the training split by the workflow's `fit_hash` rule before the run.""
 from __future__ import annotations
 
 from earlyexit.hashing import HASH_NAMES, SEEDED_HASHES
-from earlyexit.methods._token_exit import run_token_exit
-from earlyexit.methods.base import Method, RunContext, RunOutcome
+from earlyexit.methods._token_exit import TokenExitMethod, run_token_exit
+from earlyexit.methods.base import RunContext, RunOutcome
 
 
-class HashEE(Method):
+class HashEE(TokenExitMethod):
     name = "hashee"
     paper_name = "HashEE"
     family = "token-level"
@@ -26,6 +26,7 @@ class HashEE(Method):
     # ElasticBERT-6L, whose hash-table speed-up (4.9x) matches the row's 4.4-6.2x [inferred].
     table_variants = {"elue_main": ("frequency",)}
     paper_subject = True            # the claims ledger's claims (c)-(f) are about HashEE
+    uses_hash = True                # its variants are the fitted hashes (artifact "hash")
     speed_variant = "frequency"     # "frequency hash: the largest speed-up at a similar score" (claim d)
     main_table_backbone = "ElasticBERT-6L"
 

@@ -83,12 +83,8 @@ class HeadPrune(Method):
         save_weights(ctx, hf)
         pruned = ModelDims.from_hf_config(hf.config, layer_heads)
         tokens, flops, depth = static_cost(test.lengths, pruned)
-        return RunOutcome(
-            dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
-            test_predictions=result["test_predictions"],
-            selected_step=result["selected_step"], history=result["history"],
-            train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
-            method_flops=flops, elue_depth=depth, tokens=tokens, dims=dims,   # the backbone, with every head
+        return RunOutcome.from_fine_tune(
+            result, method_flops=flops, elue_depth=depth, tokens=tokens, dims=dims,   # the backbone, with every head
             extra={"mean_exit_layer": float(dims.num_layers), "headprune": {
                 "target_speedup": target, "reached": final.speedup >= target,
                 "heads_removed": final.removed, "heads_total": int(importance.size),

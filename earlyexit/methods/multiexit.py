@@ -27,7 +27,7 @@ class MultiExit(DynamicMethod):
     paper_name = "Multi-exit (weighted)"
     order = 251                    # beside ConsistentEE
     color = "#7f7f7f"              # grey: the plain rival
-    heads = "pabee"
+    heads = "shared-pooler"       # earlyexit.models.multi_exit.EXIT_HEADS
     sweep = {"patience": PATIENCES, "uncertainty": UNCERTAINTIES}
 
     def sweep_settings(self, task) -> list[dict]:

@@ -18,7 +18,7 @@ class PABEE(DynamicMethod):
     paper_name = "PABEE"
     order = 220
     color = "tab:green"
-    heads = "pabee"
+    heads = "shared-pooler"       # earlyexit.models.multi_exit.EXIT_HEADS
     sweep = {"patience": PATIENCES}
 
     def sweep_settings(self, task) -> list[dict]:

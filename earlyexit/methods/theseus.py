@@ -59,12 +59,8 @@ class Theseus(Method):
         # the record's dims are the backbone's (the reference of its speed-ups); the cost is the successor's
         dims = ModelDims.from_hf_config(hf.config)
         tokens, flops, elue_depth = static_cost(ctx.splits["test"].lengths, ModelDims.from_hf_config(successor.config))
-        return RunOutcome(
-            dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
-            test_predictions=result["test_predictions"],
-            selected_step=result["selected_step"], history=result["history"],
-            train_seconds=result["train_seconds"], eval_seconds=result["eval_seconds"],
-            method_flops=flops, elue_depth=elue_depth, tokens=tokens, dims=dims,
+        return RunOutcome.from_fine_tune(
+            result, method_flops=flops, elue_depth=elue_depth, tokens=tokens, dims=dims,
             extra={"mean_exit_layer": float(successor.config.num_hidden_layers), "theseus": {
                 "predecessor_layers": depth, "successor_layers": successor.config.num_hidden_layers,
                 "schedule": ctx.variant,

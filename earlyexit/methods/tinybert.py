@@ -14,7 +14,7 @@ class TinyBERT(HubCheckpointMethod):
     color = "tab:cyan"
     checkpoint = "huawei-noah/TinyBERT_General_6L_768D"
 
-    def load(self, num_labels: int):
+    def pretrained(self, num_labels: int):
         # a BertModel checkpoint (its extra fit_dense weights from distillation are not loaded)
         from transformers import BertForSequenceClassification
 

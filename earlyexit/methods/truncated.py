@@ -34,6 +34,7 @@ class Truncated(Method):
     tables = ("elue_main",)
     # The paper's rows are the 3-layer ones; the other depths are reference curves (ELUE score, figure).
     table_variants = {"elue_main": ("3L",)}
+    reference_curve = True          # ElasticBERT-nL: the ELUE score's reference (hashee-spec 6.4)
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         paper_row = f"{backbone_family(paper_backbone)}-{variant}"
@@ -52,7 +53,7 @@ class Truncated(Method):
         layers = backbone_depth(backbone)
         return layers is None or depth(variant) <= layers
 
-    def run(self, ctx: RunContext) -> RunOutcome:
+    def build(self, ctx: RunContext):
         from dataclasses import replace
 
         from earlyexit.backbones import backbone_depth, load_classifier
@@ -62,8 +63,10 @@ class Truncated(Method):
         if layers is not None and n > layers:
             raise ValueError(f"backbones.{ctx.backbone.name}: has {layers} layers, cannot keep the first {n}")
         # num_layers keeps the first n layers of the checkpoint (ElasticBERT: with layer n's pooler)
-        model = load_classifier(replace(ctx.backbone, num_layers=n), ctx.task.num_labels, ctx.seed)
-        return run_plain(ctx, model)
+        return load_classifier(replace(ctx.backbone, num_layers=n), ctx.task.num_labels, ctx.seed)
+
+    def run(self, ctx: RunContext) -> RunOutcome:
+        return run_plain(ctx, self.build(ctx))
 
 
 METHOD = Truncated()

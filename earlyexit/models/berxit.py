@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from earlyexit.exit_rules import ExitRule, LayerView
-from earlyexit.models.multi_exit import MultiExitClassifier, _pretrained_pooler
+from earlyexit.models.multi_exit import OWN_POOLER, MultiExitClassifier, _pretrained_pooler
 
 # The eval script's "never exit" value; LTE outputs lie in (0, 1), so no threshold <= 0 fires.
 NEVER_EXIT = -1.0
@@ -103,7 +103,7 @@ class BERxiTClassifier(MultiExitClassifier):
         None: every highway starts from the backbone's pooler (BERT)."""
         import copy
 
-        super().__init__(hf_model, "deebert")
+        super().__init__(hf_model, OWN_POOLER)
         config = hf_model.config
         self.lte = LearningToExit(config.hidden_size)
         self.last_pooler = copy.deepcopy(_pretrained_pooler(hf_model))

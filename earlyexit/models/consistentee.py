@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from earlyexit.exit_rules import ExitRule, LayerView
-from earlyexit.models.multi_exit import MultiExitClassifier
+from earlyexit.models.multi_exit import SHARED_POOLER, MultiExitClassifier
 
 # Clamp policy probabilities before logs (the BERT code has no epsilon, spec B7; its LLM code uses 1e-6).
 PROB_EPS = 1e-6
@@ -176,7 +176,7 @@ class ConsistentEEClassifier(MultiExitClassifier):
     [CLS] vector before the classifier dropout [1.2]."""
 
     def __init__(self, hf_model: nn.Module, policy_width: int = 32):
-        super().__init__(hf_model, "pabee")
+        super().__init__(hf_model, SHARED_POOLER)
         self.policies = LayerPolicies(self.num_layers, hf_model.config.hidden_size, policy_width)
 
     @property

@@ -5,17 +5,17 @@ load_classifier) and drives its embeddings and encoder layers itself, one layer 
 additive 4-D padding mask (0 on real tokens, the dtype's minimum on padding), so padding never
 changes a result. After every layer l = 1..L an exit classifier `exits[l-1]` maps the sequence
 states to logits [B, C] (C = 1 for regression). Exit classifiers are modules with the signature
-`head(hidden [B, T, H], attention_mask [B, 1, 1, T]) -> logits [B, C]`; `EXIT_HEADS` builds each
-method's shape (baselines-spec 2.1-2.3):
+`head(hidden [B, T, H], attention_mask [B, 1, 1, T]) -> logits [B, C]`; `EXIT_HEADS` builds them by
+shape, and each method names the shape it uses (baselines-spec 2.1-2.3):
 
-- "deebert":  per layer its own pooler (dense + tanh on [CLS], initialised as a copy of the
-              pretrained pooler), dropout, Linear(H, C); the last exit is the model's own head
-              (`FinalHead`: pooler, dropout, classifier), the one fine-tuned in stage 1.
-- "pabee":    per layer a Linear(H, C) on the backbone's single shared pooler (dropout 0.1 in
-              training); the last one is the final classifier.
-- "fastbert": per layer Linear(H, 128) + tanh, 2-head self-attention of width 128 over the
-              sequence (padding masked), the vector at position 0, Linear(128, 128) + tanh,
-              Linear(128, C); no BERT pooler. The last one is the teacher.
+- OWN_POOLER ("own-pooler"): per layer its own pooler (dense + tanh on [CLS], initialised as a copy
+              of the pretrained pooler), dropout, Linear(H, C); the last exit is the model's own
+              head (`FinalHead`: pooler, dropout, classifier). DeeBERT, BERxiT.
+- SHARED_POOLER ("shared-pooler"): per layer a Linear(H, C) on the backbone's single shared pooler
+              (dropout 0.1 in training); the last one is the final classifier. PABEE, ConsistentEE.
+- ATTENTION ("attention"): per layer Linear(H, 128) + tanh, 2-head self-attention of width 128
+              over the sequence (padding masked), the vector at position 0, Linear(128, 128) + tanh,
+              Linear(128, C); no BERT pooler. FastBERT.
 
 Two forwards:
 - `forward` (training): every layer on every row, every exit's logits (and optionally states).
@@ -99,7 +99,7 @@ class FinalHead(nn.Module):
         return hf.classifier(hidden)
 
 
-class FastBERTHead(nn.Module):
+class AttentionHead(nn.Module):
     """FastBERT's classifier: Linear(H, w) + tanh, self-attention (heads, width w, padding masked),
     position 0, Linear(w, w) + tanh, Linear(w, C)."""
 
@@ -119,7 +119,7 @@ class FastBERTHead(nn.Module):
         return self.out(torch.tanh(self.dense(attended[:, 0])))
 
 
-def deebert_exits(hf_model: nn.Module) -> nn.ModuleList:
+def own_pooler_exits(hf_model: nn.Module) -> nn.ModuleList:
     config = hf_model.config
     pooler = _pretrained_pooler(hf_model)
     highways = [PooledHead(copy.deepcopy(pooler), config.hidden_size, config.num_labels, config.hidden_dropout_prob)
@@ -127,23 +127,25 @@ def deebert_exits(hf_model: nn.Module) -> nn.ModuleList:
     return nn.ModuleList([*highways, FinalHead(hf_model)])
 
 
-def pabee_exits(hf_model: nn.Module) -> nn.ModuleList:
+def shared_pooler_exits(hf_model: nn.Module) -> nn.ModuleList:
     config = hf_model.config
     pooler = _pretrained_pooler(hf_model)     # one module, shared by every head
     return nn.ModuleList(PooledHead(pooler, config.hidden_size, config.num_labels, config.hidden_dropout_prob)
                          for _ in range(config.num_hidden_layers))
 
 
-def fastbert_exits(hf_model: nn.Module, width: int = 128, heads: int = 2) -> nn.ModuleList:
+def attention_exits(hf_model: nn.Module, width: int = 128, heads: int = 2) -> nn.ModuleList:
     config = hf_model.config
-    return nn.ModuleList(FastBERTHead(config.hidden_size, config.num_labels, width, heads,
+    return nn.ModuleList(AttentionHead(config.hidden_size, config.num_labels, width, heads,
                                       config.attention_probs_dropout_prob)
                          for _ in range(config.num_hidden_layers))
 
 
-# Head shape name -> builder(hf_model) -> ModuleList of num_layers exit heads. Other methods add theirs.
+# Head shapes, named for what they are (a method picks one: DynamicMethod.heads).
+OWN_POOLER, SHARED_POOLER, ATTENTION = "own-pooler", "shared-pooler", "attention"
+# shape -> builder(hf_model) -> ModuleList of num_layers exit heads
 EXIT_HEADS: dict[str, Callable[[nn.Module], nn.ModuleList]] = {
-    "deebert": deebert_exits, "pabee": pabee_exits, "fastbert": fastbert_exits,
+    OWN_POOLER: own_pooler_exits, SHARED_POOLER: shared_pooler_exits, ATTENTION: attention_exits,
 }
 
 
@@ -295,3 +297,9 @@ def pad_batch(split, indices: np.ndarray, pad_id: int):
     rows = pad_rows(split, indices, pad_id)
     return (torch.from_numpy(rows["ids"]), None if rows["types"] is None else torch.from_numpy(rows["types"]),
             torch.from_numpy(rows["mask"]), torch.from_numpy(rows["labels"]))
+
+
+def device_batch(split, indices: np.ndarray, pad_id: int, device: torch.device):
+    """`pad_batch`'s tensors on `device` (token_type_ids None when the backbone has none): the one way
+    a classifier's batch of an encoded split reaches the device."""
+    return tuple(None if t is None else t.to(device, non_blocking=True) for t in pad_batch(split, indices, pad_id))

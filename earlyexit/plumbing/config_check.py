@@ -131,7 +131,7 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
     messages += per_task_key_errors(config)
     messages += source_errors(config["data"], config["tasks"])
     messages += shared_file_errors(config["data"], config["tasks"])
-    messages += summarization_errors(config)
+    messages += summarization_errors(config, schema_path)
     messages += llm_generation_errors(config)
     return messages
 
@@ -201,23 +201,28 @@ def shared_file_errors(data: dict, tasks: list[str]) -> list[str]:
 SUMMARIZATION_HASHES = ("frequency", "rand-cons", "rand-incons")
 
 
-def summarization_errors(config: dict) -> list[str]:
+def summarization_errors(config: dict, schema_path: str | Path) -> list[str]:
     """The `summarization` section (schema-valid): methods, backbones, sources, the tasks' pairing."""
-    from earlyexit.methods import config_errors as method_errors
+    import copy
 
-    section = config.get("summarization") or {}
-    if not section.get("enabled", True) or "tasks" not in section:
+    from earlyexit.methods import METHODS, config_errors as method_errors
+    from earlyexit.plumbing.schema_sections import fill_section
+
+    given = config.get("summarization") or {}
+    if not given.get("enabled", True) or "tasks" not in given:
         return []
-    where = "summarization.methods"
-    listed = [(where, section.get("methods") or {"full": None, "hashee": ["frequency"]})]
+    # the schema's defaults (e.g. the section's methods), as the workflow's validation fills them
+    section = fill_section({"summarization": copy.deepcopy(given)}, "summarization", schema_path)
+    listed = [("summarization.methods", section["methods"])]
     listed += [(f"summarization.backbones.{n}.methods", b["methods"]) for n, b in section["backbones"].items() if b.get("methods")]
     messages = []
     for key, methods in listed:
         messages += [m.replace("'methods.", f"'{key}.") for m in method_errors(methods)]
-        for variant in (methods.get("hashee") or ()):
-            if variant not in SUMMARIZATION_HASHES:
-                messages.append(f"config key '{key}.hashee': hash {variant!r} does not apply to a summarization "
-                                f"encoder (use {', '.join(SUMMARIZATION_HASHES)})")
+        for name, variants in methods.items():
+            if name in METHODS and METHODS[name].uses_hash:
+                messages += [f"config key '{key}.{name}': hash {variant!r} does not apply to a summarization "
+                             f"encoder (use {', '.join(SUMMARIZATION_HASHES)})"
+                             for variant in variants or () if variant not in SUMMARIZATION_HASHES]
     overlap = sorted(set(section["backbones"]) & set(config["backbones"]))
     if overlap:
         messages.append(f"config key 'summarization.backbones.{overlap[0]}': the name is taken by backbones.{overlap[0]}")
@@ -225,14 +230,14 @@ def summarization_errors(config: dict) -> list[str]:
     for name, entry in section["backbones"].items():
         if entry["source"] == "hub" and "hub_id" not in entry:
             messages.append(f"config key 'summarization.backbones.{name}.hub_id': required when source is 'hub'")
-        hashed = "hashee" in (entry.get("methods") or section.get("methods") or {"hashee": None})
+        hashed = any(m in METHODS and METHODS[m].uses_hash for m in (entry.get("methods") or section["methods"]))
         layers = entry.get("num_layers") or (4 if entry["source"] == "random" else None)
         if hashed and layers is not None and buckets > layers:
             messages.append(f"config key 'summarization.hash.num_buckets': {buckets} buckets exceed the {layers} "
                             f"encoder layers of summarization backbone '{name}'")
     for task in section["tasks"]:
         language = get_task(task).language
-        if not any(b.get("language", "en") == language for b in section["backbones"].values()):
+        if not any(b["language"] == language for b in section["backbones"].values()):
             messages.append(f"config key 'summarization.tasks': task {task} ({language}) has no backbone of its language")
     data = {**config["data"], "source": section.get("source") or config["data"]["source"]}
     return messages + source_errors(data, section["tasks"])

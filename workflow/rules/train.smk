@@ -1,5 +1,5 @@
 # One fine-tune + evaluation per task x backbone x method x variant x seed. The method comes from the
-# registry (earlyexit/methods/): "full" is the no-exit reference row, "hashee" runs one hash function.
+# registry (earlyexit/methods/): the reference row trains without exits; a token-level variant is one hash function.
 # With group_small_jobs (the demo), one job per backbone x method runs all its tasks, variants and
 # seeds in one interpreter: on CPU the per-job start (Python + torch) would rival the training.
 
