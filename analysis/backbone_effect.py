@@ -3,7 +3,9 @@ the exact FLOPs speed-up, one facet per task; each backbone's full model and n-l
 drawn as its reference line (a backbone's static curve, from 1 layer to its full depth).
 
 Points and lines are means over seeds of runs.csv `test_score` and `flops_speedup` (the main table's
-convention). Colours: one per paper backbone; HashEE's hash functions by marker. Synthetic tasks are
+convention). Colours: one per backbone, named as the legend of the dynamic curves does (what ran, and
+the paper backbone it stands in for: "minilm-6L for ElasticBERT-6L"), so a backbone and its multi-exit
+pre-trained version (issue 20, source pretrained-here) sit side by side; HashEE's hash functions by marker. Synthetic tasks are
 titled as such; no published number is drawn (the paper gives this figure without a table).
 """
 
@@ -24,7 +26,7 @@ from earlyexit.methods import METHODS  # noqa: E402
 
 SPEEDUP = "flops_speedup"
 MARKERS = ("o", "s", "D", "^", "v", "P", "X")
-LINE_COLUMNS = ["task", "paper_task", "synthetic", "paper_backbone", "kind", "method", "variant", "num_layers",
+LINE_COLUMNS = ["task", "paper_task", "synthetic", "backbone", "paper_backbone", "kind", "method", "variant", "num_layers",
                 "n_seeds", "test_score", "speedup"]
 
 
@@ -33,18 +35,27 @@ def _static_methods() -> set[str]:
     return {m.name for m in METHODS.values() if m.reference} | {"truncated"}
 
 
+def _subject():
+    """The token-level method the HashEE paper proposes (registry: paper_subject)."""
+    found = next((m for m in METHODS.values() if m.paper_subject), None)
+    if found is None:
+        raise ValueError("registry: no method declares paper_subject: the backbone-effect figure has no subject")
+    return found
+
+
 def backbone_effect_points(runs: pd.DataFrame) -> pd.DataFrame:
     """Means over seeds per task × paper backbone × (method, variant): kind 'line' for the full model
     and truncations (sorted by depth), 'hashee' for HashEE's hash functions."""
-    static = _static_methods()
-    keep = runs[runs["method"].isin(static | {"hashee"})]
-    hashee_backbones = set(keep.loc[keep["method"] == "hashee", "paper_backbone"])
+    static, subject = _static_methods(), _subject().name
+    keep = runs[runs["method"].isin(static | {subject})]
+    hashee_backbones = set(keep.loc[keep["method"] == subject, "paper_backbone"])
     keep = keep[keep["paper_backbone"].isin(hashee_backbones)]
     points = []
-    for (task, paper_task, synthetic, backbone, method, variant), group in keep.groupby(
-            ["task", "paper_task", "synthetic", "paper_backbone", "method", "variant"], sort=True):
-        points.append({"task": task, "paper_task": paper_task, "synthetic": bool(synthetic), "paper_backbone": backbone,
-                       "kind": "hashee" if method == "hashee" else "line", "method": method, "variant": variant,
+    for (task, paper_task, synthetic, ran, backbone, method, variant), group in keep.groupby(
+            ["task", "paper_task", "synthetic", "backbone", "paper_backbone", "method", "variant"], sort=True):
+        points.append({"task": task, "paper_task": paper_task, "synthetic": bool(synthetic), "backbone": ran,
+                       "paper_backbone": backbone,
+                       "kind": "hashee" if method == subject else "line", "method": method, "variant": variant,
                        "num_layers": int(group["num_layers"].iloc[0]), "n_seeds": int(group["seed"].nunique()),
                        "test_score": float(group["test_score"].mean()), "speedup": float(group[SPEEDUP].mean())})
     frame = pd.DataFrame(points, columns=LINE_COLUMNS)
@@ -56,23 +67,28 @@ def plot_backbone_effect(runs: pd.DataFrame, out_png: str | os.PathLike, out_pdf
     if points.empty:
         raise ValueError(f"preset {preset}: no HashEE runs, nothing to plot for the backbone-effect figure")
     tasks = task_order(points, [])
-    backbones = list(dict.fromkeys(points["paper_backbone"]))
+    from analysis.dynamic import backbone_text
+
+    backbones = list(dict.fromkeys(zip(points["backbone"], points["paper_backbone"])))
     colors = {b: f"C{i}" for i, b in enumerate(backbones)}
+    subject = _subject()
     hashes = list(dict.fromkeys(points.loc[points["kind"] == "hashee", "variant"]))
     markers = {h: MARKERS[i % len(MARKERS)] for i, h in enumerate(hashes)}
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
     for ax, (task, paper_task, synthetic) in zip(axes[0], tasks):
         here = points[points["task"] == task]
         for backbone in backbones:
-            line = here[(here["paper_backbone"] == backbone) & (here["kind"] == "line")].drop_duplicates("num_layers")
+            mine = here[(here["backbone"] == backbone[0]) & (here["paper_backbone"] == backbone[1])]
+            name = backbone_text(*backbone)
+            line = mine[mine["kind"] == "line"].drop_duplicates("num_layers")
             if len(line):
                 ax.plot(line["speedup"], line["test_score"], "-", color=colors[backbone], alpha=0.6, marker=".",
-                        label=f"{backbone}: full and n-layer truncations")
+                        label=f"{name}: full and n-layer truncations")
             for h in hashes:
-                hit = here[(here["paper_backbone"] == backbone) & (here["kind"] == "hashee") & (here["variant"] == h)]
+                hit = mine[(mine["kind"] == "hashee") & (mine["variant"] == h)]
                 if len(hit):
                     ax.plot(hit["speedup"], hit["test_score"], linestyle="none", marker=markers[h], markersize=8,
-                            color=colors[backbone], label=f"HashEE ({METHODS['hashee'].label(h)}) w/ {backbone}")
+                            color=colors[backbone], label=f"{subject.paper_name} ({subject.label(h)}) w/ {name}")
         ax.set_title(task_title(task, paper_task, synthetic), fontsize=9)
         ax.set_xlabel("speed-up (FLOPs vs 12 layers, ×)")
         ax.set_ylabel("test score (%)")

@@ -16,11 +16,12 @@ for _job in run_jobs("sweep_exits", dynamic_runs):
             npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
             meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
             model=_job.files(paths.checkpoint),
+            weights=backbone_weights,
         output:
             sweep=_job.files(paths.sweep),
         params:
             preset=PRESET,
-            backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+            backbone=lambda wildcards: backbone_entry(wildcards.backbone),
             training=_job.training,
             method_settings=_job.settings,
             runs=_job.runs,

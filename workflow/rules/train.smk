@@ -16,6 +16,7 @@ for _job in run_jobs("train_eval", lambda backbone: BACKBONE_RUNS[backbone]):
             npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
             meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
             artifacts=_job.artifact_inputs,
+            weights=backbone_weights,
         output:
             record=_job.files(paths.run_record),
             # The selected weights: what sweeps, timings and methods built on a run (artifact kind
