@@ -80,19 +80,27 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     grid = tuple(f"results/demo/{kind}/{task}/" for kind in ("runs", "hashes") for task in config["tasks"])
     runs = [f for f in files[False] if f.startswith(grid) and "/runs/" in f]
     assert {files[False][f] for f in runs} == {"train_eval"}
-    (backbone,) = config["backbones"]
-    job = backbone.replace("-", "_")
-    ran = {m for m, _ in backbone_runs(config, backbone)}
-    assert {files[True][f] for f in runs} == {f"train_eval_{method}_{job}" for method in ran}
-    hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
     # npz + json per task and fit: each hash fitted once on train, or once per seed (the random ones)
     fits = {(spec["hash"], spec["fit"]) for variant in config["methods"]["hashee"] for seed in config["seeds"]
             for spec in get_method("hashee").artifacts(variant, seed).values()}
-    assert len(fits) == len(config["methods"]["hashee"]) and len(hashes) == 2 * len(config["tasks"]) * len(fits)
-    assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
-    sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
-    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
-                                                            if get_method(m).family == "dynamic"}
+    assert len(fits) == len(config["methods"]["hashee"])
+    # every backbone (MiniLM and its multi-exit pre-trained version, issue 20) has its own grouped jobs
+    assert len(config["backbones"]) == 2
+    for backbone in config["backbones"]:
+        job = backbone.replace("-", "_")
+        ran = {m for m, _ in backbone_runs(config, backbone)}
+        mine = [f for f in runs if f"/{backbone}/" in f]
+        assert len(mine) == len(config["tasks"]) * len(with_training_runs(config, backbone_runs(config, backbone))) * len(config["seeds"])
+        assert {files[True][f] for f in mine} == {f"train_eval_{method}_{job}" for method in ran}
+        hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f and f"/{backbone}/" in f]
+        assert len(hashes) == 2 * len(config["tasks"]) * len(fits)
+        assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
+        sweeps = [f for f in files[False] if files[False][f] == "sweep_exits" and f"/{backbone}/" in f]
+        assert {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
+                                                    if get_method(m).family == "dynamic"}
+    # the multi-exit backbone runs only what its entry names, after the one pre-training job
+    assert {m for m, _ in backbone_runs(config, "minilm-elastic-6L")} == {"full", "hashee", "truncated"}
+    assert files[True]["results/demo/pretrained/minilm-elastic-6L/record.json"] == "pretrain_backbone"
     # every other job (summarization runs included) is the same job either way
     others = [f for f in files[False] if not files[False][f].startswith(("train_eval", "sweep_exits", "fit_hash"))]
     assert others and all(files[True][f] == files[False][f] for f in others)

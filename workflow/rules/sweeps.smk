@@ -12,6 +12,9 @@ for _job in run_jobs("sweep_exits", dynamic_runs):
     rule:
         name:
             _job.rule
+        wildcard_constraints:
+            task=_job.task_pattern,
+            backbone=_job.backbone_pattern,     # a grouped job is one backbone's (several may run a method)
         input:
             npz=paths.tokenized(PRESET, W["task"], W["backbone"], "npz"),
             meta=paths.tokenized(PRESET, W["task"], W["backbone"], "json"),
