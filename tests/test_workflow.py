@@ -257,3 +257,42 @@ def test_demo_dag_end_to_end(tmp_path):
     # CALM, ConsistentEE's two rewards), table and figure
     llm_jobs = 1 + 1 + 5 + 2
     assert len(logs) == hashee_jobs + difficulty_jobs + llm_jobs
+
+
+@pytest.mark.slow
+def test_multi_exit_pretraining_feeds_every_job_of_its_backbone(tmp_path):
+    """Issue 20 in the DAG, small: a tiny random backbone and its multi-exit pre-trained version (rule
+    pretrain_backbone), the full model, HashEE, a truncation and PABEE on both; runs.csv, the backbone
+    figure and the ledger's claim (i) see both backbones."""
+    config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
+    config.update(preset="pre", tasks=["synth-sentiment"], seeds=[1], dynamic={},
+                  methods={"full": None, "hashee": ["frequency"], "truncated": ["2L"], "pabee": None})
+    config["backbones"] = {
+        "tiny-4L": {"source": "random", "num_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
+                    "intermediate_size": 128, "paper_backbone": "ElasticBERT-6L"},
+        "tiny-elastic-4L": {"source": "pretrained-here", "pretrained_from": "tiny-4L"},
+    }
+    config["pretraining"] = {"steps": 6, "head_steps": 2, "batch_size": 16, "lr": 1e-3, "max_seq_len": 32,
+                             "heldout": 50, "evaluations": 2, "eval_batch_size": 50, "checkpoint_every_steps": 3}
+    config["training"].update(lr=1e-3, batch_size=16, epochs=1)
+    config["hash"]["num_buckets"] = 4
+    config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
+    config["timing"] = {"enabled": False}
+    for section in ("summarization", "llm_generation", "difficulty"):
+        config[section]["enabled"] = False
+    path = tmp_path / "pre.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "2", "--configfile", str(path), "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    record = json.loads((tmp_path / "results/pre/pretrained/tiny-elastic-4L/record.json").read_text())
+    assert record["steps"] == 2 + 6 and record["base_name"] == "tiny-4L" and record["corpus"]["texts"] > 0
+    assert len(record["heldout_after"]["mlm_loss"]) == 4 and record["dtype"].startswith("bf16")
+    assert not list((tmp_path / "results/pre/pretrained/tiny-elastic-4L").glob("state*"))
+    runs = pd.read_csv(tmp_path / "results/pre/tables/runs.csv")
+    assert set(runs.loc[runs.method == "hashee", "backbone"]) == {"tiny-4L", "tiny-elastic-4L"}
+    assert set(runs.loc[runs.method == "pabee", "backbone"]) == {"tiny-4L", "tiny-elastic-4L"}
+    assert (tmp_path / "figures/pre/backbone_effect.png").stat().st_size > 1000
+    claims = pd.read_csv(tmp_path / "results/pre/tables/claims.csv").set_index("claim")
+    assert "tiny-elastic-4L vs tiny-4L" in claims.loc["i", "numbers"]
+    assert claims.loc["i", "verdict"] in ("holds", "fails", "inconclusive")
