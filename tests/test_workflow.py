@@ -139,6 +139,7 @@ def test_editing_a_published_number_reruns_only_the_matching_and_what_reads_it(t
     config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
     config.update(preset="pub", tasks=["synth-nli"], seeds=[1],
                   methods={"full": None, "pabee": None, "consistentee": ["default"]})
+    config["backbones"] = {"minilm-6L": config["backbones"]["minilm-6L"]}   # not the multi-exit one (issue 20)
     config["dynamic"] = {"consistentee": {**config["dynamic"]["consistentee"], "alpha_grid": [0.0, 0.05]}}
     config["summarization"]["enabled"] = False
     config["difficulty"]["enabled"] = False
