@@ -13,6 +13,7 @@ if not workflow.overwrite_configfiles:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/hashes.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
@@ -28,4 +29,5 @@ rule all:
         analysis_targets(),
         difficulty_targets(),
         llm_targets(),
+        pretrained_targets(),
     default_target: True

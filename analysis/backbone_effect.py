@@ -5,7 +5,9 @@ Which methods are which comes from the registry: the reference row and the `refe
 draw the lines, the token-level family (HashEE) the points.
 
 Points and lines are means over seeds of runs.csv `test_score` and `flops_speedup` (the main table's
-convention). Colours: one per paper backbone; HashEE's hash functions by marker. Synthetic tasks are
+convention). Colours: one per backbone, named as the legend of the dynamic curves does (what ran, and
+the paper backbone it stands in for: "minilm-6L for ElasticBERT-6L"), so a backbone and its multi-exit
+pre-trained version (issue 20, source pretrained-here) sit side by side; HashEE's hash functions by marker. Synthetic tasks are
 titled as such; no published number is drawn (the paper gives this figure without a table).
 """
 
@@ -26,7 +28,7 @@ from earlyexit.methods import METHODS  # noqa: E402
 
 SPEEDUP = "flops_speedup"
 MARKERS = ("o", "s", "D", "^", "v", "P", "X")
-LINE_COLUMNS = ["task", "paper_task", "synthetic", "paper_backbone", "kind", "method", "variant", "num_layers",
+LINE_COLUMNS = ["task", "paper_task", "synthetic", "backbone", "paper_backbone", "kind", "method", "variant", "num_layers",
                 "n_seeds", "test_score", "speedup"]
 
 
@@ -43,6 +45,7 @@ def _token_level_methods() -> set[str]:
     return {m.name for m in METHODS.values() if m.family == TOKEN_LEVEL}
 
 
+
 def backbone_effect_points(runs: pd.DataFrame) -> pd.DataFrame:
     """Means over seeds per task × paper backbone × (method, variant): kind 'line' for the full model
     and truncations (sorted by depth), 'token-level' for HashEE's hash functions."""
@@ -51,9 +54,10 @@ def backbone_effect_points(runs: pd.DataFrame) -> pd.DataFrame:
     token_backbones = set(keep.loc[keep["method"].isin(token_level), "paper_backbone"])
     keep = keep[keep["paper_backbone"].isin(token_backbones)]
     points = []
-    for (task, paper_task, synthetic, backbone, method, variant), group in keep.groupby(
-            ["task", "paper_task", "synthetic", "paper_backbone", "method", "variant"], sort=True):
-        points.append({"task": task, "paper_task": paper_task, "synthetic": bool(synthetic), "paper_backbone": backbone,
+    for (task, paper_task, synthetic, ran, backbone, method, variant), group in keep.groupby(
+            ["task", "paper_task", "synthetic", "backbone", "paper_backbone", "method", "variant"], sort=True):
+        points.append({"task": task, "paper_task": paper_task, "synthetic": bool(synthetic), "backbone": ran,
+                       "paper_backbone": backbone,
                        "kind": TOKEN_LEVEL if method in token_level else LINE, "method": method, "variant": variant,
                        "num_layers": int(group["num_layers"].iloc[0]), "n_seeds": int(group["seed"].nunique()),
                        "test_score": float(group["test_score"].mean()), "speedup": float(group[SPEEDUP].mean())})
@@ -66,7 +70,9 @@ def plot_backbone_effect(runs: pd.DataFrame, out_png: str | os.PathLike, out_pdf
     if points.empty:
         raise ValueError(f"preset {preset}: no HashEE runs, nothing to plot for the backbone-effect figure")
     tasks = task_order(points, [])
-    backbones = list(dict.fromkeys(points["paper_backbone"]))
+    from analysis.dynamic import backbone_text
+
+    backbones = list(dict.fromkeys(zip(points["backbone"], points["paper_backbone"])))
     colors = {b: f"C{i}" for i, b in enumerate(backbones)}
     hashes = list(dict.fromkeys(zip(*(points.loc[points["kind"] == TOKEN_LEVEL, c] for c in ("method", "variant")))))
     markers = {h: MARKERS[i % len(MARKERS)] for i, h in enumerate(hashes)}
@@ -74,17 +80,19 @@ def plot_backbone_effect(runs: pd.DataFrame, out_png: str | os.PathLike, out_pdf
     for ax, (task, paper_task, synthetic) in zip(axes[0], tasks):
         here = points[points["task"] == task]
         for backbone in backbones:
-            line = here[(here["paper_backbone"] == backbone) & (here["kind"] == LINE)].drop_duplicates("num_layers")
+            mine = here[(here["backbone"] == backbone[0]) & (here["paper_backbone"] == backbone[1])]
+            name = backbone_text(*backbone)
+            line = mine[mine["kind"] == LINE].drop_duplicates("num_layers")
             if len(line):
                 ax.plot(line["speedup"], line["test_score"], "-", color=colors[backbone], alpha=0.6, marker=".",
-                        label=f"{backbone}: full and n-layer truncations")
+                        label=f"{name}: full and n-layer truncations")
             for h in hashes:
                 method, variant = h
-                hit = here[(here["paper_backbone"] == backbone) & (here["method"] == method) & (here["variant"] == variant)]
+                hit = mine[(mine["method"] == method) & (mine["variant"] == variant)]
                 if len(hit):
                     ax.plot(hit["speedup"], hit["test_score"], linestyle="none", marker=markers[h], markersize=8,
                             color=colors[backbone],
-                            label=f"{METHODS[method].paper_name} ({METHODS[method].label(variant)}) w/ {backbone}")
+                            label=f"{METHODS[method].paper_name} ({METHODS[method].label(variant)}) w/ {name}")
         ax.set_title(task_title(task, paper_task, synthetic), fontsize=9)
         ax.set_xlabel("speed-up (FLOPs vs 12 layers, ×)")
         ax.set_ylabel("test score (%)")

@@ -6,7 +6,10 @@ difficulty predictors do not beat the per-layer prior (Majority); (c) HashEE kee
 model's score at its speed-up; (d) the frequency hash gives the largest speed-up at a similar
 score; (e) HashEE beats the dynamic methods at equal speed-up, in score and in wall-clock time;
 (f) HashEE works for generation. ConsistentEE's: (g) it beats plain multi-exit training (its
-`paper_rival`) at equal speed-up; (h) its advantage grows with the speed-up.
+`paper_rival`) at equal speed-up; (h) its advantage grows with the speed-up. And the paper's
+explanation of its backbone figure (issue 20): (i) HashEE's advantage over the dynamic methods grows
+when the backbone was pre-trained with exits (a backbone of source pretrained-here against the one it
+was pre-trained from: the difference of the two (e) differences, paired on the same test instances).
 
 Methods are found through the registry only (`paper_subject`, `speed_variant`, `reference`,
 `family`, `paper_rival`, `table_variants`). Every speed-up is the exact FLOPs speed-up against the
@@ -82,6 +85,8 @@ class Inputs:
     timing: list = field(default_factory=list)
     difficulty_human: pd.DataFrame | None = None
     difficulty_model: pd.DataFrame | None = None
+    # backbone pre-trained here with exits (source pretrained-here) -> the backbone it was pre-trained from
+    pretrained_pairs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -270,38 +275,44 @@ class Ledger:
         return parts
 
     # (e) score -------------------------------------------------------------------------------------
+    def dynamic_gaps(self, task: str, backbone: str):
+        """Per dynamic curve on (task, backbone), when the subject ran there: (method, rival variant, s,
+        ours, theirs, by_seed): `ours` the subject's main variant's score, `s` its mean speed-up,
+        `theirs` the curve's score interpolated at s (no terms for a seed whose curve does not reach s)."""
+        curves = self.inputs.curves
+        if self.subject is None or not len(curves) or not len(self.static_runs):
+            return
+        group = self.static_runs[(self.static_runs["task"] == task) & (self.static_runs["backbone"] == backbone)]
+        mine = group[group["method"] == self.subject.name]
+        variant = preferred_variant(self.subject, mine["variant"])
+        if variant is None:
+            return
+        mine = mine[mine["variant"] == variant]
+        s = float(mine["flops_speedup"].mean())
+        ours = run_quantity(mine, self.inputs.outcome)
+        here = curves[(curves["task"] == task) & (curves["backbone"] == backbone)]
+        for method in (m for m in self.registry.values() if m.family == "dynamic"):
+            for rival_variant in [v for v in method.variants if v in set(here[here["method"] == method.name]["variant"])]:
+                by_seed = seed_curves(here, self.inputs.outcome, task, backbone, method.name, rival_variant)
+                yield method, rival_variant, s, ours, curve_quantity(by_seed, s), by_seed
+
     def beats_dynamic(self) -> list[Part]:
         parts = []
-        curves = self.inputs.curves
-        if self.subject is None or not len(curves):
-            return parts
-        dynamic = [m for m in self.registry.values() if m.family == "dynamic"]
-        for (task, backbone), group in _groups(self.static_runs):
-            mine = group[group["method"] == self.subject.name]
-            variant = preferred_variant(self.subject, mine["variant"])
-            if variant is None:
-                continue
-            mine = mine[mine["variant"] == variant]
-            s = float(mine["flops_speedup"].mean())
-            ours = run_quantity(mine, self.inputs.outcome)
-            here = curves[(curves["task"] == task) & (curves["backbone"] == backbone)]
-            for method in dynamic:
-                for rival_variant in [v for v in method.variants if v in set(here[here["method"] == method.name]["variant"])]:
-                    by_seed = seed_curves(here, self.inputs.outcome, task, backbone, method.name, rival_variant)
-                    name = f"{task} ({backbone}) vs {method.label(rival_variant)}"
-                    theirs = curve_quantity(by_seed, s)
-                    pair = difference(ours, theirs)
-                    if not pair.terms:
-                        span = f"{min(c.low for c in by_seed.values()):.2f}-{max(c.high for c in by_seed.values()):.2f}x"
-                        parts.append(Part(f"{name}: its curve ({span}) does not reach {s:.2f}x: not compared", NOT_RUN))
-                        continue
-                    est = self.estimate(pair, f"e/{task}/{backbone}/{method.name}/{rival_variant}")
-                    # both sides over the seeds compared (a seed whose curve does not reach s is left out)
-                    ours_there = Quantity.of({seed: ours.terms[seed] for seed in pair.seeds}).value()
-                    theirs_there = Quantity.of({seed: theirs.terms[seed] for seed in pair.seeds}).value()
-                    seeds = "" if len(pair.seeds) == len(ours.seeds) else f" (seed {', '.join(map(str, pair.seeds))} only)"
-                    parts.append(Part(f"{name} at {s:.2f}x{seeds}: {ours_there:.1f} vs {theirs_there:.1f}, {est.text()}",
-                                      at_least(est, 0.0), est.test))
+        for (task, backbone), _ in _groups(self.static_runs):
+            for method, rival_variant, s, ours, theirs, by_seed in self.dynamic_gaps(task, backbone):
+                name = f"{task} ({backbone}) vs {method.label(rival_variant)}"
+                pair = difference(ours, theirs)
+                if not pair.terms:
+                    span = f"{min(c.low for c in by_seed.values()):.2f}-{max(c.high for c in by_seed.values()):.2f}x"
+                    parts.append(Part(f"{name}: its curve ({span}) does not reach {s:.2f}x: not compared", NOT_RUN))
+                    continue
+                est = self.estimate(pair, f"e/{task}/{backbone}/{method.name}/{rival_variant}")
+                # both sides over the seeds compared (a seed whose curve does not reach s is left out)
+                ours_there = Quantity.of({seed: ours.terms[seed] for seed in pair.seeds}).value()
+                theirs_there = Quantity.of({seed: theirs.terms[seed] for seed in pair.seeds}).value()
+                seeds = "" if len(pair.seeds) == len(ours.seeds) else f" (seed {', '.join(map(str, pair.seeds))} only)"
+                parts.append(Part(f"{name} at {s:.2f}x{seeds}: {ours_there:.1f} vs {theirs_there:.1f}, {est.text()}",
+                                  at_least(est, 0.0), est.test))
         return parts
 
     # (e) wall-clock --------------------------------------------------------------------------------
@@ -392,6 +403,37 @@ class Ledger:
                 est = self.estimate(combine([(float(c), d) for c, d in zip(weights, diffs)]), key)
                 parts.append(Part(f"{label}, slope of the difference over {span}: {est.text(2)} points per 1x",
                                   at_least(est, 0.0), est.test))
+        return parts
+
+    # (i) -------------------------------------------------------------------------------------------
+    def exit_pretraining_gain(self) -> list[Part]:
+        """Per backbone pre-trained with exits x task x dynamic curve run on it and on its base: the
+        subject's advantage over the curve (at the subject's own speed-up on each backbone) with exits
+        minus without, every outcome scored on the same resamples of the test instances."""
+        parts = []
+        tasks = sorted(set(self.static_runs["task"])) if len(self.static_runs) else []
+        for exits, base in self.inputs.pretrained_pairs.items():
+            for task in tasks:
+                plain = {(m.name, v): (m, v, s, o, t) for m, v, s, o, t, _ in self.dynamic_gaps(task, base)}
+                for method, variant, s, ours, theirs, _ in self.dynamic_gaps(task, exits):
+                    if (method.name, variant) not in plain:
+                        continue
+                    _, _, s_base, ours_base, theirs_base = plain[(method.name, variant)]
+                    name = f"{task} vs {method.label(variant)}, {exits} vs {base}"
+                    with_exits, without = difference(ours, theirs), difference(ours_base, theirs_base)
+                    gain = combine([(1.0, with_exits), (-1.0, without)])
+                    if not gain.terms:
+                        parts.append(Part(f"{name}: a curve does not reach {self.subject.paper_name}'s speed-up "
+                                          f"({s:.2f}x / {s_base:.2f}x) on a common seed: not compared", NOT_RUN))
+                        continue
+                    est = self.estimate(gain, f"i/{task}/{exits}/{base}/{method.name}/{variant}")
+
+                    def over(q):
+                        return Quantity.of({seed: q.terms[seed] for seed in gain.seeds}).value()
+
+                    parts.append(Part(f"{name}: advantage {over(with_exits):+.1f} at {s:.2f}x with exits vs "
+                                      f"{over(without):+.1f} at {s_base:.2f}x without: gain {est.text()}",
+                                      at_least(est, 0.0), est.test))
         return parts
 
     # (a), (b) --------------------------------------------------------------------------------------
@@ -493,6 +535,12 @@ CLAIMS = (
           lambda t: f"least-squares slope of the difference over the {t.grid_points} speed-ups above 0 "
                     f"(lower {t.confidence:.0%} bound)",
           lambda ledger: ledger.beats_rival(grown=True)),
+    Claim("i", "subject", "{subject}'s advantage over the dynamic methods grows when the backbone was pre-trained "
+                          "with exits (the paper's explanation of its backbone figure)",
+          lambda t: f"(score - dynamic curve's at the same speed-up) on the backbone pre-trained here with "
+                    f"ElasticBERT's objective minus the same on the backbone it started from, above 0 (lower "
+                    f"{t.confidence:.0%} bound), per task and method",
+          Ledger.exit_pretraining_gain),
 )
 
 

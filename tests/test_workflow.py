@@ -97,23 +97,31 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     grid = tuple(f"results/demo/{kind}/{task}/" for kind in ("runs", "hashes") for task in config["tasks"])
     runs = [f for f in files[False] if f.startswith(grid) and "/runs/" in f]
     assert {files[False][f] for f in runs} == {"train_eval"}
-    (backbone,) = config["backbones"]
-    job = backbone.replace("-", "_")
-    ran = {m for m, _ in backbone_runs(config, backbone)}
-    assert {files[True][f] for f in runs} == {f"train_eval_{method}_{job}" for method in ran}
-    # one grouped job per method x backbone spans every task: its runs' records are one job's outputs
-    full_records = [f for f in runs if f.endswith(".json") and "/full/" in f]
-    assert len({f.split("/")[3] for f in full_records}) == len(config["tasks"]) > 1
-    assert count_jobs(tmp_path / "grouped-True.yaml", tmp_path)[f"train_eval_full_{job}"] == 1
-    hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f]
     # npz + json per task and fit: each hash fitted once on train, or once per seed (the random ones)
     fits = {(spec["hash"], spec["fit"]) for variant in config["methods"]["hashee"] for seed in config["seeds"]
             for spec in get_method("hashee").artifacts(variant, seed).values()}
-    assert len(fits) == len(config["methods"]["hashee"]) and len(hashes) == 2 * len(config["tasks"]) * len(fits)
-    assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
-    sweeps = [f for f in files[False] if files[False][f] == "sweep_exits"]
-    assert sweeps and {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
-                                                            if get_method(m).family == "dynamic"}
+    assert len(fits) == len(config["methods"]["hashee"])
+    # every backbone (MiniLM and its multi-exit pre-trained version, issue 20) has its own grouped jobs
+    assert len(config["backbones"]) == 2
+    for backbone in config["backbones"]:
+        job = backbone.replace("-", "_")
+        ran = {m for m, _ in backbone_runs(config, backbone)}
+        mine = [f for f in runs if f"/{backbone}/" in f]
+        assert len(mine) == len(config["tasks"]) * len(with_training_runs(config, backbone_runs(config, backbone))) * len(config["seeds"])
+        assert {files[True][f] for f in mine} == {f"train_eval_{method}_{job}" for method in ran}
+        # one grouped job per method x backbone spans every task: its runs' records are one job's outputs
+        full_records = [f for f in mine if f.endswith(".json") and "/full/" in f]
+        assert len({f.split("/")[3] for f in full_records}) == len(config["tasks"]) > 1
+        assert count_jobs(tmp_path / "grouped-True.yaml", tmp_path)[f"train_eval_full_{job}"] == 1
+        hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f and f"/{backbone}/" in f]
+        assert len(hashes) == 2 * len(config["tasks"]) * len(fits)
+        assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
+        sweeps = [f for f in files[False] if files[False][f] == "sweep_exits" and f"/{backbone}/" in f]
+        assert {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
+                                                    if get_method(m).family == "dynamic"}
+    # the multi-exit backbone runs only what its entry names, after the one pre-training job
+    assert {m for m, _ in backbone_runs(config, "minilm-elastic-6L")} == {"full", "hashee", "truncated"}
+    assert files[True]["results/demo/pretrained/minilm-elastic-6L/record.json"] == "pretrain_backbone"
     # every other job (summarization runs included) is the same job either way
     others = [f for f in files[False] if not files[False][f].startswith(("train_eval", "sweep_exits", "fit_hash"))]
     assert others and all(files[True][f] == files[False][f] for f in others)
@@ -152,6 +160,7 @@ def test_editing_a_published_number_reruns_only_the_matching_and_what_reads_it(t
     config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
     config.update(preset="pub", tasks=["synth-nli"], seeds=[1],
                   methods={"full": None, "pabee": None, "consistentee": ["default"]})
+    config["backbones"] = {"minilm-6L": config["backbones"]["minilm-6L"]}   # not the multi-exit one (issue 20)
     config["dynamic"] = {"consistentee": {**config["dynamic"]["consistentee"], "alpha_grid": [0.0, 0.05]}}
     config["summarization"]["enabled"] = False
     config["difficulty"]["enabled"] = False
@@ -270,3 +279,42 @@ def test_demo_dag_end_to_end(tmp_path):
     # CALM, ConsistentEE's two rewards), table and figure
     llm_jobs = 1 + 1 + 5 + 2
     assert len(logs) == hashee_jobs + difficulty_jobs + llm_jobs
+
+
+@pytest.mark.slow
+def test_multi_exit_pretraining_feeds_every_job_of_its_backbone(tmp_path):
+    """Issue 20 in the DAG, small: a tiny random backbone and its multi-exit pre-trained version (rule
+    pretrain_backbone), the full model, HashEE and PABEE on both; runs.csv, the backbone
+    figure and the ledger's claim (i) see both backbones."""
+    config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
+    config.update(preset="pre", tasks=["synth-sentiment"], seeds=[1], dynamic={},
+                  methods={"full": None, "hashee": ["frequency"], "pabee": None})
+    config["backbones"] = {
+        "tiny-4L": {"source": "random", "num_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
+                    "intermediate_size": 128, "paper_backbone": "ElasticBERT-6L"},
+        "tiny-elastic-4L": {"source": "pretrained-here", "pretrained_from": "tiny-4L"},
+    }
+    config["pretraining"] = {"steps": 6, "head_steps": 2, "batch_size": 16, "lr": 1e-3, "max_seq_len": 32,
+                             "heldout": 50, "evaluations": 2, "eval_batch_size": 50, "checkpoint_every_steps": 3}
+    config["training"].update(lr=1e-3, batch_size=16, epochs=1)
+    config["hash"]["num_buckets"] = 4
+    config["data"]["synthetic_sizes"] = {"train": 300, "dev": 100, "test": 100}
+    config["timing"] = {"enabled": False}
+    for section in ("summarization", "llm_generation", "difficulty"):
+        config[section]["enabled"] = False
+    path = tmp_path / "pre.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "2", "--configfile", str(path), "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    record = json.loads((tmp_path / "results/pre/pretrained/tiny-elastic-4L/record.json").read_text())
+    assert record["steps"] == 2 + 6 and record["base_name"] == "tiny-4L" and record["corpus"]["texts"] > 0
+    assert len(record["heldout_after"]["mlm_loss"]) == 4 and record["dtype"].startswith("bf16")
+    assert not list((tmp_path / "results/pre/pretrained/tiny-elastic-4L").glob("state*"))
+    runs = pd.read_csv(tmp_path / "results/pre/tables/runs.csv")
+    assert set(runs.loc[runs.method == "hashee", "backbone"]) == {"tiny-4L", "tiny-elastic-4L"}
+    assert set(runs.loc[runs.method == "pabee", "backbone"]) == {"tiny-4L", "tiny-elastic-4L"}
+    assert (tmp_path / "figures/pre/backbone_effect.png").stat().st_size > 1000
+    claims = pd.read_csv(tmp_path / "results/pre/tables/claims.csv").set_index("claim")
+    assert "tiny-elastic-4L vs tiny-4L" in claims.loc["i", "numbers"]
+    assert claims.loc["i", "verdict"] in ("holds", "fails", "inconclusive")

@@ -65,7 +65,9 @@ def backbone_runs(config: dict, backbone: str) -> list[tuple[str, str]]:
     """(method, variant) pairs the config runs on `backbone`: the configured ones, less those the
     backbone's entry leaves out (its optional `methods` list), those the method says do not apply
     to it (e.g. a truncation deeper than the backbone) and those whose checkpoint is unreachable."""
-    entry = config["backbones"][backbone]
+    from earlyexit.backbones import resolve_entry
+
+    entry = resolve_entry(config["backbones"], backbone)     # a pre-trained-here backbone: its base's depth
     allowed = entry.get("methods")
     return [(name, variant) for name, variant in method_variants(config["methods"])
             if (allowed is None or name in allowed) and not hub_unreachable(METHODS[name], config)

@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from earlyexit.backbones import backbone_depth
+from earlyexit.backbones import PRETRAINED_HERE, backbone_depth, resolve_entry
 from earlyexit.data.elue import ELUE_SPLIT_FILES
 from earlyexit.data.prepare import task_source, task_split_files
 from earlyexit.data.synthetic import SYNTHETIC_TASKS
@@ -125,6 +125,14 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
         for method in backbone.get("methods") or ():
             if method not in config["methods"]:
                 messages.append(f"config key 'backbones.{name}.methods': {method!r} is not a key of config key 'methods'")
+        if backbone["source"] == PRETRAINED_HERE:
+            try:
+                backbone = resolve_entry(config["backbones"], name)
+            except ValueError as error:
+                messages.append(str(error))
+                continue
+        elif "pretrained_from" in backbone:
+            messages.append(f"config key 'backbones.{name}.pretrained_from': only for source '{PRETRAINED_HERE}'")
         layers = backbone_depth(backbone)
         if layers is not None and buckets > layers:
             messages.append(f"config key 'hash.num_buckets': {buckets} buckets exceed the {layers} layers of backbone '{name}'")

@@ -26,6 +26,21 @@ def hash_artifact(preset, task, backbone, hash_name, fit, ext) -> str:
     return f"results/{preset}/hashes/{task}/{backbone}/{hash_name}/{fit}.{ext}"
 
 
+def pretrained_model(preset, backbone) -> str:
+    """The HF folder a multi-exit pre-training writes (rule pretrain_backbone, earlyexit/pretraining.py)."""
+    return f"results/{preset}/pretrained/{backbone}/model"
+
+
+def pretrained_record(preset, backbone) -> str:
+    """The pre-training's record: corpus, steps, tokens, each layer's held-back losses, CPU time, dtype."""
+    return f"results/{preset}/pretrained/{backbone}/record.json"
+
+
+def pretraining_state(preset, backbone) -> str:
+    """Its resumable training state (one file per stage beside it; removed once the weights are written)."""
+    return f"results/{preset}/pretrained/{backbone}/state.pt"
+
+
 def run_record(preset, task, backbone, method, variant, seed) -> str:
     return f"results/{preset}/runs/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
 

@@ -110,6 +110,8 @@ rule table_claims:
     params:
         preset=PRESET,
         thresholds=config["claims"],
+        # claim (i): each backbone pre-trained here with exits -> the backbone it started from
+        pretrained_pairs={name: config["backbones"][name]["pretrained_from"] for name in PRETRAINED},
     log:
         paths.log_file(PRESET, "table_claims"),
     conda:

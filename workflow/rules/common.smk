@@ -5,6 +5,7 @@ import sys
 from snakemake.utils import min_version, validate
 
 from difficulty.settings import config_errors as difficulty_config_errors
+from earlyexit.backbones import PRETRAINED_HERE, resolve_entry
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
@@ -86,8 +87,14 @@ def _alternatives(values):
     return "|".join(map(re.escape, values)) or "(?!)"
 
 
+# Multi-exit pre-training (rules in pretrain.smk): the backbones it makes, and the tasks whose train
+# splits are its corpus (prepared like the grid's tasks, also where the grid does not run them).
+PRETRAINED = [name for name, entry in config["backbones"].items() if entry["source"] == PRETRAINED_HERE]
+CORPUS_TASKS = (config["pretraining"]["corpus"]["tasks"] or config["tasks"]) if PRETRAINED else []
+
+
 wildcard_constraints:
-    task=_alternatives([*config["tasks"], *SUMMARY_TASKS]),
+    task=_alternatives(dict.fromkeys([*config["tasks"], *SUMMARY_TASKS, *CORPUS_TASKS])),
     backbone=_alternatives([*config["backbones"], *SUMMARY_BACKBONES]),
     method=_alternatives(dict.fromkeys(m for m, _ in RUNS + SUMMARY_RUNS)),
     variant=_alternatives(dict.fromkeys([v for _, v in RUNS + SUMMARY_RUNS] + [v for pairs in BACKBONE_RUNS.values() for _, v in pairs])),
@@ -118,8 +125,16 @@ def data_config(task):
 
 
 def backbone_entry(name):
-    """A backbone's config entry: the classification backbones, then the summarization ones."""
-    return config["backbones"][name] if name in config["backbones"] else SUMMARY_BACKBONES[name]
+    """A backbone's config entry: the classification backbones, then the summarization ones. A
+    pre-trained-here backbone's carries its base's entry and the pre-training's output folder."""
+    if name not in config["backbones"]:
+        return SUMMARY_BACKBONES[name]
+    return resolve_entry(config["backbones"], name, weights=paths.pretrained_model(PRESET, name))
+
+
+def backbone_weights(wildcards):
+    """The weights a job on this backbone loads, where a rule of the DAG makes them (pretrain.smk)."""
+    return [paths.pretrained_model(PRESET, wildcards.backbone)] if wildcards.backbone in PRETRAINED else []
 
 
 def max_seq_len(task):
@@ -251,7 +266,7 @@ def claims_inputs(wildcards):
     if SUMMARIZATION["enabled"]:
         inputs["summaries"] = summarization_runs()
     if timing_targets():
-        inputs["timing"] = [paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in config["backbones"]]
+        inputs["timing"] = [paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in timing_backbones()]
     if DIFF["enabled"]:
         inputs["difficulty_human"] = paths.table(PRESET, "difficulty_human.csv")
         inputs["difficulty_model"] = paths.table(PRESET, "difficulty_model.csv")
@@ -359,6 +374,10 @@ class RunJob:
     def gpu(self, wildcards):
         return gpus_for(config, config["device"])
 
+    def weights(self, wildcards):
+        """The pre-trained-here weights its backbone loads (backbone_weights), [] for the others."""
+        return backbone_weights(wildcards if self.method is None else Cell(None, self.backbone))
+
 
 class Cell:
     """A task x backbone in place of the wildcards the per-run helpers above read."""
@@ -408,6 +427,16 @@ def timed_runs(backbone=None):
     return list(dict.fromkeys((m, v) for m, v in runs if get_method(m).reference or get_method(m).family in ("token-level", "dynamic")))
 
 
+def timing_backbones():
+    backbones = config["timing"]["backbones"]
+    if backbones is None:
+        return list(config["backbones"])
+    unknown = [b for b in backbones if b not in config["backbones"]]
+    if unknown:
+        sys.exit(f"config error: config key 'timing.backbones': {unknown[0]!r} is not one of the config's backbones")
+    return list(backbones)
+
+
 def timing_tasks():
     tasks = config["timing"]["tasks"]
     if tasks is None:
@@ -453,6 +482,7 @@ def timing_inputs(wildcards):
         "models": [p for c in cases for p in c["checkpoints"].values()],
         "matched": [c["matched"] for c in cases if c["matched"]],
         "artifacts": sorted({p for c in cases for p in c["artifacts"].values()}),
+        "weights": backbone_weights(wildcards),
     }
 
 
@@ -485,3 +515,56 @@ def llm_records():
         for method, variant in LLM_RUNS
         for seed in LLM["seeds"]
     ]
+
+
+# --- multi-exit pre-training (config section pretraining; rule in pretrain.smk) ---
+
+
+def elue_scored_files():
+    """(task, file) of every dev and test file of the ELUE folder pretraining.corpus.exclude_dir: their
+    texts are left out of the corpus (the difficulty files were built from SNLI dev and test pairs)."""
+    from pathlib import Path
+
+    from earlyexit.data.tasks import TASKS
+
+    root = config["pretraining"]["corpus"]["exclude_dir"]
+    if not PRETRAINED or not root:
+        return []
+    return [(task, str(Path(root) / task / name)) for task, spec in TASKS.items()
+            if not spec.synthetic and spec.kind == "classification"
+            for name in ("dev.tsv", "test.tsv", "test_full.tsv") if (Path(root) / task / name).is_file()]
+
+
+def difficulty_corpus_files():
+    """The released difficulty files whose texts join the corpus (pretraining.corpus.difficulty_dir)."""
+    from pathlib import Path
+
+    root = config["pretraining"]["corpus"]["difficulty_dir"]
+    if not PRETRAINED or not root:
+        return []
+    return [str(Path(root) / level / f"{split}.txt") for level in ("human", "model") for split in ("train", "test")
+            if (Path(root) / level / f"{split}.txt").is_file()]
+
+
+def scored_tasks():
+    """Tasks whose prepared dev and test splits the corpus leaves out: every task the config prepares."""
+    return list(dict.fromkeys([*config["tasks"], *CORPUS_TASKS]))
+
+
+def pretraining_inputs(wildcards):
+    return {
+        "train": [paths.split_file(PRESET, task, "train") for task in CORPUS_TASKS],
+        "scored": [paths.split_file(PRESET, task, split) for task in scored_tasks() for split in ("dev", "test")],
+        "elue_scored": [path for _, path in elue_scored_files()],
+        "difficulty": difficulty_corpus_files(),
+    }
+
+
+def pretraining_settings():
+    """The section as earlyexit.pretraining.PretrainSettings takes it, without what changes no result."""
+    return {k: v for k, v in config["pretraining"].items() if k not in ("corpus", "checkpoint_every_steps")}
+
+
+def pretrained_targets():
+    """Every pre-training record (the runs on those backbones already need their weights)."""
+    return [paths.pretrained_record(PRESET, name) for name in PRETRAINED]

@@ -13,6 +13,7 @@ for _name, _fits, _tasks, _backbones in fit_hash_jobs():
         input:
             npz=rules.tokenize_task.output.npz,
             meta=rules.tokenize_task.output.meta,
+            weights=backbone_weights,     # the clustered hash reads the input embeddings
         output:
             npz=[paths.hash_artifact(PRESET, W["task"], W["backbone"], h, f, "npz") for h, f in _fits],
             summary=[paths.hash_artifact(PRESET, W["task"], W["backbone"], h, f, "json") for h, f in _fits],

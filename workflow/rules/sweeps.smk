@@ -19,6 +19,7 @@ for _job in run_jobs("sweep_exits", dynamic_runs):
             npz=_job.tokenized("npz"),
             meta=_job.tokenized("json"),
             model=_job.files(paths.checkpoint),
+            weights=_job.weights,    # a pre-trained-here backbone: the weights it loads (pretrain.smk)
         output:
             sweep=_job.files(paths.sweep),
         params:

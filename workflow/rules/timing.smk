@@ -16,7 +16,7 @@ rule time_inference:
         preset=PRESET,
         seed=config["seeds"][0],
         cases=timing_cases,
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        backbone=lambda wildcards: backbone_entry(wildcards.backbone),
         # the shared training section: inference reads only its eval settings and max_seq_len
         training=lambda w: training_params(w, None),
         method_settings={m: method_settings(m) for m, _ in RUNS if get_method(m).family == "dynamic"},
@@ -37,7 +37,7 @@ rule time_inference:
 
 rule figure_inference_time:
     input:
-        timing=[paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in config["backbones"]],
+        timing=[paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in timing_backbones()],
     output:
         png=report(paths.figure(PRESET, "inference_time.png"), caption="../report/inference_time.rst", category="Figures"),
         pdf=report(paths.figure(PRESET, "inference_time.pdf"), caption="../report/inference_time.rst", category="Figures"),

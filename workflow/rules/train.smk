@@ -16,6 +16,7 @@ for _job in run_jobs("train_eval", lambda backbone: BACKBONE_RUNS[backbone]):
             npz=_job.tokenized("npz"),
             meta=_job.tokenized("json"),
             artifacts=_job.artifact_inputs,
+            weights=_job.weights,    # a pre-trained-here backbone: the weights it loads (pretrain.smk)
         output:
             record=_job.files(paths.run_record),
             # The selected weights: what sweeps, timings and methods built on a run (artifact kind

@@ -9,4 +9,4 @@ run_step(snakemake.log[0], write_claims, runs_csv=snakemake.input.runs, curves_c
          summaries=list(snakemake.input.get("summaries", [])), timing=list(snakemake.input.get("timing", [])),
          difficulty_human=snakemake.input.get("difficulty_human"), difficulty_model=snakemake.input.get("difficulty_model"),
          thresholds=snakemake.params.thresholds, preset=snakemake.params.preset, out_csv=snakemake.output.csv,
-         out_md=snakemake.output.md, out_tex=snakemake.output.tex)
+         out_md=snakemake.output.md, out_tex=snakemake.output.tex, pretrained_pairs=snakemake.params.pretrained_pairs)
