@@ -99,7 +99,7 @@ class PretrainSettings:
                            eval_batch_size=self.eval_batch_size, warmup_ratio=self.warmup_ratio,
                            weight_decay=self.weight_decay, grad_clip=self.grad_clip, max_seq_len=self.max_seq_len,
                            optimizer="adamw", evals_per_epoch=1 if head else self.evaluations,
-                           bf16=self.dtype == "bf16", track_best_on_test=False,
+                           bf16=self.dtype == "bf16", cpu_bf16=self.dtype == "bf16", track_best_on_test=False,
                            checkpoint_every_steps=self.checkpoint_every_steps)
 
 
