@@ -28,5 +28,8 @@ class HubCheckpointMethod(Method):
     def run(self, ctx: RunContext) -> RunOutcome:
         import torch
 
+        from earlyexit.models.fast_linear import install_fast_linears
+
         torch.manual_seed(ctx.seed)     # the new classification head
-        return run_plain(ctx, self.load(ctx.task.num_labels))
+        # the backbone's fast linear path, as every model of the suite has it (load_classifier)
+        return run_plain(ctx, install_fast_linears(self.load(ctx.task.num_labels)))
