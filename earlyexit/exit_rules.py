@@ -18,6 +18,7 @@ Rules here:
   (argmax; for regression |y_i - y_{i-1}| < tau); exit when it reaches the patience t. t = 0 never
   exits; the earliest exit is layer t + 1.
 - `NeverExit`: the full model through the same runner.
+- `ExitAtLayer`: every row leaves at one layer (the exit-overhead benchmark's forced exit).
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ class ExitRule:
 class NeverExit(ExitRule):
     def decide(self, view: LayerView) -> torch.Tensor:
         return torch.zeros(len(view.rows), dtype=torch.bool, device=view.logits.device)
+
+
+class ExitAtLayer(ExitRule):
+    """Every row leaves at layer `layer` (1-based)."""
+
+    def __init__(self, layer: int):
+        self.layer = int(layer)
+
+    def decide(self, view: LayerView) -> torch.Tensor:
+        return torch.full((len(view.rows),), view.layer == self.layer, dtype=torch.bool, device=view.logits.device)
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:

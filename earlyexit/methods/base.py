@@ -171,6 +171,9 @@ class Method:
     # of one variant (all values x inference settings) form ONE curve, across which the matched
     # operating point is picked. None: one run per variant. Dynamic methods only.
     train_sweep: str | None = None
+    # In the actual-inference-time comparison (workflow/rules/timing.smk): its saved weights are
+    # timed through `timed_model`.
+    timed: bool = False
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
@@ -236,6 +239,30 @@ class Method:
         setting, in order. Called only when `exit_support(ctx.task)` is None."""
         raise NotImplementedError(f"method {self.name}: no inference-time sweep")
 
+    def make_rule(self, setting: dict, task):
+        """The exit rule (earlyexit.exit_rules) of one inference-time setting, for a method whose
+        rule needs nothing but the setting (entropy, patience)."""
+        raise NotImplementedError(f"method {self.name}: no exit rule made from a setting alone")
+
+    def model_rule(self, model, setting: dict, task):
+        """The exit rule of one setting for a trained `model`: learned rules read its modules
+        (BERxiT's exit module, ConsistentEE's policies); by default `make_rule`."""
+        return self.make_rule(setting, task)
+
+    def never_exit_setting(self, task) -> dict | None:
+        """A setting of the method's own exit rule at which no instance leaves before the last layer
+        (the exit-overhead benchmark's no-exit case); None: the method has no such rule."""
+        return None
+
+    # --- the actual-inference-time comparison (earlyexit/timing.py) ----------------------------------
+
+    def timed_model(self, ctx: RunContext, checkpoint: str | None, setting: dict | None):
+        """The weights a run saved at `checkpoint` (None: freshly built, untrained: benchmarks), at
+        the inference `setting` (dynamic methods: the matched operating point), as an
+        earlyexit.inference.TimedModel for the timing rule's one runner. Methods with `timed` set
+        define it."""
+        raise NotImplementedError(f"method {self.name}: not timed")
+
     def check(self) -> None:
         """Registration-time sanity: a malformed method fails the import, naming itself."""
         for attribute in ("name", "paper_name", "family", "order", "color"):
@@ -249,5 +276,7 @@ class Method:
             raise ImportError(f"method {self.name}: speed_variant {self.speed_variant!r} is not one of its variants")
         if any(RUN_SEPARATOR in v for v in self.variants):
             raise ImportError(f"method {self.name}: a variant name may not contain {RUN_SEPARATOR!r} (it starts a run's training setting)")
+        if self.timed and type(self).timed_model is Method.timed_model:
+            raise ImportError(f"method {self.name}: timed, but defines no timed_model")
         if self.train_sweep is not None and self.family != "dynamic":
             raise ImportError(f"method {self.name}: a training-time sweep needs the dynamic family (its runs are matched as one curve)")
