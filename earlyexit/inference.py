@@ -59,9 +59,13 @@ class TimedModel:
         per-row outputs gathered in split order (None when forward gives none)."""
         raise NotImplementedError
 
-    # --- the overhead benchmark's two questions (dynamic methods) -----------------------------------
+    # --- the overhead benchmark's questions (dynamic methods) ---------------------------------------
+    def exit_points(self) -> list[int]:
+        """The layers after which a row can leave (none by default)."""
+        return []
+
     def exiting_at(self, layer: int) -> "TimedModel":
-        """The same model where every row leaves at `layer`."""
+        """The same model where every row leaves at `layer` (one of `exit_points`)."""
         raise NotImplementedError(f"{type(self).__name__}: no forced exit")
 
     def reference(self, layer: int | None) -> Callable[[Any], torch.Tensor]:

@@ -195,6 +195,9 @@ class EarlyExitModel(TimedModel):
 
         return dynamic_exit_cost(split.lengths, per_row, self.dims)
 
+    def exit_points(self) -> list[int]:
+        return list(range(1, self.num_layers))
+
     def exiting_at(self, layer: int) -> "EarlyExitModel":
         from earlyexit.exit_rules import ExitAtLayer
 

@@ -260,6 +260,9 @@ class CascadeModel(TimedModel):
 
         return cascade_cost(split.lengths, per_row, ModelDims.from_hf_config(self.model.small.config), self.dims)
 
+    def exit_points(self) -> list[int]:
+        return [self.model.small_layers]
+
     def exiting_at(self, layer: int) -> "CascadeModel":
         """Every row answered by the small model (threshold 0: every confidence is above it)."""
         if layer != self.model.small_layers:

@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from earlyexit.exit_rules import ExitRule, LayerView
@@ -70,16 +71,29 @@ class _FirstToken(nn.Module):
 
 
 class PooledHead(nn.Module):
-    """pooler(hidden) -> dropout -> Linear(H, C). The pooler is the head's own or a shared one."""
+    """pooler(hidden) -> dropout -> Linear(H, C). The pooler is the head's own or a shared one.
+
+    Without autograd it keeps its last input and pooled vector (`pooled_of`): a learned exit rule
+    that reads the same pooled vector (BERxiT's exit module, ConsistentEE's policies) reuses it
+    instead of pooling the layer's states a second time."""
 
     def __init__(self, pooler: nn.Module, hidden: int, num_labels: int, dropout: float):
         super().__init__()
         self.pooler = pooler
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_labels)
+        self._last = None
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pooler(hidden)))
+        pooled = self.pooler(hidden)
+        # kept only without autograd: a kept graph would outlive its step
+        self._last = None if torch.is_grad_enabled() else (hidden, pooled)
+        return self.classifier(self.dropout(pooled))
+
+    def pooled_of(self, hidden: torch.Tensor) -> torch.Tensor:
+        """pooler(hidden), reused from the last forward when it read these very states."""
+        last = self._last
+        return last[1] if last is not None and last[0] is hidden else self.pooler(hidden)
 
 
 class FinalHead(nn.Module):
@@ -112,11 +126,19 @@ class FastBERTHead(nn.Module):
         self.out = nn.Linear(width, num_labels)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = torch.tanh(self.reduce(hidden))
-        padding = attention_mask[:, 0, 0, :] < 0
-        # only position 0 is read, so it is the only query
-        attended, _ = self.attention(x[:, :1], x, x, key_padding_mask=padding, need_weights=False)
-        return self.out(torch.tanh(self.dense(attended[:, 0])))
+        x = torch.tanh(self.reduce(hidden))                                     # [B, T, w]
+        # nn.MultiheadAttention's own forward, written out: its Python checks cost more than the
+        # attention itself on one row (batch-1 exits). Only position 0 is read: the only query.
+        attention, batch, width = self.attention, x.shape[0], self.width
+        w_q, w_kv = attention.in_proj_weight.split([width, 2 * width])
+        b_q, b_kv = attention.in_proj_bias.split([width, 2 * width])
+        heads = lambda t: t.view(batch, -1, self.heads, width // self.heads).transpose(1, 2)  # noqa: E731
+        q = heads(F.linear(x[:, :1], w_q, b_q))                                 # [B, h, 1, d]
+        k, v = (heads(t) for t in F.linear(x, w_kv, b_kv).chunk(2, dim=-1))     # [B, h, T, d]
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask.to(q.dtype),
+                                                 dropout_p=attention.dropout if self.training else 0.0)
+        attended = attention.out_proj(context.transpose(1, 2).reshape(batch, width))   # [B, w]
+        return self.out(torch.tanh(self.dense(attended)))
 
 
 def deebert_exits(hf_model: nn.Module) -> nn.ModuleList:
