@@ -305,6 +305,7 @@ def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int
         width = int(lengths[alive].max())
         keep = torch.from_numpy(stay).to(device)
         rows = rows[keep]
+        rule.drop(keep)
     return ExitResult(answer, exit_layers)
 
 
