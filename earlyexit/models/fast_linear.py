@@ -20,6 +20,8 @@ It is off for backbones narrower than 256, where the op's per-call cost outweigh
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,8 +54,10 @@ class FastLinear(nn.Linear):
         if not self.fast or x.device.type != "cpu" or torch.is_grad_enabled():
             return None
         if torch.is_autocast_enabled("cpu"):
-            return torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
-        return self.weight.dtype if self.weight.dtype in (torch.float32, torch.bfloat16) else None
+            dtype = torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
+        else:
+            dtype = self.weight.dtype if self.weight.dtype in (torch.float32, torch.bfloat16) else None
+        return dtype if dtype is not None and _packable(dtype) else None
 
     def _packed(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The packed weight (and bias) in `dtype`, packed again when the weight was replaced or
@@ -80,6 +84,15 @@ class FastLinear(nn.Linear):
         state = super().__getstate__()
         state.pop("_packed_cache", None)
         return state
+
+
+@functools.cache
+def _packable(dtype: torch.dtype) -> bool:
+    """Whether this CPU's oneDNN packs `dtype` weights (bf16 needs AVX-512 BW/VL/DQ or AVX-NE-CONVERT;
+    without it the default path runs)."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    return dtype != torch.bfloat16 or torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 class FastIntermediate(nn.Module):
