@@ -6,7 +6,10 @@ panel per batch size; one point per method/variant x task x backbone: x = the FL
 timed pass against the backbone's own full model, y = the full model's median wall time over the
 method's, at that batch size. The y = x line is where wall time follows FLOPs exactly; points below
 it lose to overheads (exit decisions, host syncs, small batches), points above it gain more than
-FLOPs say. Colours come from the methods registry, markers tell the tasks apart.
+FLOPs say. Colours come from the methods registry, markers tell the tasks apart. Every method ran
+through the same runner and fast linear path; a grey cross marks the plain HF model (the full
+model's weights through HF's own forward with PyTorch's default kernels, at 1.0x FLOPs) as a
+reference point.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ def timing_points(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
+def plain_points(records: list[dict]) -> pd.DataFrame:
+    """The plain HF reference point of each record that has one: task, backbone, batch_size, wall_speedup."""
+    rows = [{"task": r["task"], "backbone": r["backbone"], "batch_size": t["batch_size"], "wall_speedup": t["wall_speedup"]}
+            for r in records if "plain_hf" in r for t in r["plain_hf"]["timings"]]
+    return pd.DataFrame(rows, columns=["task", "backbone", "batch_size", "wall_speedup"])
+
+
 def _registry_order(row) -> tuple:
     """The reference row first, then the methods' order, variants as the method declares them."""
     method = METHODS.get(row.method)
@@ -67,7 +77,8 @@ def _legend_label(row) -> str:
 
 def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd.DataFrame:
     """The figure from timing records (PNG + PDF, atomically); returns the plotted points."""
-    points = timing_points([read_timing(p) for p in timing_paths])
+    records = [read_timing(p) for p in timing_paths]
+    points, plain = timing_points(records), plain_points(records)
     if points.empty:
         raise ValueError(f"{timing_paths[0] if timing_paths else '(no timing files)'}: no timed entries to plot")
     batch_sizes = sorted(points["batch_size"].unique())
@@ -78,12 +89,15 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
     devices = ", ".join(sorted({f"{d}, {t} thread{'s' if t != 1 else ''}"
                                 for d, t in zip(points["device"], points["threads"])}))
     fig, axes = plt.subplots(1, len(batch_sizes), figsize=(4.0 * len(batch_sizes), 4.2), squeeze=False)
-    top = max(points["flops_speedup"].max(), points["wall_speedup"].max()) * 1.1
+    top = max(points["flops_speedup"].max(), points["wall_speedup"].max(),
+              plain["wall_speedup"].max() if not plain.empty else 0) * 1.1
     for ax, batch_size in zip(axes[0], batch_sizes):
         ax.plot([0, top], [0, top], linestyle="--", color="0.5", linewidth=1, zorder=1)
         for p in points[points["batch_size"] == batch_size].itertuples(index=False):
             ax.plot(p.flops_speedup, p.wall_speedup, linestyle="none", marker="*" if p.reference else markers[p.task],
                     markersize=12 if p.reference else 7, color=row_color(p.method, p.variant), zorder=3)
+        for p in plain[plain["batch_size"] == batch_size].itertuples(index=False):
+            ax.plot(1.0, p.wall_speedup, linestyle="none", marker="x", markersize=9, color="0.4", zorder=2)
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
         ax.set_aspect("equal")
@@ -93,6 +107,9 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
         ax.set_ylabel("wall-clock speed-up vs full model (×)")
     handles = [Line2D([], [], linestyle="none", marker="*" if r.reference else "o", markersize=10 if r.reference else 7,
                       color=row_color(r.method, r.variant), label=_legend_label(r)) for r in rows]
+    if not plain.empty:
+        handles.append(Line2D([], [], linestyle="none", marker="x", markersize=9, color="0.4",
+                              label="plain HF forward (default kernels)"))
     handles += [Line2D([], [], linestyle="none", marker=markers[t], markersize=7, color="0.35", label=t) for t in tasks]
     handles.append(Line2D([], [], linestyle="--", color="0.5", label="y = x"))
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)

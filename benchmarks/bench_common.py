@@ -53,14 +53,15 @@ def load_texts(args, dev_instances: int):
     return task, splits["train"], splits["dev"]
 
 
-def setup(args, dev_instances: int = 512):
-    """(task, train, dev, tokenizer, hf model, fitted hash) on the CPU in fp32."""
+def setup(args, dev_instances: int = 512, fast_linears: bool = True):
+    """(task, train, dev, tokenizer, hf model, fitted hash) on the CPU in fp32; `fast_linears=False`:
+    the plain HF model, without the suite's fast linear path (earlyexit/models/fast_linear.py)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = backbone_spec(args)
     task, train, dev = load_texts(args, dev_instances)
     tokenizer = load_tokenizer(spec)
-    hf = load_classifier(spec, task.num_labels, seed=0)
+    hf = load_classifier(spec, task.num_labels, seed=0, fast_linears=fast_linears)
     layers = hf.config.num_hidden_layers
     train_enc = encode_examples(tokenizer, train, 128, task.is_regression)
     token_hash = fit_hash(args.hash, train_enc.input_ids, train_enc.labels, vocab_size=len(tokenizer),

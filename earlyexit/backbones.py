@@ -153,8 +153,17 @@ def random_init_std(hidden_size: int) -> float:
     return 0.02 * (768 / hidden_size) ** 0.5
 
 
-def load_classifier(spec: BackboneSpec, num_labels: int, seed: int):
-    """A *ForSequenceClassification model with `spec.num_layers` layers; the new head is seeded."""
+def load_classifier(spec: BackboneSpec, num_labels: int, seed: int, fast_linears: bool = True):
+    """A *ForSequenceClassification model with `spec.num_layers` layers; the new head is seeded.
+    Its encoder carries the suite's fast linear path (earlyexit/models/fast_linear.py), which every
+    model built on it runs; `fast_linears=False`: the plain HF model (a benchmark's reference)."""
+    from earlyexit.models.fast_linear import install_fast_linears
+
+    model = _load_classifier(spec, num_labels, seed)
+    return install_fast_linears(model) if fast_linears else model
+
+
+def _load_classifier(spec: BackboneSpec, num_labels: int, seed: int):
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 

@@ -37,11 +37,13 @@ class Batch:
     token_type_ids: torch.Tensor | None
     labels: torch.Tensor
     schedule: ExitSchedule
+    attention_mask: torch.Tensor | None = None   # [B, T] 1 on real tokens (models that take a padding mask)
+    lengths: np.ndarray | None = None            # [B] real tokens per row, on the host (no device read needed)
 
     def to(self, device) -> "Batch":
-        return Batch(self.indices, self.input_ids.to(device, non_blocking=True),
-                     None if self.token_type_ids is None else self.token_type_ids.to(device, non_blocking=True),
-                     self.labels.to(device, non_blocking=True), self.schedule.to(device))
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(self.indices, move(self.input_ids), move(self.token_type_ids), move(self.labels),
+                     self.schedule.to(device), move(self.attention_mask), self.lengths)
 
 
 def pad_rows(split: EncodedSplit, indices: np.ndarray, pad_id: int, exit_layers: bool = False) -> dict:
@@ -72,6 +74,8 @@ def collate(split: EncodedSplit, indices: np.ndarray, pad_id: int, num_layers: i
         token_type_ids=None if rows["types"] is None else torch.from_numpy(rows["types"]),
         labels=torch.from_numpy(rows["labels"]),
         schedule=build_exit_schedule(torch.from_numpy(rows["exits"]), num_layers),
+        attention_mask=torch.from_numpy(rows["mask"]),
+        lengths=rows["mask"].sum(1),
     )
 
 

@@ -3,8 +3,11 @@
 A rule is one object per inference pass over a batch (`MultiExitClassifier.early_exit` calls
 `start` once, then `decide` after every layer but the last, whose classifier always answers).
 It sees a `LayerView` of the rows still running at that layer and returns a boolean tensor: True
-for the rows that leave now. Rules may hold state per instance (PABEE's patience counter), indexed
-by `view.rows`, the rows' positions in the original batch; learned rules (BERxiT's exit module,
+for the rows that leave now. Rules may hold state per instance (PABEE's patience counter) in the
+order of the rows still running: after rows leave, `drop(keep)` gives the positions (into the
+previous layer's rows) of those that stay, so the state is cut by index once, not gathered and
+scattered by batch position at every layer. `view.rows` still gives each row's position in the
+original batch; learned rules (BERxiT's exit module,
 ConsistentEE's policy) read `view.hidden` and `view.attention_mask` as well. A rule never moves
 data to the host: the runner does one device-to-host transfer per layer, to drop the rows that
 left.
@@ -18,6 +21,7 @@ Rules here:
   (argmax; for regression |y_i - y_{i-1}| < tau); exit when it reaches the patience t. t = 0 never
   exits; the earliest exit is layer t + 1.
 - `NeverExit`: the full model through the same runner.
+- `ExitAtLayer`: every row leaves at one layer (the exit-overhead benchmark's forced exit).
 """
 
 from __future__ import annotations
@@ -49,10 +53,24 @@ class ExitRule:
     def decide(self, view: LayerView) -> torch.Tensor:
         raise NotImplementedError
 
+    def drop(self, keep: torch.Tensor) -> None:
+        """Rows left after the last decision: `keep` [A'] are the positions, among the rows that
+        decision saw, of those still running. Stateless rules ignore it."""
+
 
 class NeverExit(ExitRule):
     def decide(self, view: LayerView) -> torch.Tensor:
         return torch.zeros(len(view.rows), dtype=torch.bool, device=view.logits.device)
+
+
+class ExitAtLayer(ExitRule):
+    """Every row leaves at layer `layer` (1-based)."""
+
+    def __init__(self, layer: int):
+        self.layer = int(layer)
+
+    def decide(self, view: LayerView) -> torch.Tensor:
+        return torch.full((len(view.rows),), view.layer == self.layer, dtype=torch.bool, device=view.logits.device)
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -103,18 +121,21 @@ class PatienceRule(ExitRule):
 
     def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
         super().start(batch_size, num_layers, device)
-        self.count = torch.zeros(batch_size, dtype=torch.long, device=device)
-        self.previous = torch.zeros(batch_size, dtype=torch.float32, device=device)
+        self.count = self.previous = None        # per running row, in the order of view.rows
+
+    def drop(self, keep: torch.Tensor) -> None:
+        self.count, self.previous = self.count[keep], self.previous[keep]
 
     def decide(self, view: LayerView) -> torch.Tensor:
         logits = view.logits.float()
         regression = logits.shape[-1] == 1
         current = logits[:, 0] if regression else logits.argmax(-1).float()
-        if view.layer > 1:
-            before = self.previous[view.rows]
-            agree = ((current - before).abs() < self.regression_threshold) if regression else current == before
-            self.count[view.rows] = torch.where(agree, self.count[view.rows] + 1, 0)
-        self.previous[view.rows] = current
+        if self.previous is None:                # layer 1: nothing to agree with yet
+            self.count = torch.zeros(len(current), dtype=torch.long, device=current.device)
+        else:
+            agree = ((current - self.previous).abs() < self.regression_threshold) if regression else current == self.previous
+            self.count = torch.where(agree, self.count + 1, 0)
+        self.previous = current
         if self.patience == 0:
             return torch.zeros_like(current, dtype=torch.bool)
-        return self.count[view.rows] >= self.patience
+        return self.count >= self.patience

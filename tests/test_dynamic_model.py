@@ -144,3 +144,33 @@ def test_every_dynamic_method_names_a_known_head_shape():
 
     shapes = {m.name: m.heads for m in METHODS.values() if isinstance(m, DynamicMethod)}
     assert shapes and all(shape in EXIT_HEADS for shape in shapes.values()), shapes
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_fastbert_head_equals_multihead_attention_at_position_zero(training, padded_batch):
+    """The head writes nn.MultiheadAttention's forward out (cheaper on one row); with dropout off it
+    gives what the module gives, padding masked, in eval and in train mode."""
+    from earlyexit.models.multi_exit import FastBERTHead, additive_mask
+
+    ids, real, _ = padded_batch
+    torch.manual_seed(0)
+    head = FastBERTHead(hidden=32, num_labels=3, width=16, heads=2, dropout=0.0).train(training)
+    hidden = torch.randn(*ids.shape, 32)
+    mask = additive_mask(real.long(), hidden.dtype)
+    x = torch.tanh(head.reduce(hidden))
+    attended, _ = head.attention(x[:, :1], x, x, key_padding_mask=~real, need_weights=False)
+    expected = head.out(torch.tanh(head.dense(attended[:, 0])))
+    torch.testing.assert_close(head(hidden, mask), expected, atol=1e-5, rtol=0)
+
+
+def test_a_learned_rule_reuses_the_exit_heads_pooled_vector_only_for_the_same_states():
+    from earlyexit.models.multi_exit import PooledHead
+
+    head = PooledHead(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh()), 8, 2, 0.1).eval()
+    hidden, other = torch.randn(3, 8), torch.randn(3, 8)
+    with torch.no_grad():
+        head(hidden, None)
+        assert head.pooled_of(hidden) is head._last[1]
+        torch.testing.assert_close(head.pooled_of(other), head.pooler(other))
+    head(hidden, None)                      # with autograd nothing is kept
+    assert head._last is None

@@ -105,14 +105,14 @@ def test_config_methods_are_checked_against_the_registry():
 
 
 def test_every_timed_method_declares_its_runner_and_builder():
-    """The interface is declared on base.Method: the timing asks each method for its runner, the sweep
+    """The interface is declared on base.Method: the timing asks each method for its timed model, the sweep
     and the timing rebuild saved weights through `build`/`load` (no duck typing)."""
     from earlyexit.methods import METHODS, Method
 
     timed = [m for m in METHODS.values() if not m.generation_lm and (m.reference or m.family in ("token-level", "dynamic"))]
-    assert timed
+    assert timed and all(m.timed for m in timed)
     for method in timed:
-        assert type(method).inference_runner is not Method.inference_runner, method.name
+        assert type(method).timed_model is not Method.timed_model, method.name
         assert type(method).build is not Method.build, method.name
     dynamic = [m for m in timed if m.family == "dynamic"]
     assert all(type(m).score_sweep is not Method.score_sweep for m in dynamic)

@@ -11,9 +11,6 @@ from tests.conftest import REPO
 SCANNED = ("analysis", "earlyexit", "difficulty", "workflow")
 EXEMPT = (
     "earlyexit/methods/",        # the registry itself: each module declares its name
-    # TODO(merge): earlyexit/timing.py is being rewritten on another branch (issue 17 section 3: its
-    # duck-typed dispatch, CascadeRunner moving out); drop this exemption once that branch is merged.
-    "earlyexit/timing.py",
 )
 
 

@@ -37,3 +37,24 @@ def test_cls_stays_first_when_pinned_to_last_layer():
 def test_out_of_range_layers_rejected():
     with pytest.raises(ValueError, match="0..3"):
         build_exit_schedule(torch.tensor([[4, 1]]), 3)
+
+
+def test_collate_carries_the_padding_mask_and_host_lengths_beside_the_same_schedule():
+    """The one runner's batches: the schedule is what build_exit_schedule gives the padded exits, and
+    the padding mask and host lengths (for models that take a mask) say the same real tokens."""
+    import numpy as np
+
+    from earlyexit.batching import collate
+    from earlyexit.encoded import EncodedSplit
+
+    lengths = [5, 2, 4]
+    split = EncodedSplit(input_ids=[np.arange(3, 3 + n) for n in lengths], token_type_ids=None,
+                         labels=np.zeros(3, dtype=np.int64),
+                         exit_layers=[np.array([3, 1, 2, 3, 1])[:n] for n in lengths])
+    batch = collate(split, np.array([2, 0, 1]), pad_id=0, num_layers=3)
+    padded = torch.tensor([[3, 1, 2, 3, 0], [3, 1, 2, 3, 1], [3, 1, 0, 0, 0]])
+    expected = build_exit_schedule(padded, 3)
+    assert batch.schedule.permutation.tolist() == expected.permutation.tolist()
+    assert batch.schedule.active_counts == expected.active_counts
+    assert batch.lengths.tolist() == [4, 5, 2]
+    assert batch.attention_mask.tolist() == (padded > 0).long().tolist()

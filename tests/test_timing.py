@@ -10,13 +10,14 @@ import torch
 from analysis.inference_time import plot_inference_time, read_timing, timing_points
 from earlyexit.encoded import EncodedSplit
 from earlyexit.flops import ModelDims, full_flops
-from earlyexit.methods.cascadebert import cascade_cost
+from earlyexit.methods._token_exit import TokenExitModel
+from earlyexit.methods.cascadebert import CascadeModel, cascade_cost
 from earlyexit.models.cascade import CascadeClassifier, confidence, truncated_copy
 from earlyexit.models.multi_exit import pad_batch
 from tests.test_cascadebert import real_cascade
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.plumbing.files import atomic_write_json
-from earlyexit.timing import (CascadeRunner, TimingCase, TokenExitRunner, time_inference, time_passes)
+from earlyexit.timing import InferenceRunner, TimingCase, time_inference, time_passes
 from tests.conftest import tiny_classifier
 
 CPU = torch.device("cpu")
@@ -52,13 +53,13 @@ def split():
 
 def test_time_inference_gives_positive_medians_speedups_of_the_timed_pass_and_a_valid_record(split, tmp_path):
     big = tiny_classifier(num_layers=4, num_labels=3, seed=2)
-    full = TokenExitRunner(HashEEForSequenceClassification(copy.deepcopy(big)), None, seed=1, pad_id=0, device=CPU)
+    full = InferenceRunner(TokenExitModel(HashEEForSequenceClassification(copy.deepcopy(big)), None, seed=1), 0, CPU)
     cascade = CascadeClassifier(truncated_copy(big, 2, seed=3), copy.deepcopy(big)).eval()
     cases = [TimingCase("full", "default", "Full (no exit)", "static", None, None, full, reference=True),
              TimingCase("cascadebert", "default", "CascadeBERT", "dynamic", {"threshold": 1.0}, "hand-made",
-                        CascadeRunner(cascade, 1.0, 0, CPU)),
+                        InferenceRunner(CascadeModel(cascade, 1.0), 0, CPU)),
              TimingCase("cascadebert", "half", "CascadeBERT", "dynamic", {"threshold": 0.0}, "hand-made",
-                        CascadeRunner(cascade, 0.0, 0, CPU))]
+                        InferenceRunner(CascadeModel(cascade, 0.0), 0, CPU))]
     dims = ModelDims.from_hf_config(big.config)
     result = time_inference(cases, split, batch_sizes=[1, 8], warmup=1, repeats=2, device=CPU, dims=dims,
                             reference_layers=12)
@@ -93,13 +94,13 @@ def test_cascade_runner_answers_as_the_sweep_scores_and_costs_what_it_ran(split)
     ids, types, mask, _ = pad_batch(split, np.arange(len(split)), 0)
     with torch.no_grad():
         threshold = float(confidence(cascade.small(input_ids=ids, token_type_ids=types, attention_mask=mask).logits).median())
-    runner = CascadeRunner(cascade, threshold, 0, CPU)
+    runner = InferenceRunner(CascadeModel(cascade, threshold), 0, CPU)
     batches = runner.batches(split, 8)
     with torch.inference_mode():
         outputs = [runner.run(b) for b in batches]
     predictions = np.zeros(len(split), dtype=np.int64)
-    for (indices, *_), (answer, _) in zip(batches, outputs):
-        predictions[indices] = answer
+    for batch, (answer, _) in zip(batches, outputs):
+        predictions[batch.indices] = answer
     expected, escalated = real_cascade(cascade, split, threshold, 8)
     assert 0 < escalated.sum() < len(split)
     assert (predictions == expected).all()
@@ -111,7 +112,7 @@ def test_cascade_runner_answers_as_the_sweep_scores_and_costs_what_it_ran(split)
 
 def test_token_exit_runner_is_the_full_model(split):
     model = tiny_classifier(num_layers=3, num_labels=3, seed=6)
-    runner = TokenExitRunner(HashEEForSequenceClassification(model), None, seed=1, pad_id=0, device=CPU)
+    runner = InferenceRunner(TokenExitModel(HashEEForSequenceClassification(model), None, seed=1), 0, CPU)
     batches = runner.batches(split, 16)
     with torch.inference_mode():
         answers = [runner.run(b)[0] for b in batches]
@@ -142,6 +143,10 @@ def test_figure_renders_from_a_hand_made_timing_file(tmp_path):
         ("full", "default", "static", 1.0, [(1, 2.0, 1.0), (32, 0.5, 1.0)]),
         ("hashee", "frequency", "token-level", 1.8, [(1, 1.6, 1.25), (32, 0.3, 1.67)]),
         ("cascadebert", "default", "dynamic", 2.5, [(1, 1.0, 2.0), (32, 0.25, 2.0)])]))
+    record = read_timing(a)
+    record["plain_hf"] = {"label": "plain HF", "timings": [{"batch_size": 1, "seconds": [4.0], "median_seconds": 4.0,
+                                                             "wall_speedup": 0.5}]}
+    atomic_write_json(a, record)
     atomic_write_json(b, hand_made_timing("synth-nli", "tiny-6L", [
         ("full", "default", "static", 1.0, [(1, 3.0, 1.0), (32, 0.6, 1.0)]),
         ("pabee", "default", "dynamic", 1.5, [(1, 2.5, 1.2), (32, 0.5, 1.2)])]))
@@ -151,6 +156,10 @@ def test_figure_renders_from_a_hand_made_timing_file(tmp_path):
     assert len(points) == 10 and set(points["batch_size"]) == {1, 32}
     row = points[(points.method == "cascadebert") & (points.batch_size == 32)].iloc[0]
     assert (row.flops_speedup, row.wall_speedup) == (2.5, 2.0)
+    from analysis.inference_time import plain_points
+
+    assert plain_points([read_timing(a), read_timing(b)]).to_dict("records") == [
+        {"task": "synth-sentiment", "backbone": "tiny-6L", "batch_size": 1, "wall_speedup": 0.5}]
 
 
 def test_a_bad_timing_file_is_named_with_the_field():
@@ -167,10 +176,11 @@ def test_a_bad_timing_file_is_named_with_the_field():
         assert timing_points([]).empty
 
 
-def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
+def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path, monkeypatch):
     """End to end on the contract's tiny runs: the full model, HashEE (frequency hash) and every
     dynamic method of the registry at the setting its curve's matched file names (learned exits
-    read their trained modules); the record passes the schema."""
+    read their trained modules); the record passes the schema. Every timed pass goes through the one
+    runner and the backbone's fast linears (a method whose timing bypasses either fails here)."""
     from earlyexit.dynamic_config import method_settings, section
     from earlyexit.experiment import run_experiment
     from earlyexit.matching import match_file, read_matched
@@ -204,11 +214,34 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path):
             case["matched"] = str(tmp_path / f"matched-{method}.json")
             match_file(sweep_paths=[sweep], published=None, default_target=3.0, out_json=case["matched"])
         cases.append(case)
+    from earlyexit.inference import PlainHF
+    from earlyexit.models.fast_linear import FastLinear, uses_fast_linears
+    from earlyexit.timing import InferenceRunner
+
+    linear_calls, runs = [0], []
+    fast_forward, one_run = FastLinear.forward, InferenceRunner.run
+
+    def counted_forward(self, *args, **kwargs):
+        linear_calls[0] += 1
+        return fast_forward(self, *args, **kwargs)
+
+    def watched_run(self, batch):
+        before = linear_calls[0]
+        result = one_run(self, batch)
+        runs.append((type(self.timed), uses_fast_linears(self.model), linear_calls[0] > before))
+        return result
+
+    monkeypatch.setattr(FastLinear, "forward", counted_forward)
+    monkeypatch.setattr(InferenceRunner, "run", watched_run)
     out = tmp_path / "timing.json"
     record = run_timing(preset="t", task_name="synth-nli", tokenized=tmp_path / "tok.npz", tokenized_meta=tmp_path / "tok.json",
                         backbone=BACKBONE, seed=1, cases=cases, train_config=ONE_STEP, method_settings=settings,
                         reference_layers=12, batch_sizes=[1, 4], warmup=0, repeats=1, out_json=out, device="cpu")
     assert read_timing(out) == record and record["skipped"] == [] and record["threads"] == 1
+    # every case and the plain HF reference ran through the one runner, each batch through fast linears
+    assert {kind for kind, _, _ in runs} >= {PlainHF} and len({kind for kind, _, _ in runs}) == 4
+    assert all(carried and used for kind, carried, used in runs if kind is not PlainHF)
+    assert [t["batch_size"] for t in record["plain_hf"]["timings"]] == [1, 4] and record["dtype"] == "float32"
     assert [(e["method"], e["variant"]) for e in record["entries"]] == [
         ("full", "default"), ("hashee", "frequency"), *dynamic]
     from earlyexit.sweeps import read_sweep

@@ -6,8 +6,12 @@ A dynamic method is a `DynamicMethod` subclass that says
 - `stages(model, ctx)`: its training scheme as a list of `Stage`s, each one call of the one training
   loop (earlyexit.training.train_loop) with its own trainable parameters, loss, selection and
   state file (resumable per stage through ctx.train_state.stage(name));
-- `make_rule(setting, task)`: the exit rule (earlyexit.exit_rules) of one sweep setting;
+- `make_rule(setting, task)` (or `model_rule` for a learned rule): the exit rule
+  (earlyexit.exit_rules) of one sweep setting, and `never_exit_setting`;
 - `sweep` / `sweep_settings` and `exit_support` (earlyexit.methods.base.Method).
+
+Timed (earlyexit/timing.py) as an `EarlyExitModel`: real batched early exit with the rule of the
+matched setting.
 
 `run` trains the stages, saves the weights to ctx.checkpoint, and records the LAST layer's scores
 with no exit (every instance runs L layers, so its speed-up against the own full model is 1.0);
@@ -26,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from earlyexit.inference import TimedModel
 from earlyexit.methods.base import Method, RunContext, RunOutcome, SweepPoint
 
 
@@ -84,6 +89,7 @@ class DynamicMethod(Method):
     family = "dynamic"
     tables = ("elue_main",)
     heads: str = ""
+    timed = True
 
     # --- what subclasses define ----------------------------------------------------------------
     def stages(self, model, ctx: RunContext) -> list[Stage]:
@@ -99,12 +105,6 @@ class DynamicMethod(Method):
         from earlyexit.models.multi_exit import MultiExitClassifier
 
         return MultiExitClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed), self.heads)
-
-    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict | None):
-        """Real early exit with the rule of `setting` (model_rule), as the sweep scores it."""
-        from earlyexit.timing import early_exit_runner
-
-        return early_exit_runner(self, ctx, checkpoint, setting)
 
     def run(self, ctx: RunContext) -> RunOutcome:
         import torch
@@ -142,6 +142,16 @@ class DynamicMethod(Method):
                           method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens,
                           dims=dims, extra=extra, test_predictions=test.predictions)
 
+    def timed_model(self, ctx: RunContext, checkpoint: str | None, setting: dict | None):
+        """Real early exit with the rule at `setting` (a fresh rule per batch, as the sweep scores it)."""
+        import torch
+
+        model = self.build(ctx)
+        if checkpoint is not None:
+            model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        model.eval()
+        return EarlyExitModel(model, lambda: self.model_rule(model, setting, ctx.task))
+
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
         from earlyexit.flops import ModelDims, dynamic_exit_cost
 
@@ -164,6 +174,39 @@ class DynamicMethod(Method):
                 dims=dims, extra=self.extra_record(model, ctx, ctx.splits["test"].lengths, scored["test"].exit_layers),
                 test_predictions=scored["test"].predictions))
         return points
+
+
+class EarlyExitModel(TimedModel):
+    """A multi-exit model (earlyexit.models.multi_exit) in real batched early exit, with a fresh exit
+    rule per batch (`make_rule()`)."""
+
+    def __init__(self, model, make_rule: Callable):
+        from earlyexit.flops import ModelDims
+
+        super().__init__(model, model.num_layers, ModelDims.from_hf_config(model.hf.config))
+        self.make_rule = make_rule
+
+    def forward(self, batch):
+        result = self.model.early_exit(batch.input_ids, batch.token_type_ids, batch.attention_mask, self.make_rule(),
+                                       lengths=batch.lengths)
+        return result.logits, result.exit_layers
+
+    def cost(self, split, per_row):
+        from earlyexit.flops import dynamic_exit_cost
+
+        return dynamic_exit_cost(split.lengths, per_row, self.dims)
+
+    def exit_points(self) -> list[int]:
+        return list(range(1, self.num_layers))
+
+    def exiting_at(self, layer: int) -> "EarlyExitModel":
+        from earlyexit.exit_rules import ExitAtLayer
+
+        return EarlyExitModel(self.model, lambda: ExitAtLayer(layer))
+
+    def reference(self, layer: int | None):
+        depth = self.num_layers if layer is None else layer
+        return lambda batch: self.model.truncated(batch.input_ids, batch.token_type_ids, batch.attention_mask, depth)
 
 
 # --- training ------------------------------------------------------------------------------------

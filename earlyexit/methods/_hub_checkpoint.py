@@ -29,8 +29,11 @@ class HubCheckpointMethod(Method):
     def build(self, ctx: RunContext):
         import torch
 
+        from earlyexit.models.fast_linear import install_fast_linears
+
         torch.manual_seed(ctx.seed)     # the new classification head
-        return self.pretrained(ctx.task.num_labels)
+        # the backbone's fast linear path, as every model of the suite has it (load_classifier)
+        return install_fast_linears(self.pretrained(ctx.task.num_labels))
 
     def run(self, ctx: RunContext) -> RunOutcome:
         return run_plain(ctx, self.build(ctx))

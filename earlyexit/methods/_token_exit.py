@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from earlyexit.inference import TimedModel
 from earlyexit.methods.base import Method, RunContext, RunOutcome
 
 
 class TokenExitMethod(Method):
-    """The full model and HashEE: their runs save the backbone's classifier (the HF model); timed by
-    the token-exit runner, every token at its exit layer."""
+    """The full model and HashEE: their runs save the backbone's classifier (the HF model); timed as
+    a TokenExitModel (timed_token_model), every token at its exit layer."""
 
     def build(self, ctx: RunContext):
         from earlyexit.backbones import load_classifier
 
         return load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
-
-    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict | None):
-        from earlyexit.timing import token_exit_runner
-
-        return token_exit_runner(ctx, checkpoint)
 
 
 def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
@@ -66,3 +62,45 @@ def fine_tune_token_model(ctx: RunContext, model, token_hash, dims) -> RunOutcom
     return RunOutcome.from_fine_tune(
         result, method_flops=cost.method_flops, elue_depth=cost.elue_depth, tokens=cost.tokens, dims=dims,
         extra={"mean_exit_layer": float(np.mean([np.mean(e) for e in exits]))})
+
+
+def timed_token_model(ctx: RunContext, checkpoint: str | None, token_hash):
+    """The full model (`token_hash` None) or HashEE with the weights its run saved (None: as built),
+    for the timing rule (earlyexit.timing)."""
+    import torch
+
+    from earlyexit.backbones import load_classifier
+    from earlyexit.models.hashee import HashEEForSequenceClassification
+
+    hf = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
+    if checkpoint is not None:
+        hf.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    return TokenExitModel(HashEEForSequenceClassification(hf), token_hash, ctx.seed)
+
+
+class TokenExitModel(TimedModel):
+    """`HashEEForSequenceClassification` with every token's exit layer from `token_hash` (None: the
+    last layer), drawn as the run drew its test split's."""
+
+    def __init__(self, model, token_hash, seed: int):
+        from earlyexit.flops import ModelDims
+
+        super().__init__(model, model.num_layers, ModelDims.from_hf_config(model.hf.config))
+        self.token_hash, self.seed = token_hash, seed
+
+    def prepare(self, split):
+        import dataclasses
+
+        from earlyexit.batching import attach_exit_layers
+
+        # rng [seed, 2]: the test split's draws of rand-incons in the run (fine_tune_token_model)
+        return attach_exit_layers(dataclasses.replace(split, exit_layers=None), self.token_hash, self.num_layers,
+                                  np.random.default_rng([self.seed, 2]))
+
+    def forward(self, batch):
+        return self.model(batch.input_ids, batch.token_type_ids, batch.schedule), None
+
+    def cost(self, split, per_row):
+        from earlyexit.flops import token_exit_cost
+
+        return token_exit_cost(split.exit_layers, self.dims)

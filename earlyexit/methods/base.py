@@ -188,6 +188,9 @@ class Method:
     # of one variant (all values x inference settings) form ONE curve, across which the matched
     # operating point is picked. None: one run per variant. Dynamic methods only.
     train_sweep: str | None = None
+    # In the actual-inference-time comparison (workflow/rules/timing.smk): its saved weights are
+    # timed through `timed_model`.
+    timed: bool = False
 
     def row_label(self, variant: str, paper_backbone: str, stand_in: str | None = None) -> str:
         """The run's row label; the same as `label` unless the name depends on the backbone
@@ -240,11 +243,6 @@ class Method:
         model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
         return model.to(ctx.device).eval()
 
-    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict | None):
-        """What times the method's real inference with the weights at `checkpoint`, at its operating
-        point `setting` (None: nothing to set): an earlyexit.timing InferenceRunner."""
-        raise ValueError(f"method {self.name}: no inference runner to time it with")
-
     def run_llm(self, ctx: "LLMRunContext") -> list[dict]:
         """generation_lm methods: train what the method adds to the shared multi-exit LM and score
         its operating points (ctx.score); one JSON-able point per setting, in order."""
@@ -267,20 +265,35 @@ class Method:
         names = list(self.sweep)
         return [dict(zip(names, values)) for values in itertools.product(*(self.sweep[n] for n in names))]
 
-    def make_rule(self, setting: dict, task):
-        """The exit rule (earlyexit.exit_rules) of one inference-time setting for `task`."""
-        raise NotImplementedError(f"method {self.name}: no exit rule")
-
-    def model_rule(self, model, setting: dict, task):
-        """The rule of one setting for a trained `model`: learned rules read its modules (BERxiT's
-        exit module, ConsistentEE's policies); by default `make_rule`."""
-        return self.make_rule(setting, task)
-
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
         """Score the weights a run saved at `checkpoint` (the rule train_eval's `model` output) at
         every setting, on ctx.splits["dev"] and ["test"], without training; one SweepPoint per
         setting, in order. Called only when `exit_support(ctx.task)` is None."""
         raise NotImplementedError(f"method {self.name}: no inference-time sweep")
+
+    def make_rule(self, setting: dict, task):
+        """The exit rule (earlyexit.exit_rules) of one inference-time setting, for a method whose
+        rule needs nothing but the setting (entropy, patience)."""
+        raise NotImplementedError(f"method {self.name}: no exit rule made from a setting alone")
+
+    def model_rule(self, model, setting: dict, task):
+        """The exit rule of one setting for a trained `model`: learned rules read its modules
+        (BERxiT's exit module, ConsistentEE's policies); by default `make_rule`."""
+        return self.make_rule(setting, task)
+
+    def never_exit_setting(self, task) -> dict | None:
+        """A setting of the method's own exit rule at which no instance leaves before the last layer
+        (the exit-overhead benchmark's no-exit case); None: the method has no such rule."""
+        return None
+
+    # --- the actual-inference-time comparison (earlyexit/timing.py) ----------------------------------
+
+    def timed_model(self, ctx: RunContext, checkpoint: str | None, setting: dict | None):
+        """The weights a run saved at `checkpoint` (None: freshly built, untrained: benchmarks), at
+        the inference `setting` (dynamic methods: the matched operating point), as an
+        earlyexit.inference.TimedModel for the timing rule's one runner. Methods with `timed` set
+        define it."""
+        raise NotImplementedError(f"method {self.name}: not timed")
 
     def check(self) -> None:
         """Registration-time sanity: a malformed method fails the import, naming itself."""
@@ -299,5 +312,7 @@ class Method:
         if hashed != self.uses_hash:
             raise ImportError(f"method {self.name}: uses_hash is {self.uses_hash} but its artifacts "
                               f"{'do' if hashed else 'do not'} name a hash")
+        if self.timed and type(self).timed_model is Method.timed_model:
+            raise ImportError(f"method {self.name}: timed, but defines no timed_model")
         if self.train_sweep is not None and self.family != "dynamic":
             raise ImportError(f"method {self.name}: a training-time sweep needs the dynamic family (its runs are matched as one curve)")

@@ -44,6 +44,11 @@ class BERxiT(DynamicMethod):
         return BERxiTClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed),
                                 elasticbert_layer_poolers(ctx.backbone))
 
+    def never_exit_setting(self, task) -> dict:
+        from earlyexit.models.berxit import NEVER_EXIT
+
+        return {"lte_threshold": NEVER_EXIT}   # the eval script's off switch
+
     def model_rule(self, model, setting: dict, task):
         from earlyexit.models.berxit import LTERule
 

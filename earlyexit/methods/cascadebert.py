@@ -33,6 +33,7 @@ import logging
 
 import numpy as np
 
+from earlyexit.inference import TimedModel
 from earlyexit.methods.base import Method, RunContext, RunOutcome, SweepPoint
 
 log = logging.getLogger("earlyexit.methods.cascadebert")
@@ -202,10 +203,50 @@ def _small_model(big_init, ctx: RunContext):
     return truncated_copy(big_init, layers, ctx.seed + 1), f"first {layers} layers of {ctx.backbone.name}", True
 
 
+class CascadeModel(TimedModel):
+    """CascadeBERT's cascade (earlyexit.models.cascade) at one threshold, timed: the big model runs
+    only on the rows the small one does not answer. The own full model is the big one."""
+
+    def __init__(self, model, threshold: float):
+        from earlyexit.flops import ModelDims
+
+        super().__init__(model, model.big_layers, ModelDims.from_hf_config(model.big.config))
+        self.threshold = threshold
+
+    def forward(self, batch):
+        return self.model.cascade(batch.input_ids, batch.token_type_ids, batch.attention_mask, self.threshold,
+                                  batch.lengths)
+
+    def cost(self, split, per_row):
+        from earlyexit.flops import ModelDims
+
+        return cascade_cost(split.lengths, per_row, ModelDims.from_hf_config(self.model.small.config), self.dims)
+
+    def exit_points(self) -> list[int]:
+        return [self.model.small_layers]
+
+    def exiting_at(self, layer: int) -> "CascadeModel":
+        """Every row answered by the small model (threshold 0: every confidence is above it)."""
+        if layer != self.model.small_layers:
+            raise ValueError(f"the cascade's rows can leave only after its small model's {self.model.small_layers} layers")
+        return CascadeModel(self.model, 0.0)
+
+    def reference(self, layer: int | None):
+        """Both models on every row (the own full forward, nobody answered early), or the small model
+        alone (its truncation: `layer` = the small model's layers)."""
+        if layer is None:
+            return lambda batch: self.model(batch.input_ids, batch.token_type_ids, batch.attention_mask)[1]
+        if layer != self.model.small_layers:
+            raise ValueError(f"the cascade's truncation is its small model ({self.model.small_layers} layers)")
+        return lambda batch: self.model.small(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
+                                              attention_mask=batch.attention_mask).logits
+
+
 class CascadeBERT(Method):
     name = "cascadebert"
     paper_name = "CascadeBERT"
     family = "dynamic"
+    timed = True
     order = 230
     color = "tab:brown"
     tables = ("elue_main",)
@@ -315,11 +356,13 @@ class CascadeBERT(Method):
                 test_predictions=routed["test"][i][0]))
         return points
 
-    def inference_runner(self, ctx: RunContext, checkpoint: str, setting: dict):
-        """The timed cascade at `setting` (earlyexit.timing)."""
-        from earlyexit.timing import CascadeRunner
+    def never_exit_setting(self, task) -> dict:
+        return {"threshold": 1.0}         # a confidence above 1 never holds: every row goes on to the big model
 
-        return CascadeRunner(self.load(ctx, checkpoint), float(setting["threshold"]), ctx.meta["pad_id"], ctx.device)
+    def timed_model(self, ctx: RunContext, checkpoint: str | None, setting: dict | None):
+        """The cascade at `setting` (None checkpoint: as built, untrained)."""
+        model = self.build(ctx)[0] if checkpoint is None else self.load(ctx, checkpoint)
+        return CascadeModel(model.eval(), float(setting["threshold"]))
 
 
 METHOD = CascadeBERT()

@@ -63,6 +63,9 @@ class ConsistentEE(DynamicMethod):
         return ConsistentEEClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed),
                                       settings(ctx)["policy_width"])
 
+    def never_exit_setting(self, task) -> dict:
+        return {"policy_threshold": 1.0}  # P(exit) > 1 never holds
+
     def model_rule(self, model, setting: dict, task):
         from earlyexit.models.consistentee import PolicyRule
 

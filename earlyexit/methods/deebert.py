@@ -32,6 +32,9 @@ class DeeBERT(DynamicMethod):
         extra = THREE_CLASS_EXTRA if task.num_labels >= 3 else ()
         return [{"entropy": s} for s in (*THRESHOLDS, *extra)]
 
+    def never_exit_setting(self, task) -> dict:
+        return {"entropy": 0.0}           # H < 0 never holds
+
     def make_rule(self, setting: dict, task):
         from earlyexit.exit_rules import EntropyRule
 

@@ -45,6 +45,9 @@ class FastBERT(DynamicMethod):
             return "normalised-entropy exit and self-distillation need class distributions (ln C = 0 for one output)"
         return None
 
+    def never_exit_setting(self, task) -> dict:
+        return {"speed": 0.0}             # H / ln C < 0 never holds
+
     def make_rule(self, setting: dict, task):
         from earlyexit.exit_rules import NormalizedEntropyRule
 

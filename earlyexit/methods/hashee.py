@@ -5,7 +5,7 @@ fitted on the training split by the workflow's `fit_hash` rule before the run.""
 from __future__ import annotations
 
 from earlyexit.hashing import HASH_NAMES, SEEDED_HASHES
-from earlyexit.methods._token_exit import TokenExitMethod, run_token_exit
+from earlyexit.methods._token_exit import TokenExitMethod, run_token_exit, timed_token_model
 from earlyexit.methods.base import RunContext, RunOutcome
 
 
@@ -29,6 +29,7 @@ class HashEE(TokenExitMethod):
     uses_hash = True                # its variants are the fitted hashes (artifact "hash")
     speed_variant = "frequency"     # "frequency hash: the largest speed-up at a similar score" (claim d)
     main_table_backbone = "ElasticBERT-6L"
+    timed = True
 
     def published_row(self, table: str, variant: str, paper_backbone: str | None = None) -> str:
         # The hash-function table's rows are the hash names; elsewhere the paper writes "HashEE",
@@ -46,13 +47,19 @@ class HashEE(TokenExitMethod):
                          "fit": f"seed{seed}" if variant in SEEDED_HASHES else "train"}}
 
     def run(self, ctx: RunContext) -> RunOutcome:
+        return run_token_exit(ctx, self._hash(ctx))
+
+    def timed_model(self, ctx: RunContext, checkpoint: str | None, setting: dict | None):
+        return timed_token_model(ctx, checkpoint, self._hash(ctx))
+
+    def _hash(self, ctx: RunContext):
         from earlyexit.hashing import TokenExitHash
 
         token_hash = TokenExitHash.load(ctx.artifacts["hash"])
         if token_hash.name != ctx.variant:
             raise ValueError(f"{ctx.artifacts['hash']}: holds a {token_hash.name!r} hash, the run asks for "
                              f"{ctx.variant!r}")
-        return run_token_exit(ctx, token_hash)
+        return token_hash
 
 
 METHOD = HashEE()

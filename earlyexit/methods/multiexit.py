@@ -40,6 +40,9 @@ class MultiExit(DynamicMethod):
 
         return CONSISTENTEE.build(ctx)
 
+    def never_exit_setting(self, task) -> dict:
+        return {"patience": 0}            # patience 0: the counter never triggers
+
     def make_rule(self, setting: dict, task):
         from earlyexit.exit_rules import NormalizedEntropyRule, PatienceRule
 

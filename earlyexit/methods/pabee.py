@@ -26,6 +26,9 @@ class PABEE(DynamicMethod):
             return [{"patience": t, "regression_threshold": tau} for tau in REGRESSION_THRESHOLDS for t in PATIENCES]
         return super().sweep_settings(task)
 
+    def never_exit_setting(self, task) -> dict:
+        return {"patience": 0}            # patience 0: the counter never triggers
+
     def make_rule(self, setting: dict, task):
         from earlyexit.exit_rules import PatienceRule
 

@@ -150,5 +150,5 @@ class LTERule(ExitRule):
 
     def decide(self, view: LayerView) -> torch.Tensor:
         head = self.model.exits[view.layer - 1]
-        u = self.model.lte(head.pooler(view.hidden))
+        u = self.model.lte(head.pooled_of(view.hidden))
         return u < self.tau[view.layer - 1].to(u.device, u.dtype)

@@ -199,4 +199,5 @@ class PolicyRule(ExitRule):
         self.model, self.threshold = model, float(threshold)
 
     def decide(self, view: LayerView) -> torch.Tensor:
-        return self.model.policies(view.layer, self.model.pooler(view.hidden)) > self.threshold
+        pooled = self.model.exits[view.layer - 1].pooled_of(view.hidden)      # the exit head's, reused
+        return self.model.policies(view.layer, pooled) > self.threshold

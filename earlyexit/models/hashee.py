@@ -14,11 +14,8 @@ With every token at the last layer this is exactly the plain backbone. One layer
 `token_exit_layer`, written for any post-LN layer given by its parts; the seq2seq encoder
 (models/hashee_seq2seq.py) runs BART's layers through it too.
 
-CPU inference (fp32, no autograd, no autocast) runs the linear layers through oneDNN with weights
-packed once (`_PackedLinears`): on the AVX-512 AMD CPU of docs/benchmarks.md, PyTorch's default
-fp32 GEMM reaches a third to a half of oneDNN's rate, and on few rows (the active tokens of late
-layers) its time grows with the rows while oneDNN's stays at the cost of reading the weights.
-Training and every other device/dtype use the HF modules unchanged.
+The layer's parts are the HF modules themselves, so CPU inference runs the backbone's fast linear
+path (earlyexit/models/fast_linear.py) as every other model of the suite does.
 """
 
 from __future__ import annotations
@@ -26,7 +23,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.activations import GELUActivation
 
 from earlyexit.models.schedule import ExitSchedule
 
@@ -41,20 +37,15 @@ class HashEEForSequenceClassification(nn.Module):
         self.num_labels = hf_model.config.num_labels
         # BERT-style heads read the pooler output; RoBERTa's head reads the sequence itself.
         self.uses_pooler = getattr(self.base, "pooler", None) is not None and hasattr(hf_model, "dropout")
-        self.packed_linears = _PackedLinears()
-        # set False to time / compare PyTorch's default CPU GEMM; off for narrow models, where the
-        # per-call cost of the oneDNN op outweighs its faster GEMM (measured slower at hidden 64)
-        self.use_onednn = hf_model.config.hidden_size >= 256
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
                 schedule: ExitSchedule, output_hidden_states: bool = False):
         """Logits [B, C]; with output_hidden_states also the per-layer states in original order."""
         embeddings = self.base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # [B, T, H]
-        dense = self._packed_dense if self._can_pack(embeddings) else _module_dense
         h = embeddings if schedule.identity else _gather_rows(embeddings, schedule.permutation)
         states = [h] if output_hidden_states else None
         for index, layer in enumerate(self.layers):
-            h = self._layer(layer, h, index + 1, schedule, dense)
+            h = self._layer(layer, h, index + 1, schedule)
             if states is not None:
                 states.append(h)
         logits = self._head(h)
@@ -65,45 +56,17 @@ class HashEEForSequenceClassification(nn.Module):
             states = [_gather_rows(s, inverse) for s in states]
         return logits, states
 
-    def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
-               dense) -> torch.Tensor:
+    def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule) -> torch.Tensor:
         attention = layer.attention.self
 
         def finish(context: torch.Tensor, active_in: torch.Tensor) -> torch.Tensor:
-            if dense is _module_dense:   # the HF modules as they are (training, GPU, other dtypes)
-                attended = layer.attention.output(context, active_in)                  # dense, dropout, LN
-                return layer.output(layer.intermediate(attended), attended)            # FFN, LN
-            # the same steps with the packed CPU linears
-            attended = _residual_norm(layer.attention.output, context, active_in, dense)
-            inner = dense(layer.intermediate.dense, attended, layer.intermediate.intermediate_act_fn)
-            return _residual_norm(layer.output, inner, attended, dense)
+            attended = layer.attention.output(context, active_in)                  # dense, dropout, LN
+            return layer.output(layer.intermediate(attended), attended)            # FFN, LN
 
         return token_exit_layer(
             h, layer_number, schedule, heads=attention.num_attention_heads,
-            query=lambda x: dense(attention.query, x), key=lambda x: dense(attention.key, x),
-            value=lambda x: dense(attention.value, x),
+            query=attention.query, key=attention.key, value=attention.value,
             dropout_p=attention.dropout.p if self.training else 0.0, finish=finish)
-
-    def train(self, mode: bool = True):
-        # fused optimizers update weights without bumping their version counters, so the packed
-        # copies are also dropped at every train()/eval() switch (the training loop makes one
-        # before each step and each evaluation)
-        self.packed_linears.clear()
-        return super().train(mode)
-
-    def _can_pack(self, x: torch.Tensor) -> bool:
-        return (self.use_onednn and x.device.type == "cpu" and x.dtype == torch.float32
-                and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
-                and torch.backends.mkldnn.is_available())
-
-    def _packed_dense(self, linear: nn.Linear, x: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
-        packed = self.packed_linears.get(linear)
-        # the exact (erf) GELU of BERT-family FFNs runs inside the GEMM; any other activation after it
-        erf_gelu = isinstance(activation, GELUActivation) and activation.act is F.gelu
-        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), packed, linear.bias,
-                                                 "gelu" if erf_gelu else "none", [], "none" if erf_gelu else "")
-        out = out.view(*x.shape[:-1], out.shape[-1])
-        return out if activation is None or erf_gelu else activation(out)
 
     def _head(self, sequence_output: torch.Tensor) -> torch.Tensor:
         if self.uses_pooler:
@@ -152,35 +115,6 @@ def token_exit_layer(h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
     if width == seq_len:
         return updated
     return torch.cat([updated, h[:, width:]], dim=1)
-
-
-def _residual_norm(block: nn.Module, x: torch.Tensor, residual: torch.Tensor, dense) -> torch.Tensor:
-    """HF's *SelfOutput / *Output: LayerNorm(dropout(dense(x)) + residual)."""
-    return block.LayerNorm(block.dropout(dense(block.dense, x)) + residual)
-
-
-def _module_dense(linear: nn.Module, x: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
-    return linear(x) if activation is None else activation(linear(x))
-
-
-class _PackedLinears:
-    """oneDNN-packed copies of fp32 weights, repacked when a weight is replaced or updated in place
-    by an ordinary op (its storage or version counter changes) and dropped by `clear`."""
-
-    def __init__(self):
-        self._cache: dict[int, tuple[tuple, torch.Tensor]] = {}
-
-    def clear(self) -> None:
-        self._cache.clear()
-
-    def get(self, linear: nn.Linear) -> torch.Tensor:
-        w = linear.weight
-        key = (w.data_ptr(), w._version, tuple(w.shape))
-        hit = self._cache.get(id(linear))
-        if hit is None or hit[0] != key:
-            hit = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), None))
-            self._cache[id(linear)] = hit
-        return hit[1]
 
 
 def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

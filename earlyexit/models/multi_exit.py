@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from earlyexit.exit_rules import ExitRule, LayerView
@@ -70,16 +71,29 @@ class _FirstToken(nn.Module):
 
 
 class PooledHead(nn.Module):
-    """pooler(hidden) -> dropout -> Linear(H, C). The pooler is the head's own or a shared one."""
+    """pooler(hidden) -> dropout -> Linear(H, C). The pooler is the head's own or a shared one.
+
+    Without autograd it keeps its last input and pooled vector (`pooled_of`): a learned exit rule
+    that reads the same pooled vector (BERxiT's exit module, ConsistentEE's policies) reuses it
+    instead of pooling the layer's states a second time."""
 
     def __init__(self, pooler: nn.Module, hidden: int, num_labels: int, dropout: float):
         super().__init__()
         self.pooler = pooler
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_labels)
+        self._last = None
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pooler(hidden)))
+        pooled = self.pooler(hidden)
+        # kept only without autograd: a kept graph would outlive its step
+        self._last = None if torch.is_grad_enabled() else (hidden, pooled)
+        return self.classifier(self.dropout(pooled))
+
+    def pooled_of(self, hidden: torch.Tensor) -> torch.Tensor:
+        """pooler(hidden), reused from the last forward when it read these very states."""
+        last = self._last
+        return last[1] if last is not None and last[0] is hidden else self.pooler(hidden)
 
 
 class FinalHead(nn.Module):
@@ -112,11 +126,19 @@ class AttentionHead(nn.Module):
         self.out = nn.Linear(width, num_labels)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = torch.tanh(self.reduce(hidden))
-        padding = attention_mask[:, 0, 0, :] < 0
-        # only position 0 is read, so it is the only query
-        attended, _ = self.attention(x[:, :1], x, x, key_padding_mask=padding, need_weights=False)
-        return self.out(torch.tanh(self.dense(attended[:, 0])))
+        x = torch.tanh(self.reduce(hidden))                                     # [B, T, w]
+        # nn.MultiheadAttention's own forward, written out: its Python checks cost more than the
+        # attention itself on one row (batch-1 exits). Only position 0 is read: the only query.
+        attention, batch, width = self.attention, x.shape[0], self.width
+        w_q, w_kv = attention.in_proj_weight.split([width, 2 * width])
+        b_q, b_kv = attention.in_proj_bias.split([width, 2 * width])
+        heads = lambda t: t.view(batch, -1, self.heads, width // self.heads).transpose(1, 2)  # noqa: E731
+        q = heads(F.linear(x[:, :1], w_q, b_q))                                 # [B, h, 1, d]
+        k, v = (heads(t) for t in F.linear(x, w_kv, b_kv).chunk(2, dim=-1))     # [B, h, T, d]
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask.to(q.dtype),
+                                                 dropout_p=attention.dropout if self.training else 0.0)
+        attended = attention.out_proj(context.transpose(1, 2).reshape(batch, width))   # [B, w]
+        return self.out(torch.tanh(self.dense(attended)))
 
 
 def own_pooler_exits(hf_model: nn.Module) -> nn.ModuleList:
@@ -201,10 +223,21 @@ class MultiExitClassifier(nn.Module):
         return MultiExitOutput(logits, states, mask)
 
     @torch.no_grad()
+    def truncated(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
+                  depth: int) -> torch.Tensor:
+        """Logits [B, C] of exit `depth` after layers 1..depth on every row: the model truncated to its
+        first `depth` layers (its own full forward at depth L), what exiting is compared with."""
+        h, mask = self.embed(input_ids, token_type_ids, attention_mask)
+        for layer in self.layers[:depth]:
+            h = layer(h, mask)
+        return self.exits[depth - 1](h, mask)
+
+    @torch.no_grad()
     def early_exit(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
-                   rule: ExitRule) -> ExitResult:
+                   rule: ExitRule, lengths: np.ndarray | None = None) -> ExitResult:
         """Real early exit: each row stops at the first layer whose rule says so (the last layer
-        always answers); only rows still alive run the next layer."""
+        always answers); only rows still alive run the next layer. `lengths`: real tokens per row
+        on the host, when the caller has them (else read from the mask: one transfer)."""
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
 
         def run_layer(number, keep, width):
@@ -214,7 +247,7 @@ class MultiExitClassifier(nn.Module):
             h = self.layers[number - 1](h, mask)
             return self.exits[number - 1](h, mask), h, mask
 
-        return exit_loop(run_layer, attention_mask, self.num_layers, rule)
+        return exit_loop(run_layer, attention_mask, self.num_layers, rule, lengths)
 
     @torch.no_grad()
     def layer_outputs(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
@@ -233,38 +266,48 @@ class LayerOutputs:
     attention_mask: torch.Tensor    # [B, T] 1 real, 0 padding
 
 
-def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int, rule: ExitRule) -> ExitResult:
+def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int, rule: ExitRule,
+              lengths: np.ndarray | None = None) -> ExitResult:
     """The early-exit bookkeeping shared by real exit and replay. `run_layer(number, keep, width)`
     gives (logits, hidden, additive mask) of layer `number` for the rows still running, after
-    cutting the previous layer's rows to positions `keep` (None: no row left) and `width` tokens."""
+    cutting the previous layer's rows to positions `keep` (None: no row left) and `width` tokens.
+    Per layer the only device-to-host transfer is the rule's decision; the rows that stay are
+    index-selected, and nothing is copied while no row has left."""
     batch, device = attention_mask.shape[0], attention_mask.device
-    lengths = attention_mask.sum(1).cpu()                   # one transfer per batch
+    # real tokens per row on the host (one transfer per batch when the caller has not got them)
+    lengths = attention_mask.sum(1).cpu().numpy() if lengths is None else np.asarray(lengths)
     rule.start(batch, num_layers, device)
-    answer = None
     exit_layers = np.full(batch, num_layers, dtype=np.int64)
-    rows_host = torch.arange(batch)
-    rows = rows_host.to(device)
+    alive = np.arange(batch)                       # host: batch positions of the rows still running
+    rows = torch.arange(batch, device=device)      # the same on the device (the rule's view.rows)
+    answer = None                                  # made when the first row leaves early
     keep = width = None
     for number in range(1, num_layers + 1):
         logits, h, mask = run_layer(number, keep, width)
         keep = None
-        if answer is None:
-            answer = logits.new_zeros(batch, logits.shape[-1])
         if number == num_layers:
+            if answer is None:                     # nobody left early: the last exit answers every row
+                return ExitResult(logits, exit_layers)
             answer.index_copy_(0, rows, logits)
             break
-        leave = rule.decide(LayerView(number, num_layers, logits, rows, h, mask)).cpu()   # the one sync
-        if leave.any():
-            gone = torch.nonzero(leave).squeeze(1)
-            answer.index_copy_(0, rows[gone.to(device)], logits[gone.to(device)])
-            exit_layers[rows_host[gone].numpy()] = number
-            stay = torch.nonzero(~leave).squeeze(1)
-            if len(stay) == 0:
-                break
-            rows_host = rows_host[stay]
-            width = int(lengths[rows_host].max())
-            keep = stay.to(device)
-            rows = rows[keep]
+        leave = rule.decide(LayerView(number, num_layers, logits, rows, h, mask)).cpu().numpy()   # the one sync
+        if not leave.any():
+            continue
+        exit_layers[alive[leave]] = number
+        if answer is None and leave.all():         # every row leaves together: this exit answers them all
+            return ExitResult(logits, exit_layers)
+        if answer is None:
+            answer = logits.new_zeros(batch, logits.shape[-1])
+        gone = torch.from_numpy(np.flatnonzero(leave)).to(device)
+        answer.index_copy_(0, rows[gone], logits[gone])
+        stay = np.flatnonzero(~leave)
+        if len(stay) == 0:
+            break
+        alive = alive[stay]
+        width = int(lengths[alive].max())
+        keep = torch.from_numpy(stay).to(device)
+        rows = rows[keep]
+        rule.drop(keep)
     return ExitResult(answer, exit_layers)
 
 

@@ -422,9 +422,9 @@ def fit_hash_jobs():
 
 def timed_runs(backbone=None):
     """(method, variant) pairs the inference-time comparison times on `backbone` (or on any;
-    timing.smk): the full model, HashEE (token-level) and the dynamic methods."""
+    timing.smk): the methods the registry marks `timed` (the full model, HashEE, the dynamic methods)."""
     runs = BACKBONE_RUNS[backbone] if backbone else [pair for pairs in BACKBONE_RUNS.values() for pair in pairs]
-    return list(dict.fromkeys((m, v) for m, v in runs if get_method(m).reference or get_method(m).family in ("token-level", "dynamic")))
+    return list(dict.fromkeys((m, v) for m, v in runs if get_method(m).timed))
 
 
 def timing_backbones():

@@ -29,4 +29,5 @@ run_step(
     repeats=timing["repeats"],
     out_json=snakemake.output.timing,
     device=snakemake.params.device,
+    dtype=timing["dtype"],
 )
