@@ -18,7 +18,6 @@ bfloat16 casts every model's weights to bf16 (bf16 inference; fp32 by default).
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -42,8 +41,10 @@ def _sync(device: torch.device) -> None:
 
 def device_description(device: torch.device) -> dict:
     """What ran the timings: the device's name and the number of CPU threads torch used."""
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"cpu ({platform.processor() or platform.machine()})")
+    from earlyexit.plumbing.cpu_info import cpu_label
+
+    # a CPU is named with its bf16 units (AMX, AVX512-BF16): they decide what bf16 timings mean
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_label()
     return {"device": name, "device_type": device.type, "threads": torch.get_num_threads(),
             "torch": torch.__version__}
 

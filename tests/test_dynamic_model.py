@@ -150,11 +150,11 @@ def test_every_dynamic_method_names_a_known_head_shape():
 def test_fastbert_head_equals_multihead_attention_at_position_zero(training, padded_batch):
     """The head writes nn.MultiheadAttention's forward out (cheaper on one row); with dropout off it
     gives what the module gives, padding masked, in eval and in train mode."""
-    from earlyexit.models.multi_exit import FastBERTHead, additive_mask
+    from earlyexit.models.multi_exit import AttentionHead, additive_mask
 
     ids, real, _ = padded_batch
     torch.manual_seed(0)
-    head = FastBERTHead(hidden=32, num_labels=3, width=16, heads=2, dropout=0.0).train(training)
+    head = AttentionHead(hidden=32, num_labels=3, width=16, heads=2, dropout=0.0).train(training)
     hidden = torch.randn(*ids.shape, 32)
     mask = additive_mask(real.long(), hidden.dtype)
     x = torch.tanh(head.reduce(hidden))
