@@ -361,7 +361,7 @@ class CascadeBERT(Method):
 
     def timed_model(self, ctx: RunContext, checkpoint: str | None, setting: dict | None):
         """The cascade at `setting` (None checkpoint: as built, untrained)."""
-        model = self.build(ctx)[0] if checkpoint is None else self.load(ctx, checkpoint)
+        model = self.build(ctx) if checkpoint is None else self.load(ctx, checkpoint)
         return CascadeModel(model.eval(), float(setting["threshold"]))
 
 
