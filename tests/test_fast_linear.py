@@ -174,3 +174,16 @@ def test_training_and_autograd_use_the_module_path(padded_batch):
     hf(input_ids=ids, attention_mask=real.long()).logits.sum().backward()
     assert all("_packed_cache" not in m.__dict__ for m in hf.modules() if isinstance(m, FastLinear))
     assert hf.bert.encoder.layer[0].attention.self.query.weight.grad is not None
+
+
+def test_an_empty_fast_linear_answers_like_nn_linear():
+    """HeadPrune can leave a layer with no heads: its output projection then reads zero features."""
+    from earlyexit.models.fast_linear import FastLinear
+
+    torch.manual_seed(0)
+    layer = FastLinear(0, 4).eval()
+    x = torch.randn(3, 5, 0)
+    with torch.no_grad():
+        out = layer(x)
+    torch.testing.assert_close(out, torch.nn.functional.linear(x, layer.weight, layer.bias))
+    assert out.shape == (3, 5, 4)

@@ -53,6 +53,10 @@ class FastLinear(nn.Linear):
         """The dtype of the packed weights this call runs with; None: nn.Linear's own forward."""
         if not self.fast or x.device.type != "cpu" or torch.is_grad_enabled():
             return None
+        # an empty weight or input (HeadPrune's output projection of a layer left with no heads)
+        # has no oneDNN primitive; nn.Linear gives its answer (the bias)
+        if self.weight.numel() == 0 or x.numel() == 0:
+            return None
         if torch.is_autocast_enabled("cpu"):
             dtype = torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
         else:
