@@ -32,9 +32,9 @@ def main(argv=None) -> int:
     parser.add_argument("--method", required=True, help="full, or a hash name (HashEE's variant)")
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--lr", type=float, required=True)
-    parser.add_argument("--max-seq-len", type=int, default=128)
+    parser.add_argument("--max-seq-len", type=int, default=None, help="default: the schema's training.max_seq_len")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--evals-per-epoch", type=int, default=1)
+    parser.add_argument("--evals-per-epoch", type=int, default=None, help="default: the schema's training.evals_per_epoch")
     parser.add_argument("--data-dir", required=True, help="folder with <task>/{train,dev,test_full}.tsv")
     parser.add_argument("--work", required=True, help="folder for prepared data, hashes and run records")
     parser.add_argument("--reference-layers", type=int, default=12)
@@ -52,6 +52,10 @@ def main(argv=None) -> int:
     from earlyexit.training import TrainConfig
 
     setup_logging()
+    # unset options take the schema's defaults (the one place defaults live)
+    schema_training = fill_section({"training": {**STUDY["training"], "lr": args.lr, "epochs": args.epochs}}, "training")
+    args.max_seq_len = args.max_seq_len or schema_training["max_seq_len"]
+    args.evals_per_epoch = args.evals_per_epoch or schema_training["evals_per_epoch"]
     torch.set_num_threads(1)
     work = Path(args.work)
     backbone = BackboneSpec(**MINILM)
