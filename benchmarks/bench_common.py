@@ -35,6 +35,13 @@ def add_common_args(p):
     p.add_argument("--out", required=True)
 
 
+def add_inference_args(p):
+    """The options of the inference benchmarks: batch sizes and how many dev instances each times."""
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
+    p.add_argument("--instances", type=int, default=512, help="dev instances timed per batch size")
+    p.add_argument("--instances-batch1", type=int, default=128, help="fewer at batch 1 (slow)")
+
+
 def backbone_spec(args) -> BackboneSpec:
     if args.backbone == "minilm":
         return BackboneSpec("minilm", "minilm", num_layers=args.num_layers)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import add_common_args, backbone_spec, interleaved_medians, load_texts, wait_for_quiet  # noqa: E402
+from bench_common import add_common_args, add_inference_args, backbone_spec, interleaved_medians, load_texts, wait_for_quiet  # noqa: E402
 
 from earlyexit.backbones import load_tokenizer  # noqa: E402
 from earlyexit.encoded import encode_examples  # noqa: E402
@@ -44,7 +44,7 @@ def dynamic_context(method, task, spec, splits, meta):
 
     config = TrainConfig(lr=1e-4, batch_size=32, epochs=1, eval_batch_size=32, warmup_ratio=0.0, weight_decay=0.0,
                          grad_clip=1.0, max_seq_len=128, track_best_on_test=False, optimizer="adamw",
-                         evals_per_epoch=1, bf16=False)
+                         evals_per_epoch=1, bf16=False, cpu_bf16=False)
     return RunContext(task=task, backbone=spec, variant=method.variants[0], seed=0, splits=splits, meta=meta,
                       artifacts={}, train_config=config, device=torch.device("cpu"), progress=False,
                       settings=method_settings(section(), method.name))
@@ -58,9 +58,7 @@ def pass_of(batches, forward):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    p.add_argument("--instances", type=int, default=512, help="dev instances timed per batch size")
-    p.add_argument("--instances-batch1", type=int, default=128, help="fewer at batch 1 (slow)")
+    add_inference_args(p)
     p.add_argument("--exit-layer", type=int, default=3, help="k of the exit-at-k case")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--methods", nargs="*", default=None, help="registry names (default: every dynamic method)")

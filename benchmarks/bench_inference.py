@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import roofline  # noqa: E402
-from bench_common import add_common_args, interleaved_medians, setup, wait_for_quiet  # noqa: E402
+from bench_common import add_common_args, add_inference_args, interleaved_medians, setup, wait_for_quiet  # noqa: E402
 
 import copy  # noqa: E402
 
@@ -53,9 +53,7 @@ from earlyexit.plumbing.torch_setup import pick_device  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    p.add_argument("--instances", type=int, default=512, help="dev instances timed per batch size")
-    p.add_argument("--instances-batch1", type=int, default=128, help="fewer at batch 1 (slow)")
+    add_inference_args(p)
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = p.parse_args(argv)
