@@ -3,9 +3,9 @@ combinations of scores pooled over seeds, and their intervals (paired bootstrap,
 across seeds when there are enough of them). Seeded and deterministic.
 
 - `Outcome`: one scored test pass (a run's selected checkpoint, or one sweep point) with each test
-  instance's prediction and gold answer (earlyexit/instances.py); its score on any resample of
+  instance's prediction and gold answer (earlyexit/runs/instances.py); its score on any resample of
   instances is the task's metric recomputed there (accuracy, (accuracy + F1) / 2, (Pearson +
-  Spearman) / 2, mean per-instance ROUGE), equal to earlyexit.metrics on the whole split.
+  Spearman) / 2, mean per-instance ROUGE), equal to earlyexit.runs.metrics on the whole split.
 - `Quantity`: per seed, a weighted sum of outcomes' scores (a method's score: weight 1; a point
   interpolated between two sweep points: weights w and 1 - w; a difference: +1 / -1), averaged over
   its seeds. Paired: every outcome of a comparison is scored on the SAME resample of instances.
@@ -26,7 +26,7 @@ CHUNK_CELLS = 4_000_000   # resampled indices held at once (rows x instances), t
 
 @dataclass(eq=False)
 class Outcome:
-    """Per-instance test outcomes of one scored pass; `metric` as in earlyexit.metrics (or "rouge",
+    """Per-instance test outcomes of one scored pass; `metric` as in earlyexit.runs.metrics (or "rouge",
     where `predictions` are each instance's ROUGE score and `labels` is None)."""
 
     metric: str
@@ -73,7 +73,7 @@ class Outcome:
 
 
 def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson per row; 0 where a row is constant (as earlyexit.metrics does)."""
+    """Pearson per row; 0 where a row is constant (as earlyexit.runs.metrics does)."""
     x = x - x.mean(axis=1, keepdims=True)
     y = y - y.mean(axis=1, keepdims=True)
     denominator = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))

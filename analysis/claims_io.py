@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis.bootstrap import Outcome
 from analysis.claims import Inputs, MissingOutcomes, Thresholds, claims_frame, claims_layout
-from earlyexit.matching import operating_point
+from earlyexit.dynamic.matching import operating_point
 from earlyexit.plumbing.records import SCHEMAS, read_checked_json
 
 

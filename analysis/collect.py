@@ -1,14 +1,14 @@
 """Run records -> one tidy table: a row per training run (task x backbone x method x seed).
 
 Each record is results/<preset>/runs/<task>/<backbone>/<method>/<variant>/seed<seed>.json, written by
-earlyexit.experiment and described by workflow/schemas/result.schema.yaml. Scores are percent.
+earlyexit.runs.experiment and described by workflow/schemas/result.schema.yaml. Scores are percent.
 Speed-ups: `flops_speedup` / `elue_speedup` against the backbone family's reference depth
 (`reference_layers`, the paper's convention); `*_vs_own_full` against the run's own full model.
 
-Dynamic methods (family "dynamic") are trained once and swept at inference (earlyexit/sweeps.py);
+Dynamic methods (family "dynamic") are trained once and swept at inference (earlyexit/dynamic/sweeps.py);
 a method with a training-time sweep (e.g. ConsistentEE's alpha) trains one run per value, and all
 runs of a variant form one curve. Per seed, the row carries the curve's MATCHED operating point
-(earlyexit/matching.py, rule match_operating_points) in the same columns (dev and test score,
+(earlyexit/dynamic/matching.py, rule match_operating_points) in the same columns (dev and test score,
 speed-ups, mean exit layer), names it in `operating_point` (e.g. "entropy=0.4",
 "alpha=0.02,policy_threshold=0.5") and points `path` at the run that holds it; the curve's other
 runs make no row. Where the method's exit rule cannot run the task, the scores and speed-ups are
@@ -124,7 +124,7 @@ def _sweep_key(sweep: dict) -> tuple:
 
 def with_matched_point(row: dict, sweep: dict, matched: dict | None, unsupported: str | None = None) -> dict:
     """A dynamic run's row with the matched point (`matched`: the seed's entry of the matched file,
-    earlyexit.matching) of its `sweep` in the score and speed-up columns (or, where the exit rule
+    earlyexit.dynamic.matching) of its `sweep` in the score and speed-up columns (or, where the exit rule
     cannot run the task, those columns empty and the reason in `exit_unsupported`)."""
     row = dict(row)
     if matched is None:
@@ -151,14 +151,14 @@ def collect_runs(paths: list[str], schema_path: str | os.PathLike = RESULT_SCHEM
 
     Every record is validated against the result schema; an invalid or unreadable one, or two records
     for the same preset/task/backbone/method/seed, raise ValueError naming the file. `sweeps`: the
-    sweep files (earlyexit/sweeps.py) of the dynamic runs, with `matched` the matched files of their
-    curves (earlyexit/matching.py); each curve's seed then has ONE row, the matched run's, holding
+    sweep files (earlyexit/dynamic/sweeps.py) of the dynamic runs, with `matched` the matched files of their
+    curves (earlyexit/dynamic/matching.py); each curve's seed then has ONE row, the matched run's, holding
     the matched point (`with_matched_point`); a dynamic run without a sweep file or a matched point
     is an error."""
     rows = [read_run(p, schema_path) for p in paths]
     if sweeps is not None:
-        from earlyexit.matching import matched_of, read_matched
-        from earlyexit.sweeps import read_sweep
+        from earlyexit.dynamic.matching import matched_of, read_matched
+        from earlyexit.dynamic.sweeps import read_sweep
 
         by_run = {}
         for path in sweeps:
@@ -233,10 +233,10 @@ def curves_frame(sweeps: list[str], matched: list[str]) -> pd.DataFrame:
     `exit_histogram`: test instances per exit layer 1..L, ';'-joined). The points of every run of a
     variant (a training-time sweep's runs too) share method and variant: one curve, `setting` naming
     the training-time setting first ("alpha=0.02,policy_threshold=0.5"), `train_setting` alone.
-    `matched`: the curves' matched files (earlyexit/matching.py). Unsupported runs have no row."""
-    from earlyexit.matching import matched_of, operating_point, read_matched
+    `matched`: the curves' matched files (earlyexit/dynamic/matching.py). Unsupported runs have no row."""
+    from earlyexit.dynamic.matching import matched_of, operating_point, read_matched
     from earlyexit.methods.base import setting_label
-    from earlyexit.sweeps import read_sweep
+    from earlyexit.dynamic.sweeps import read_sweep
 
     files = [read_matched(p) for p in matched]
     chosen = matched_of(files)

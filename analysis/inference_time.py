@@ -1,7 +1,7 @@
 """The actual-inference-time comparison (paper figure): wall-clock speed-up against FLOPs speed-up.
 
 Reads the timing records (results/<preset>/timing/<task>/<backbone>.json, written by
-earlyexit.timing through rule time_inference; schema workflow/schemas/timing.schema.yaml). One
+earlyexit.cost.timing through rule time_inference; schema workflow/schemas/timing.schema.yaml). One
 panel per batch size; one point per method/variant x task x backbone: x = the FLOPs speed-up of the
 timed pass against the backbone's own full model, y = the full model's median wall time over the
 method's, at that batch size. The y = x line is where wall time follows FLOPs exactly; points below

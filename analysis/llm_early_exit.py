@@ -22,7 +22,7 @@ import pandas as pd
 from analysis.table_writer import DASH, Column, Layout, format_speedup, write_table
 from earlyexit.methods import METHODS
 from earlyexit.plumbing.records import read_checked_json
-from earlyexit.llm_experiment import RECORD_SCHEMA
+from earlyexit.generation.llm_experiment import RECORD_SCHEMA
 
 NAME = "llm_early_exit"
 METRICS = ("rouge1", "rouge2", "rougeL", "speedup", "mean_exit_layer", "tokens_per_second", "exact_match",

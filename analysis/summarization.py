@@ -5,7 +5,7 @@ Rows: per backbone (its `paper_backbone`, e.g. BART, BART-6L, CPT), the no-exit 
 named after the backbone, then every other method of the registry with this table among its
 `tables`, named "<method> w/ <backbone>" as the paper writes "HashEE w/ BART". A -6L row is the
 reference method on a backbone entry with halved stacks. Per task: ROUGE-1/2/L (F1 x 100; English
-ROUGE-L is summary-level rougeLsum, Chinese sentence-level on characters; earlyexit/rouge.py),
+ROUGE-L is summary-level rougeLsum, Chinese sentence-level on characters; earlyexit/generation/rouge.py),
 mean over seeds. Per row: Enc., Dec. and Total speed-ups against the full model (greedy-equivalent
 and beam-weighted Total), each the mean over the row's runs. A "Lead-1" row scores the first source
 sentence as the summary, the baseline a model must beat.

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
-from earlyexit.backbones import BackboneSpec, load_classifier, load_tokenizer
+from earlyexit.models.backbones import BackboneSpec, load_classifier, load_tokenizer
 from earlyexit.data.elue import read_elue_split
 from earlyexit.data.synthetic import make_synthetic_task
 from earlyexit.data.tasks import get_task
-from earlyexit.encoded import encode_examples
-from earlyexit.hashing import fit_hash
+from earlyexit.data.encoded import encode_examples
+from earlyexit.hashing.functions import fit_hash
 
 
 def add_common_args(p):

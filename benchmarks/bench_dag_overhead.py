@@ -68,7 +68,7 @@ def main(argv=None):
     load = wait_for_quiet(args.max_load, args.max_wait)
     bare = startup_seconds("pass", args.repeats)
     imports = startup_seconds("import torch, transformers", args.repeats)
-    job_like = startup_seconds("import torch, transformers, earlyexit.experiment, earlyexit.backbones", args.repeats)
+    job_like = startup_seconds("import torch, transformers, earlyexit.runs.experiment, earlyexit.models.backbones", args.repeats)
     total = jobs * job_like
     record = {
         "configfile": args.configfile, "jobs": jobs, "jobs_per_rule": counts,

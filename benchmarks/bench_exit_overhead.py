@@ -5,7 +5,7 @@
 
 For every method of the registry's dynamic family, its model (the backbone's pretrained weights,
 exits freshly built: the cost does not depend on training) runs SST-2 dev through the timing rule's
-one runner (earlyexit.timing.InferenceRunner), in two cases:
+one runner (earlyexit.cost.timing.InferenceRunner), in two cases:
 - `no-exit`: the method's own rule at a setting where nobody leaves early
   (`Method.never_exit_setting`); reference = its own full forward (every layer, the last exit only);
 - `exit-at-k`: every row leaves at layer k (--exit-layer; a cascade at its small model's depth);
@@ -31,16 +31,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import add_common_args, add_inference_args, backbone_spec, interleaved_medians, load_texts, wait_for_quiet  # noqa: E402
 
-from earlyexit.backbones import load_tokenizer  # noqa: E402
-from earlyexit.encoded import encode_examples  # noqa: E402
+from earlyexit.models.backbones import load_tokenizer  # noqa: E402
+from earlyexit.data.encoded import encode_examples  # noqa: E402
 from earlyexit.plumbing.files import atomic_write_json  # noqa: E402
-from earlyexit.timing import DTYPES, InferenceRunner, _answer  # noqa: E402
+from earlyexit.cost.timing import DTYPES, InferenceRunner, _answer  # noqa: E402
 
 
 def dynamic_context(method, task, spec, splits, meta):
-    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.dynamic.settings import method_settings, section
     from earlyexit.methods import RunContext
-    from earlyexit.training import TrainConfig
+    from earlyexit.training.loop import TrainConfig
 
     config = TrainConfig(lr=1e-4, batch_size=32, epochs=1, eval_batch_size=32, warmup_ratio=0.0, weight_decay=0.0,
                          grad_clip=1.0, max_seq_len=128, track_best_on_test=False, optimizer="adamw",

@@ -41,9 +41,9 @@ from bench_common import add_common_args, add_inference_args, interleaved_median
 
 import copy  # noqa: E402
 
-from earlyexit.batching import attach_exit_layers, collate, evaluation_batches, pad_rows  # noqa: E402
-from earlyexit.encoded import encode_examples  # noqa: E402
-from earlyexit.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
+from earlyexit.data.batching import attach_exit_layers, collate, evaluation_batches, pad_rows  # noqa: E402
+from earlyexit.data.encoded import encode_examples  # noqa: E402
+from earlyexit.cost.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
 from earlyexit.models.fast_linear import install_fast_linears, set_fast_linears  # noqa: E402
 from earlyexit.models.hashee import HashEEForSequenceClassification  # noqa: E402
 from earlyexit.plumbing.files import atomic_write_json  # noqa: E402

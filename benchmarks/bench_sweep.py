@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import add_common_args, interleaved_medians, setup, wait_for_quiet  # noqa: E402
 
-from earlyexit.encoded import encode_examples  # noqa: E402
+from earlyexit.data.encoded import encode_examples  # noqa: E402
 from earlyexit.methods import get_method  # noqa: E402
 from earlyexit.methods._dynamic import evaluate_with_rule, replay_rules  # noqa: E402
 from earlyexit.models.multi_exit import MultiExitClassifier  # noqa: E402

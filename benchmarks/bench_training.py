@@ -31,13 +31,13 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import add_common_args, interleaved_medians, setup, wait_for_quiet  # noqa: E402
 
-from earlyexit.batching import attach_exit_layers, collate, training_batches  # noqa: E402
-from earlyexit.encoded import encode_examples  # noqa: E402
-from earlyexit.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
+from earlyexit.data.batching import attach_exit_layers, collate, training_batches  # noqa: E402
+from earlyexit.data.encoded import encode_examples  # noqa: E402
+from earlyexit.cost.flops import ModelDims, speedup_record, token_exit_cost  # noqa: E402
 from earlyexit.models.hashee import HashEEForSequenceClassification  # noqa: E402
 from earlyexit.plumbing.cpu_info import cpu_description, cpu_label  # noqa: E402
 from earlyexit.plumbing.files import atomic_write_json  # noqa: E402
-from earlyexit.training import make_optimizer  # noqa: E402
+from earlyexit.training.loop import make_optimizer  # noqa: E402
 
 
 def trainer(model, forward, batches):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from earlyexit.backbones import load_classifier, load_tokenizer
+from earlyexit.models.backbones import load_classifier, load_tokenizer
 from earlyexit.plumbing.cpu_info import cpu_label
 from earlyexit.plumbing.files import atomic_write_json
 

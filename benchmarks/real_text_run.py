@@ -43,13 +43,13 @@ def main(argv=None) -> int:
 
     import torch
 
-    from earlyexit.backbones import BackboneSpec
+    from earlyexit.models.backbones import BackboneSpec
     from earlyexit.data.prepare import prepare_task
-    from earlyexit.experiment import run_experiment, tokenize_task
-    from earlyexit.hash_artifacts import fit_hash_artifact
+    from earlyexit.runs.experiment import run_experiment, tokenize_task
+    from earlyexit.hashing.artifacts import fit_hash_artifact
     from earlyexit.plumbing.logs import setup_logging
     from earlyexit.plumbing.schema_sections import fill_section
-    from earlyexit.training import TrainConfig
+    from earlyexit.training.loop import TrainConfig
 
     setup_logging()
     # unset options take the schema's defaults (the one place defaults live)

@@ -9,7 +9,7 @@ Modules, one job each:
 - targets:    per-layer 0/1 labels <-> exit layer
 - metrics:    micro P/R/F1 with "the layer is wrong" (label 0) as the positive class
 - predictors: Majority, Linear-M, Linear-B, BiLSTM, BERT and their fit/evaluate (on the suite's one
-              loop, earlyexit.training.train_loop)
+              loop, earlyexit.training.loop.train_loop)
 - human:      simple-vs-difficult classification on the human-defined dataset
 - settings:   reads the validated `difficulty:` section (its defaults live in the config schema)
 - tables:     the difficulty table, the human-difficulty table and the figures

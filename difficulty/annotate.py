@@ -23,7 +23,7 @@ from difficulty.models import MultiExit
 from difficulty.predictors import load_backbone
 from difficulty.sources import GOLD_LABELS
 from earlyexit.plumbing.torch_setup import pick_device
-from earlyexit.training import TrainHooks, train_loop
+from earlyexit.training.loop import TrainHooks, train_loop
 from difficulty.settings import loop_config
 
 log = logging.getLogger("difficulty.annotate")

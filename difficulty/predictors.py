@@ -14,7 +14,7 @@ Target forms (difficulty.target): `multilabel` (default; L logits, BCE, as the a
 `exit-layer` (L+1 classes, cross-entropy, decoded with difficulty.targets.bits_from_exit).
 Majority and Linear-B are per-layer by construction and ignore the exit-layer form.
 
-Training runs on the suite's one loop (earlyexit.training.train_loop), evaluating once per epoch.
+Training runs on the suite's one loop (earlyexit.training.loop.train_loop), evaluating once per epoch.
 A predictor's settings are difficulty.<level>.training.<predictor> from the validated config: the
 loop's (TrainConfig) plus the model's (MODEL_SETTINGS).
 """
@@ -31,7 +31,7 @@ from difficulty.encoding import Encoded, batches, encode_pairs, encode_pieces, p
 from difficulty.formats import PairSet, TokenSet
 from difficulty.metrics import difficulty_metrics
 from earlyexit.plumbing.torch_setup import pick_device
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
 from difficulty.settings import loop_config
 
 
@@ -78,7 +78,7 @@ class Objective:
 
 def load_backbone(spec, seed: int):
     """(encoder without head, tokenizer) for any configured source."""
-    from earlyexit.backbones import load_classifier, load_tokenizer
+    from earlyexit.models.backbones import load_classifier, load_tokenizer
 
     return load_classifier(spec, num_labels=2, seed=seed).base_model, load_tokenizer(spec)
 

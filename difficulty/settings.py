@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from earlyexit.backbones import BackboneSpec
+from earlyexit.models.backbones import BackboneSpec
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -206,6 +206,6 @@ STUDY_LOOP = {"evals_per_epoch": 1, "bf16": False, "cpu_bf16": False, "track_bes
 def loop_config(settings: dict, where: str):
     """The loop settings (a TrainConfig) of a predictor or annotator: validated config values + the
     study's fixed choices; an unknown or missing key raises ValueError naming `where.<key>`."""
-    from earlyexit.training import TrainConfig   # torch: not at the Snakefile's parse time
+    from earlyexit.training.loop import TrainConfig   # torch: not at the Snakefile's parse time
 
     return TrainConfig.from_config({**settings, **STUDY_LOOP}, where)

@@ -43,7 +43,7 @@ def padded_batch():
 
 # A tiny random backbone and a complete `hash` config section, for tests that run the experiment step.
 def tiny_backbone():
-    from earlyexit.backbones import BackboneSpec
+    from earlyexit.models.backbones import BackboneSpec
 
     return BackboneSpec(name="tiny-2L", source="random", num_layers=2, hidden_size=32, num_attention_heads=2,
                         intermediate_size=64)
@@ -57,7 +57,7 @@ def tokenized_synth_nli(root: Path, train_size: int) -> Path:
     """synth-nli (a sentence-pair task) prepared and tokenised for tiny_backbone() under `root`
     (root/tok.npz, root/tok.json); dev and test hold 12 examples each."""
     from earlyexit.data.prepare import prepare_task
-    from earlyexit.experiment import tokenize_task
+    from earlyexit.runs.experiment import tokenize_task
 
     prepare_task("synth-nli", "synthetic", root / "data", synthetic_sizes={"train": train_size, "dev": 12, "test": 12})
     tokenize_task(task_name="synth-nli", split_dir=root / "data", backbone=tiny_backbone(), max_seq_len=32,

@@ -2,7 +2,7 @@
 
 import torch
 
-from earlyexit.backbones import (BackboneSpec, elasticbert_to_bert_config, load_classifier, load_tokenizer,
+from earlyexit.models.backbones import (BackboneSpec, elasticbert_to_bert_config, load_classifier, load_tokenizer,
                                  rename_elasticbert_state_dict)
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.models.schedule import build_exit_schedule

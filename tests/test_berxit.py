@@ -109,7 +109,7 @@ def test_berxit_published_row_follows_the_paper_backbone():
 
 
 def test_with_elasticbert_each_highway_starts_from_that_layers_pretrained_pooler():
-    from earlyexit.backbones import BackboneSpec, elasticbert_layer_pooler_states, elasticbert_layer_poolers
+    from earlyexit.models.backbones import BackboneSpec, elasticbert_layer_pooler_states, elasticbert_layer_poolers
     from earlyexit.models.berxit import BERxiTClassifier
     from tests.conftest import tiny_classifier
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.encoded import EncodedSplit
-from earlyexit.flops import ModelDims, elue_protocol_flops, full_flops
+from earlyexit.data.encoded import EncodedSplit
+from earlyexit.cost.flops import ModelDims, elue_protocol_flops, full_flops
 from earlyexit.methods.cascadebert import cascade_cost
 from earlyexit.models.cascade import (CascadeClassifier, answered_by_small, confidence, dar_loss,
                                       difficulty_labels, truncated_copy)
@@ -48,7 +48,7 @@ def real_cascade(model, split, threshold: float, batch_size: int):
     """The cascade really run over a split (the big model only on escalated rows), batch by batch:
     the reference the sweep's replay and the timing runner are checked against. (predictions,
     escalated) in split order."""
-    from earlyexit.batching import evaluation_batches
+    from earlyexit.data.batching import evaluation_batches
 
     model.eval()
     predictions, escalated = np.zeros(len(split), dtype=np.int64), np.zeros(len(split), dtype=bool)
@@ -172,7 +172,7 @@ def test_difficulty_labels_come_from_models_that_did_not_fit_the_instance(tmp_pa
     """A small model that memorises what it fitted and is wrong elsewhere: scored on its own training
     data (the old labelling) every instance looked easy; out of fold, every instance is hard."""
     import earlyexit.methods.cascadebert as cascade
-    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.dynamic.settings import method_settings, section
     from tests.conftest import tokenized_synth_nli
 
     tokenized = tokenized_synth_nli(tmp_path / "nli", train_size=24)
@@ -189,8 +189,8 @@ def test_difficulty_labels_come_from_models_that_did_not_fit_the_instance(tmp_pa
         return np.where(seen, split.labels, (split.labels + 1) % 3)
 
     monkeypatch.setattr(cascade, "_classifier_hooks", memorising_hooks)
-    monkeypatch.setattr("earlyexit.fine_tuning.predict_classifier", recall)
-    monkeypatch.setattr("earlyexit.training.train_loop", lambda *args, **kwargs: None)
+    monkeypatch.setattr("earlyexit.training.fine_tuning.predict_classifier", recall)
+    monkeypatch.setattr("earlyexit.training.loop.train_loop", lambda *args, **kwargs: None)
     small = cascade.METHOD.build(ctx).small
     hard = cascade.hard_instances(small, ctx)
     assert hard.all() and len(hard) == 24
@@ -200,8 +200,8 @@ def test_difficulty_labels_come_from_models_that_did_not_fit_the_instance(tmp_pa
 # --- the method end to end on a tiny backbone ---------------------------------------------------
 
 def _run(root, task, tokenized, settings=None, seed=1):
-    from earlyexit.dynamic_config import method_settings, section
-    from earlyexit.experiment import run_experiment
+    from earlyexit.dynamic.settings import method_settings, section
+    from earlyexit.runs.experiment import run_experiment
     from tests.test_methods_contract import BACKBONE, ONE_STEP
 
     settings = {**method_settings(section(), "cascadebert"), "label_seeds": 2, **(settings or {})}
@@ -217,7 +217,7 @@ def _context(task_name, tokenized, settings, seed=1):
     import torch
 
     from earlyexit.data.tasks import get_task
-    from earlyexit.encoded import load_encoded
+    from earlyexit.data.encoded import load_encoded
     from earlyexit.methods.base import RunContext
     from earlyexit.plumbing.files import read_json
     from tests.test_methods_contract import BACKBONE, ONE_STEP
@@ -257,7 +257,7 @@ def test_run_records_the_big_model_and_the_sweep_scores_the_real_cascade(tmp_pat
 
 def test_regression_trains_the_big_model_alone_and_records_that_the_cascade_cannot_run(tmp_path):
     from earlyexit.data.prepare import prepare_task
-    from earlyexit.experiment import tokenize_task
+    from earlyexit.runs.experiment import tokenize_task
     from earlyexit.methods import get_method
     from tests.test_methods_contract import BACKBONE
 
@@ -277,8 +277,8 @@ def test_a_run_killed_in_its_joint_training_resumes_and_ends_identically(tmp_pat
     stages done (their states at their last step), resumes the joint training from its last state
     and writes the uninterrupted record and weights."""
     import earlyexit.models.cascade as cascade_module
-    from earlyexit.experiment import train_state_path
-    from earlyexit.training import TrainConfig
+    from earlyexit.runs.experiment import train_state_path
+    from earlyexit.training.loop import TrainConfig
     from tests.conftest import tokenized_synth_nli
 
     class Killed(Exception):

@@ -11,7 +11,7 @@ from analysis.bootstrap import Outcome, Quantity, Resampler, difference, estimat
 from analysis.claims import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_RUN, Curve, Inputs, MissingOutcomes, Thresholds,
                              claims_frame, interpolation_terms)
 from earlyexit.methods.base import Method
-from earlyexit.metrics import compute_metrics
+from earlyexit.runs.metrics import compute_metrics
 from tests.conftest import REPO
 from tests.test_workflow import dry_run_outputs
 

@@ -55,6 +55,11 @@ def test_shipped_presets_are_valid(name):
     (lambda c: c["backbones"]["minilm-6L"].update(pretrained_from="minilm-6L"),
      "config key 'backbones.minilm-6L.pretrained_from': only for source 'pretrained-here'"),
     (lambda c: c["pretraining"].update(dtype="fp16"), "config key 'pretraining.dtype'"),
+    # a backbone's method -> variants entry names variants the config runs
+    (lambda c: c["backbones"]["minilm-elastic-6L"].update(methods={"hashee": ["rand-incons"]}),
+     "config key 'backbones.minilm-elastic-6L.methods.hashee': variant 'rand-incons' is not one the config's"),
+    (lambda c: c["backbones"]["minilm-elastic-6L"].update(methods={"deebert": None, "tinybert": None, "dynabert": None}),
+     "config key 'backbones.minilm-elastic-6L.methods': 'dynabert' is not a key of config key 'methods'"),
 ])
 def test_bad_config_gives_one_line_naming_the_key(mutate, expected):
     config = copy.deepcopy(load("config/presets/demo.yaml"))
@@ -97,3 +102,14 @@ def test_each_method_trains_with_its_papers_recipe_unless_the_preset_shares_one(
     assert method_recipe(demo["training"], demo["method_training"], "shared", "pabee") == demo["training"]
     with pytest.raises(ValueError, match="config key 'training_recipe'"):
         method_recipe(demo["training"], demo["method_training"], "mine", "pabee")
+
+
+def test_a_backbone_entry_limits_its_methods_or_their_variants():
+    from earlyexit.methods import backbone_allows
+
+    assert backbone_allows(None, "hashee", "mi")                       # no entry: everything configured
+    assert backbone_allows(["hashee"], "hashee", "mi") and not backbone_allows(["full"], "hashee", "mi")
+    assert backbone_allows({"hashee": None}, "hashee", "mi")            # null: every configured variant
+    assert backbone_allows({"hashee": ["frequency"]}, "hashee", "frequency")
+    assert not backbone_allows({"hashee": ["frequency"]}, "hashee", "mi")
+    assert not backbone_allows({"hashee": ["frequency"]}, "full", "default")

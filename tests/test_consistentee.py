@@ -10,7 +10,7 @@ import torch
 from earlyexit.models.consistentee import (LayerPolicies, first_exit, gather_exit, group_advantage,
                                            inference_exit_layers, memorized_layers, policy_loss, reward,
                                            rollout_losses, tile, trajectory_log_prob, weighted_exit_loss)
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
 
 
 def test_memorized_layer_is_where_correct_predictions_become_stable():
@@ -111,7 +111,7 @@ def test_sampled_actions_give_the_policy_a_gradient_threshold_actions_do_not():
 
 
 def test_released_variant_is_the_released_code_and_default_samples():
-    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.dynamic.settings import method_settings, section
     from earlyexit.methods import get_method, training_runs
     from earlyexit.methods.consistentee import VARIANTS
 
@@ -227,8 +227,8 @@ def test_alpha_runs_in_one_process_reuse_stage_one_with_the_same_results(tmp_pat
     second run reuses its weights, and its record equals the record of a fresh process's run."""
     import json
 
-    from earlyexit.dynamic_config import method_settings, section
-    from earlyexit.experiment import run_experiment
+    from earlyexit.dynamic.settings import method_settings, section
+    from earlyexit.runs.experiment import run_experiment
     from earlyexit.methods import _dynamic
     from tests.conftest import tokenized_synth_nli
     from tests.test_methods_contract import BACKBONE, ONE_STEP

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.batching import attach_exit_layers
-from earlyexit.fine_tuning import fine_tune
+from earlyexit.data.batching import attach_exit_layers
+from earlyexit.training.fine_tuning import fine_tune
 from earlyexit.methods import get_method
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from tests.conftest import tiny_classifier

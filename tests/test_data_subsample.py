@@ -9,9 +9,9 @@ import yaml
 from earlyexit.data.examples import read_examples
 from earlyexit.data.prepare import prepare_task, subsample_split, task_subsample
 from earlyexit.data.tasks import get_task
-from earlyexit.experiment import run_experiment, tokenize_task
+from earlyexit.runs.experiment import run_experiment, tokenize_task
 from earlyexit.plumbing.config_check import config_errors
-from earlyexit.training import TrainConfig
+from earlyexit.training.loop import TrainConfig
 from tests.conftest import REPO, tiny_backbone
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -79,7 +79,7 @@ def test_run_record_says_what_was_cut(tmp_path):
     meta = tokenize_task(task_name="synth-nli", split_dir=tmp_path / "data", backbone=tiny_backbone(), max_seq_len=32,
                          out_npz=tmp_path / "tok.npz", out_meta=tmp_path / "tok.json")
     # the inputs cut at max_seq_len, per split (named for what it counts, not after a method)
-    from earlyexit.encoded import load_encoded
+    from earlyexit.data.encoded import load_encoded
 
     encoded = load_encoded(tmp_path / "tok.npz")
     assert meta["cut_at_max_len"] == {s: int((encoded[s].lengths >= 32).sum()) for s in ("train", "dev", "test")}

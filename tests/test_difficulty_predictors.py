@@ -11,7 +11,7 @@ from difficulty.baseline import chance_test, majority_run
 from difficulty.formats import PairSet, TokenSet, read_pairs, read_tokens
 from difficulty.human import run_human
 from difficulty.predictors import Objective, run_predictor
-from earlyexit.backbones import BackboneSpec
+from earlyexit.models.backbones import BackboneSpec
 
 TINY = {"name": "tiny", "source": "random", "num_layers": 4, "hidden_size": 32, "num_attention_heads": 2,
         "intermediate_size": 64}

@@ -10,7 +10,7 @@ import torch
 
 from earlyexit.methods import get_method
 from earlyexit.methods._dynamic import train_stages
-from earlyexit.train_state import StateFile
+from earlyexit.training.state import StateFile
 from tests.test_dynamic_training import context
 
 SMALL_RL = {"copies": 2, "rl_batch_size": 16, "rl_epochs": 1, "rl_lr": 3e-3, "joint_batch_size": 16,

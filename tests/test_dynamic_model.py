@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
-from earlyexit.flops import (ModelDims, dynamic_exit_cost, elue_protocol_flops, exit_layer_flops, full_flops,
+from earlyexit.dynamic.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
+from earlyexit.cost.flops import (ModelDims, dynamic_exit_cost, elue_protocol_flops, exit_layer_flops, full_flops,
                              speedup_record)
 from earlyexit.models.multi_exit import MultiExitClassifier
 from tests.conftest import tiny_classifier

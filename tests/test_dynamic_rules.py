@@ -1,4 +1,4 @@
-"""Exit rules on hand-made logits with known exit layers (earlyexit/exit_rules.py), driven through the
+"""Exit rules on hand-made logits with known exit layers (earlyexit/dynamic/exit_rules.py), driven through the
 real batched runner by a stub model whose layers do nothing and whose exits replay given logits."""
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from earlyexit.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
+from earlyexit.dynamic.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
 from earlyexit.models.multi_exit import MultiExitClassifier
 from tests.conftest import tiny_classifier
 

@@ -1,4 +1,4 @@
-"""Train once, sweep at inference (earlyexit/sweeps.py), match afterwards (earlyexit/matching.py):
+"""Train once, sweep at inference (earlyexit/dynamic/sweeps.py), match afterwards (earlyexit/dynamic/matching.py):
 the matched point on a hand-made curve (exact FLOPs, across a training-time sweep's runs), the
 published target, a sweep file end to end (schema, known values), the runs table's matched row and
 curves, and the dynamic table's cells."""
@@ -15,11 +15,11 @@ import pytest
 from analysis.collect import RUN_COLUMNS, collect_runs, curves_frame, with_matched_point
 from analysis.dynamic import dynamic_frame, dynamic_layout, format_cell
 from analysis.published import load_published
-from earlyexit.experiment import run_experiment
-from earlyexit.matching import match_file, matched_index, published_target, read_matched
-from earlyexit.metrics import compute_metrics
-from earlyexit.sweeps import histogram, read_sweep, run_sweep
-from earlyexit.training import TrainConfig
+from earlyexit.runs.experiment import run_experiment
+from earlyexit.dynamic.matching import match_file, matched_index, published_target, read_matched
+from earlyexit.runs.metrics import compute_metrics
+from earlyexit.dynamic.sweeps import histogram, read_sweep, run_sweep
+from earlyexit.training.loop import TrainConfig
 from tests.conftest import tiny_backbone, tokenized_synth_nli
 
 ONE_EPOCH = TrainConfig(lr=1e-3, batch_size=16, epochs=1, eval_batch_size=16, warmup_ratio=0.0, weight_decay=0.0,
@@ -266,7 +266,7 @@ def test_the_claims_ledger_finds_a_point_named_with_its_training_setting(tmp_pat
     """dynamic_curves.csv names ConsistentEE's points "alpha=0.05,policy_threshold=0.5"; the sweep file
     of that alpha's run labels the point "policy_threshold=0.5": the ledger reads the same point."""
     from analysis.claims_io import OutcomeFiles
-    from earlyexit.matching import operating_point
+    from earlyexit.dynamic.matching import operating_point
 
     content = {"train_setting": {"alpha": 0.05}, "metric": "accuracy", "test_labels": [1, 0],
                "points": [{"label": "policy_threshold=0.5", "setting": {"policy_threshold": 0.5},

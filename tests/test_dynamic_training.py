@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from earlyexit.data.tasks import get_task
-from earlyexit.encoded import EncodedSplit
+from earlyexit.data.encoded import EncodedSplit
 from earlyexit.methods import RunContext, get_method
 from earlyexit.methods._dynamic import train_stages
-from earlyexit.train_state import StateFile
-from earlyexit.training import TrainConfig
+from earlyexit.training.state import StateFile
+from earlyexit.training.loop import TrainConfig
 from tests.conftest import tiny_backbone
 
 CUE = 7
@@ -35,7 +35,7 @@ def toy_split(n, seed):
 
 def context(tmp_path, settings=None, state=None, epochs=3, method=None) -> RunContext:
     """`method`: fill its `dynamic.<method>` section from the schema first (as the workflow does)."""
-    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.dynamic.settings import method_settings, section
 
     settings = {**(method_settings(section(), method) if method else {}), **(settings or {})}
     splits = {name: toy_split(n, i) for i, (name, n) in enumerate([("train", 256), ("dev", 64), ("test", 64)])}

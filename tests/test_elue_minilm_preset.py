@@ -4,7 +4,7 @@ training pairs). Skipped when the preset's data folder is absent."""
 
 import pytest
 
-from earlyexit.backbones import BackboneSpec, load_tokenizer
+from earlyexit.models.backbones import BackboneSpec, load_tokenizer
 from earlyexit.data.elue import load_elue_task
 from earlyexit.data.tasks import get_task
 from tests.conftest import real_data_preset

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.batching import collate, evaluation_batches
+from earlyexit.data.batching import collate, evaluation_batches
 from earlyexit.models.fast_linear import (FastIntermediate, FastLinear, install_fast_linears, set_fast_linears,
                                           uses_fast_linears)
 from tests.conftest import tiny_classifier
@@ -24,8 +24,8 @@ def _timed_methods():
 def context(tmp_path_factory):
     """A RunContext maker on synth-nli tokenised for the tiny 2-layer backbone."""
     from earlyexit.data.tasks import get_task
-    from earlyexit.dynamic_config import method_settings, section
-    from earlyexit.encoded import load_encoded
+    from earlyexit.dynamic.settings import method_settings, section
+    from earlyexit.data.encoded import load_encoded
     from earlyexit.methods import RunContext, get_method
     from earlyexit.plumbing.files import read_json
     from tests.conftest import tokenized_synth_nli

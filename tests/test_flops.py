@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from earlyexit.flops import (ModelDims, elue_layer_macs, elue_protocol_flops, full_flops, hashee_flops, layer_flops,
+from earlyexit.cost.flops import (ModelDims, elue_layer_macs, elue_protocol_flops, full_flops, hashee_flops, layer_flops,
                              speedup_record, token_exit_cost)
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.models.schedule import build_exit_schedule

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from earlyexit.hashing import (TokenExitHash, bucket_layers, clustered_hash, fit_hash, frequency_hash,
+from earlyexit.hashing.functions import (TokenExitHash, bucket_layers, clustered_hash, fit_hash, frequency_hash,
                                mutual_information_scores, random_consistent_hash, random_inconsistent_hash)
 
 CLS, SEP, PAD = 101, 102, 0

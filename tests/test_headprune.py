@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.encoded import EncodedSplit
-from earlyexit.batching import attach_exit_layers, collate
-from earlyexit.flops import (ModelDims, elue_equivalent_depth, elue_layer_macs, elue_protocol_flops, full_flops,
+from earlyexit.data.encoded import EncodedSplit
+from earlyexit.data.batching import attach_exit_layers, collate
+from earlyexit.cost.flops import (ModelDims, elue_equivalent_depth, elue_layer_macs, elue_protocol_flops, full_flops,
                              speedup_record)
-from earlyexit.head_pruning import counter_speedup, head_importance, kept_heads, pruning_order, pruning_plan
+from earlyexit.training.head_pruning import counter_speedup, head_importance, kept_heads, pruning_order, pruning_plan
 from earlyexit.models.encoder_classifier import EncoderClassifier
 from earlyexit.models.head_gates import HeadGates, prune_heads
 from tests.conftest import tiny_classifier
@@ -186,8 +186,8 @@ def test_speedup_record_of_a_pruned_model_is_against_the_unpruned_backbone():
 
 
 def test_a_headprune_run_removes_heads_to_the_target_and_counts_the_pruned_model(tmp_path):
-    from earlyexit.encoded import load_encoded
-    from earlyexit.experiment import run_experiment
+    from earlyexit.data.encoded import load_encoded
+    from earlyexit.runs.experiment import run_experiment
     from earlyexit.methods.headprune import METHOD, target_speedup
     from tests.conftest import tokenized_synth_nli
     from tests.test_methods_contract import BACKBONE, ONE_STEP, make_artifacts

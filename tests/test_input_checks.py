@@ -222,8 +222,8 @@ def test_a_truncated_npz_is_named_in_one_line_in_the_rule_log(tmp_path):
     file, in the rule's log too, instead of a traceback ending in zipfile.BadZipFile."""
     import numpy as np
 
-    from earlyexit.encoded import EncodedSplit, load_encoded, save_encoded
-    from earlyexit.hashing import TokenExitHash
+    from earlyexit.data.encoded import EncodedSplit, load_encoded, save_encoded
+    from earlyexit.hashing.functions import TokenExitHash
     from earlyexit.plumbing.logs import run_step
 
     tokenized = tmp_path / "tok.npz"

@@ -1,4 +1,4 @@
-"""The decoder-LM data (earlyexit/data/llm_tasks.py, earlyexit/llm_data.py): synth-recall's easy
+"""The decoder-LM data (earlyexit/data/llm_tasks.py, earlyexit/generation/llm_data.py): synth-recall's easy
 tokens follow from the previous token and its context tokens from the prompt; hub splits are
 size-checked; the loss covers the target and the end token only."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from earlyexit.data.llm_tasks import HUB_SOURCES, _check_sizes, read_examples, synthetic_recall, write_examples
-from earlyexit.llm_data import WordVocab, collate_lm, load_lm_splits
+from earlyexit.generation.llm_data import WordVocab, collate_lm, load_lm_splits
 from earlyexit.data.llm_tasks import synthetic_symbols
 
 

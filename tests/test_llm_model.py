@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from earlyexit.flops import DecoderDims, decoder_token_flops
+from earlyexit.cost.flops import DecoderDims, decoder_token_flops
 from earlyexit.models.multi_exit_lm import MultiExitCausalLM
 from tests.test_flops import COUNTER_MAPPING
 

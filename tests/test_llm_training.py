@@ -1,4 +1,4 @@
-"""ConsistentEE's generation-side training (earlyexit/llm_training.py): the memorized layer, the
+"""ConsistentEE's generation-side training (earlyexit/generation/llm_training.py): the memorized layer, the
 rewards and the trajectory log-probability on hand-made cases; the policy learns to let the easy
 half of synth-recall's tokens exit early; a killed policy stage resumes to the uninterrupted result;
 LoRA adapters merge into the weights they adapt."""
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit import llm_training
+from earlyexit.generation import llm_training
 from earlyexit.data.llm_tasks import synthetic_recall, token_kinds, write_examples
-from earlyexit.llm_training import (memorized_layers, rollout_exits, run_stage, stage_config, token_reward,
+from earlyexit.generation.llm_training import (memorized_layers, rollout_exits, run_stage, stage_config, token_reward,
                                     trajectory_logp)
-from earlyexit.train_state import StateFile
+from earlyexit.training.state import StateFile
 
 
 def stage(lr, epochs, batch_size=32, **extra):
@@ -72,7 +72,7 @@ def test_trajectory_logp_and_exits_as_released():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """synth-recall and the shared multi-exit LM (base LM + exits) on it."""
-    from earlyexit.llm_experiment import train_exits
+    from earlyexit.generation.llm_experiment import train_exits
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("llm")
@@ -85,7 +85,7 @@ def trained(tmp_path_factory):
 
 
 def _load(root):
-    from earlyexit.llm_experiment import _setup
+    from earlyexit.generation.llm_experiment import _setup
 
     tokenizer, splits, model = _setup("synth-recall", root, BACKBONE, SETTINGS, 1, torch.device("cpu"))
     saved = torch.load(root / "exits.pt", weights_only=False)
@@ -143,7 +143,7 @@ def test_a_killed_policy_stage_resumes_to_the_uninterrupted_result(trained, monk
 
 
 def test_lora_adapters_train_then_merge_into_the_weights(trained):
-    from earlyexit.llm_training import add_lora, merge_lora
+    from earlyexit.generation.llm_training import add_lora, merge_lora
 
     _, splits, model, _ = _load(trained)
     ids = torch.as_tensor(np.concatenate([splits["dev"].prompts[0], splits["dev"].targets[0]]))[None]
@@ -173,7 +173,7 @@ def test_every_generation_method_writes_a_valid_record_then_the_table_and_figure
     each variant runs on the shared checkpoint and writes a schema-checked record; the table shows
     CALM at the point matched to ConsistentEE and the figure renders."""
     from analysis.llm_early_exit import plot_llm_early_exit, write_llm_table
-    from earlyexit.llm_experiment import run_llm_method
+    from earlyexit.generation.llm_experiment import run_llm_method
     from earlyexit.methods import METHODS
 
     settings = {**SETTINGS, "generation": {**SETTINGS["generation"], "test_limit": 8}}

@@ -5,13 +5,13 @@ registry, so a new method module is covered without touching this file."""
 import pytest
 
 from analysis.collect import read_run
-from earlyexit.experiment import run_experiment
-from earlyexit.hash_artifacts import fit_hash_artifact
-from earlyexit.metrics import compute_metrics
+from earlyexit.runs.experiment import run_experiment
+from earlyexit.hashing.artifacts import fit_hash_artifact
+from earlyexit.runs.metrics import compute_metrics
 from earlyexit.plumbing.files import read_json
 from earlyexit.methods import METHODS, config_errors, get_method, method_variants
 from earlyexit.methods.base import FAMILIES
-from earlyexit.training import TrainConfig
+from earlyexit.training.loop import TrainConfig
 from tests.conftest import TINY_HASH_CONFIG, tiny_backbone, tokenized_synth_nli
 
 BACKBONE = tiny_backbone()

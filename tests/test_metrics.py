@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score
 
-from earlyexit.metrics import compute_metrics
+from earlyexit.runs.metrics import compute_metrics
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -1,4 +1,4 @@
-"""Multi-exit pre-training (issue 20, earlyexit/pretraining.py): ElasticBERT's summed per-layer loss,
+"""Multi-exit pre-training (issue 20, earlyexit/training/pretraining.py): ElasticBERT's summed per-layer loss,
 its gradient equilibrium, resumability, the corpus rule and the backbone it produces."""
 
 import copy
@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earlyexit.backbones import (BackboneSpec, backbone_depth, elasticbert_layer_poolers, load_classifier,
+from earlyexit.models.backbones import (BackboneSpec, backbone_depth, elasticbert_layer_poolers, load_classifier,
                                  load_tokenizer, resolve_entry)
-from earlyexit.pretraining import (IGNORE, MultiExitPretrainer, PretrainSettings, Special, build_corpus,
+from earlyexit.training.pretraining import (IGNORE, MultiExitPretrainer, PretrainSettings, Special, build_corpus,
                                    load_pretraining_model, make_batch, pretrain, tokenize_documents)
 
 TINY = {"source": "random", "num_layers": 3, "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64}
@@ -125,7 +125,7 @@ def test_corpus_drops_every_dev_and_test_text_and_duplicates():
 
 
 def _run(tmp_path, name, before_step=None, **changes):
-    from earlyexit.train_state import StateFile
+    from earlyexit.training.state import StateFile
 
     out = tmp_path / name / "model"
     state = StateFile(str(tmp_path / name / "state.pt"), {"backbone": "tiny"})

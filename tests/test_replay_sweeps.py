@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
+from earlyexit.dynamic.exit_rules import EntropyRule, NeverExit, NormalizedEntropyRule, PatienceRule, entropy
 from earlyexit.models.multi_exit import MultiExitClassifier, replay_exit
 from tests.conftest import tiny_classifier
 from tests.test_dynamic_model import LENGTHS, batch
@@ -91,7 +91,7 @@ def test_one_pass_serves_every_rule_and_matches_the_per_setting_sweep(tmp_path):
 def _toy_split_and_context(ids, types, real):
     from types import SimpleNamespace
 
-    from earlyexit.encoded import EncodedSplit
+    from earlyexit.data.encoded import EncodedSplit
 
     rows = [(ids[i, :n].numpy(), types[i, :n].numpy()) for i, n in enumerate(LENGTHS)]
     split = EncodedSplit(input_ids=[r[0] for r in rows], token_type_ids=[r[1] for r in rows],

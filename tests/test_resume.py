@@ -8,12 +8,12 @@ import logging
 import pytest
 import torch
 
-from earlyexit import fine_tuning
-from earlyexit.experiment import run_experiment, train_state_path
-from earlyexit.hash_artifacts import fit_hash_artifact
+from earlyexit.training import fine_tuning
+from earlyexit.runs.experiment import run_experiment, train_state_path
+from earlyexit.hashing.artifacts import fit_hash_artifact
 from earlyexit.plumbing.files import read_json
-from earlyexit.train_state import StateFile
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.training.state import StateFile
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
 from tests.conftest import TINY_HASH_CONFIG, tiny_backbone, tokenized_synth_nli
 
 
@@ -161,7 +161,7 @@ def test_a_state_for_other_settings_is_not_resumed(tmp_path, caplog, changed, di
     fresh = Toy()
     expected = fresh.train(cfg)
     rerun = Toy()
-    with caplog.at_level(logging.WARNING, logger="earlyexit.training"):
+    with caplog.at_level(logging.WARNING, logger="earlyexit.training.loop"):
         result = rerun.train(cfg, state=StateFile(path, changed.get("identity", {"method": "toy"})))
     messages = [r.getMessage() for r in caplog.records if "not resumed" in r.getMessage()]
     assert len(messages) == 1 and f"({differs} differs)" in messages[0] and path in messages[0]
@@ -173,7 +173,7 @@ def test_an_unreadable_state_is_not_resumed(tmp_path, caplog, uninterrupted):
     path = tmp_path / "state.pt"
     path.write_bytes(b"not a torch file")
     rerun = Toy()
-    with caplog.at_level(logging.WARNING, logger="earlyexit.training"):
+    with caplog.at_level(logging.WARNING, logger="earlyexit.training.loop"):
         result = rerun.train(state=StateFile(str(path)))
     assert any("unreadable" in r.getMessage() for r in caplog.records)
     assert rerun.calls == 20
@@ -258,7 +258,7 @@ def test_experiment_does_not_resume_a_state_of_other_settings(inputs, monkeypatc
     rerun = CountingLoss()
     monkeypatch.setattr(fine_tuning, "classification_loss", rerun)
     changed = TrainConfig(**{**EIGHT_STEPS.as_dict(), "lr": 2e-3})
-    with caplog.at_level(logging.WARNING, logger="earlyexit.training"):
+    with caplog.at_level(logging.WARNING, logger="earlyexit.training.loop"):
         experiment(inputs, out, "full", changed)
     assert rerun.calls == 8
     assert any("(training.lr differs), not resumed" in r.getMessage() for r in caplog.records)
@@ -270,7 +270,7 @@ def test_experiment_does_not_resume_a_state_of_other_settings(inputs, monkeypatc
 def grouped_job(inputs, folder, seeds=(1, 2, 3)):
     """What train_eval.py does for one grouped job: its runs in order, each kept once finished, and the
     kept states discarded once every run is done."""
-    from earlyexit.completed_runs import discard
+    from earlyexit.runs.completed import discard
 
     records = []
     for seed in seeds:
@@ -309,8 +309,7 @@ def test_a_killed_grouped_job_keeps_its_finished_runs(inputs, monkeypatch):
 
 
 def test_a_completed_state_of_other_settings_is_not_restored(inputs, monkeypatch):
-    from earlyexit import completed_runs
-
+    from earlyexit.runs import completed as completed_runs
     out = inputs / "stale/seed1.json"
     experiment_args = dict(preset="resume", task_name="synth-nli", tokenized=inputs / "tok.npz",
                            tokenized_meta=inputs / "tok.json", backbone=BACKBONE, method="full", variant="default",

@@ -1,12 +1,12 @@
-"""The one run-context factory (earlyexit/run_context.py): what every step that hands a method its run
+"""The one run-context factory (earlyexit/runs/context.py): what every step that hands a method its run
 (training, the sweep, the timing) gets, resolved one way."""
 
 import pytest
 import torch
 
-from earlyexit.dynamic_config import method_settings, section
+from earlyexit.dynamic.settings import method_settings, section
 from earlyexit.methods import METHODS
-from earlyexit.run_context import run_context, run_settings
+from earlyexit.runs.context import run_context, run_settings
 from tests.conftest import REPO
 
 DYNAMIC = next(m for m in METHODS.values() if m.train_sweep)          # ConsistentEE: a training-time sweep

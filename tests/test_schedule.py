@@ -44,8 +44,8 @@ def test_collate_carries_the_padding_mask_and_host_lengths_beside_the_same_sched
     the padding mask and host lengths (for models that take a mask) say the same real tokens."""
     import numpy as np
 
-    from earlyexit.batching import collate
-    from earlyexit.encoded import EncodedSplit
+    from earlyexit.data.batching import collate
+    from earlyexit.data.encoded import EncodedSplit
 
     lengths = [5, 2, 4]
     split = EncodedSplit(input_ids=[np.arange(3, 3 + n) for n in lengths], token_type_ids=None,

@@ -10,7 +10,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from earlyexit.flops import Seq2SeqDims, decoder_flops, encoder_flops, seq2seq_speedup_record
+from earlyexit.cost.flops import Seq2SeqDims, decoder_flops, encoder_flops, seq2seq_speedup_record
 from earlyexit.models.hashee_seq2seq import HashEEForConditionalGeneration
 from earlyexit.models.schedule import build_exit_schedule
 
@@ -114,8 +114,8 @@ def test_cpt_checkpoint_renamed_into_bart_runs_cpts_generation_path(tmp_path):
     from safetensors.torch import save_file
     from transformers import BertConfig, BertModel
 
-    from earlyexit.backbones import BackboneSpec
-    from earlyexit.seq2seq_backbones import load_seq2seq
+    from earlyexit.models.backbones import BackboneSpec
+    from earlyexit.generation.seq2seq_backbones import load_seq2seq
 
     torch.manual_seed(0)
     raw = {"architectures": ["CPTForConditionalGeneration"], "model_type": "bart", "vocab_size": 60, "d_model": 32,
@@ -146,14 +146,14 @@ def test_cpt_checkpoint_renamed_into_bart_runs_cpts_generation_path(tmp_path):
 
 def test_synthetic_summaries_are_learnt_well_above_lead_1(tmp_path):
     """The demo's task (copy the marked sentence) is learnt by a tiny random BART in ~200 steps."""
-    from earlyexit.backbones import BackboneSpec
-    from earlyexit.batching import attach_exit_layers
+    from earlyexit.models.backbones import BackboneSpec
+    from earlyexit.data.batching import attach_exit_layers
     from earlyexit.data.prepare import prepare_task
-    from earlyexit.experiment import tokenize_task
-    from earlyexit.rouge import rouge
-    from earlyexit.seq2seq import fine_tune_seq2seq, load_seq2seq_splits
-    from earlyexit.seq2seq_backbones import load_seq2seq, load_seq2seq_tokenizer
-    from earlyexit.training import TrainConfig
+    from earlyexit.runs.experiment import tokenize_task
+    from earlyexit.generation.rouge import rouge
+    from earlyexit.generation.seq2seq import fine_tune_seq2seq, load_seq2seq_splits
+    from earlyexit.generation.seq2seq_backbones import load_seq2seq, load_seq2seq_tokenizer
+    from earlyexit.training.loop import TrainConfig
 
     prepare_task("synth-summary", "synthetic", tmp_path / "data", synthetic_sizes={"train": 800, "dev": 30, "test": 60})
     spec = BackboneSpec(name="tiny-bart", source="random", num_layers=2, decoder_layers=2)
@@ -207,11 +207,11 @@ class Killed(Exception):
 def test_a_killed_summarization_run_resumes_and_writes_the_uninterrupted_record(tmp_path, monkeypatch):
     """ctx.train_state reaches the one loop: a run killed at step 4 of 8 resumes from its step-3 state
     and its record equals the uninterrupted run's."""
-    from earlyexit.backbones import BackboneSpec
+    from earlyexit.models.backbones import BackboneSpec
     from earlyexit.data.prepare import prepare_task
-    from earlyexit.experiment import run_experiment, tokenize_task, train_state_path
+    from earlyexit.runs.experiment import run_experiment, tokenize_task, train_state_path
     from earlyexit.plumbing.files import read_json
-    from earlyexit.training import TrainConfig
+    from earlyexit.training.loop import TrainConfig
 
     prepare_task("synth-summary", "synthetic", tmp_path / "data", synthetic_sizes={"train": 64, "dev": 10, "test": 10})
     spec = BackboneSpec(name="tiny-bart", source="random", num_layers=2, decoder_layers=1, hidden_size=32,

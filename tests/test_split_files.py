@@ -14,7 +14,7 @@ from analysis.table_writer import to_markdown
 from earlyexit.data.examples import read_examples
 from earlyexit.data.prepare import prepare_task, substitute_files_text, task_split_files
 from earlyexit.data.tasks import get_task
-from earlyexit.experiment import _split_provenance
+from earlyexit.runs.experiment import _split_provenance
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from tests.conftest import REPO
 from tests.test_elue_main import CONFIG, runs_frame

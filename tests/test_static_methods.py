@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from analysis.collect import read_run
-from earlyexit.backbones import load_classifier, stand_in_name
-from earlyexit.experiment import run_experiment
-from earlyexit.flops import ModelDims, full_flops
+from earlyexit.models.backbones import load_classifier, stand_in_name
+from earlyexit.runs.experiment import run_experiment
+from earlyexit.cost.flops import ModelDims, full_flops
 from earlyexit.methods import METHODS, backbone_runs, hub_unreachable
 from earlyexit.methods.truncated import backbone_family
 from tests.conftest import tiny_backbone, tokenized_synth_nli
@@ -48,7 +48,7 @@ def test_a_truncation_is_a_model_of_its_first_n_layers(tokenized):
     assert any(k.startswith("bert.encoder.layer.0.") for k in weights)
     assert not any(k.startswith("bert.encoder.layer.1.") for k in weights)
     # FLOPs: exactly a 1-layer model on each test instance; 12-layer reference over it
-    from earlyexit.encoded import load_encoded
+    from earlyexit.data.encoded import load_encoded
     lengths = [len(ids) for ids in load_encoded(tokenized / "tok.npz")["test"].input_ids]
     dims = ModelDims(hidden=32, heads=2, intermediate=64, num_layers=1, num_labels=3)
     assert record["flops"]["method_per_instance"] == pytest.approx(np.mean([full_flops(n, dims) for n in lengths]))

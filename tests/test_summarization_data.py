@@ -7,7 +7,7 @@ import pytest
 
 from earlyexit.data import summarization as S
 from earlyexit.data.examples import DataFormatError
-from earlyexit.rouge import rouge
+from earlyexit.generation.rouge import rouge
 
 
 def test_pairs_round_trip_keeps_tabs_newlines_and_backslashes(tmp_path):

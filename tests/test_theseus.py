@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.batching import attach_exit_layers, collate
-from earlyexit.encoded import EncodedSplit, load_encoded
-from earlyexit.experiment import run_experiment
-from earlyexit.flops import ModelDims, elue_protocol_flops, full_flops
+from earlyexit.data.batching import attach_exit_layers, collate
+from earlyexit.data.encoded import EncodedSplit, load_encoded
+from earlyexit.runs.experiment import run_experiment
+from earlyexit.cost.flops import ModelDims, elue_protocol_flops, full_flops
 from earlyexit.models.encoder_classifier import EncoderClassifier
 from earlyexit.models.replacement import ConstantReplacement, LinearReplacement
 from earlyexit.models.theseus import TheseusClassifier

@@ -1,4 +1,4 @@
-"""The inference-time comparison: the timing library on tiny models (earlyexit/timing.py) and the
+"""The inference-time comparison: the timing library on tiny models (earlyexit/cost/timing.py) and the
 figure from a hand-made timing file (analysis/inference_time.py)."""
 
 import copy
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from analysis.inference_time import plot_inference_time, read_timing, timing_points
-from earlyexit.encoded import EncodedSplit
-from earlyexit.flops import ModelDims, full_flops
+from earlyexit.data.encoded import EncodedSplit
+from earlyexit.cost.flops import ModelDims, full_flops
 from earlyexit.methods._token_exit import TokenExitModel
 from earlyexit.methods.cascadebert import CascadeModel, cascade_cost
 from earlyexit.models.cascade import CascadeClassifier, confidence, truncated_copy
@@ -17,7 +17,7 @@ from earlyexit.models.multi_exit import pad_batch
 from tests.test_cascadebert import real_cascade
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.plumbing.files import atomic_write_json
-from earlyexit.timing import InferenceRunner, TimingCase, time_inference, time_passes
+from earlyexit.cost.timing import InferenceRunner, TimingCase, time_inference, time_passes
 from tests.conftest import tiny_classifier
 
 CPU = torch.device("cpu")
@@ -181,11 +181,11 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path, monkey
     dynamic method of the registry at the setting its curve's matched file names (learned exits
     read their trained modules); the record passes the schema. Every timed pass goes through the one
     runner and the backbone's fast linears (a method whose timing bypasses either fails here)."""
-    from earlyexit.dynamic_config import method_settings, section
-    from earlyexit.experiment import run_experiment
-    from earlyexit.matching import match_file, read_matched
-    from earlyexit.sweeps import run_sweep
-    from earlyexit.timing import run_timing
+    from earlyexit.dynamic.settings import method_settings, section
+    from earlyexit.runs.experiment import run_experiment
+    from earlyexit.dynamic.matching import match_file, read_matched
+    from earlyexit.dynamic.sweeps import run_sweep
+    from earlyexit.cost.timing import run_timing
     from tests.conftest import tokenized_synth_nli
     from tests.test_methods_contract import BACKBONE, ONE_STEP, make_artifacts
 
@@ -214,9 +214,9 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path, monkey
             case["matched"] = str(tmp_path / f"matched-{method}.json")
             match_file(sweep_paths=[sweep], published=None, default_target=3.0, out_json=case["matched"])
         cases.append(case)
-    from earlyexit.inference import PlainHF
+    from earlyexit.cost.inference import PlainHF
     from earlyexit.models.fast_linear import FastLinear, uses_fast_linears
-    from earlyexit.timing import InferenceRunner
+    from earlyexit.cost.timing import InferenceRunner
 
     linear_calls, runs = [0], []
     fast_forward, one_run = FastLinear.forward, InferenceRunner.run
@@ -244,7 +244,7 @@ def test_run_timing_times_saved_runs_at_the_sweep_matched_point(tmp_path, monkey
     assert [t["batch_size"] for t in record["plain_hf"]["timings"]] == [1, 4] and record["dtype"] == "float32"
     assert [(e["method"], e["variant"]) for e in record["entries"]] == [
         ("full", "default"), ("hashee", "frequency"), *dynamic]
-    from earlyexit.sweeps import read_sweep
+    from earlyexit.dynamic.sweeps import read_sweep
 
     sweep = read_sweep(tmp_path / "sweep-cascadebert.json")
     chosen = read_matched(tmp_path / "matched-cascadebert.json")["seeds"][0]["matched"]
@@ -262,12 +262,12 @@ def test_learned_exit_rules_are_timed_at_the_sweep_matched_point(method, tmp_pat
     """BERxiT's exit module and ConsistentEE's policies are read from the trained model
     (model_rule): the timed pass runs what the sweep scored, the same FLOPs on the test split.
     ConsistentEE's curve has two training-time runs (alpha 0 and 0.09): the matched run's weights are timed."""
-    from earlyexit.dynamic_config import method_settings, section
-    from earlyexit.experiment import run_experiment
-    from earlyexit.matching import match_file
+    from earlyexit.dynamic.settings import method_settings, section
+    from earlyexit.runs.experiment import run_experiment
+    from earlyexit.dynamic.matching import match_file
     from earlyexit.methods import get_method, training_runs
-    from earlyexit.sweeps import read_sweep, run_sweep
-    from earlyexit.timing import run_timing
+    from earlyexit.dynamic.sweeps import read_sweep, run_sweep
+    from earlyexit.cost.timing import run_timing
     from tests.conftest import tokenized_synth_nli
     from tests.test_methods_contract import BACKBONE, ONE_STEP
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from earlyexit.batching import attach_exit_layers
-from earlyexit.encoded import EncodedSplit
-from earlyexit.fine_tuning import fine_tune, predict
-from earlyexit.hashing import frequency_hash
+from earlyexit.data.batching import attach_exit_layers
+from earlyexit.data.encoded import EncodedSplit
+from earlyexit.training.fine_tuning import fine_tune, predict
+from earlyexit.hashing.functions import frequency_hash
 from earlyexit.models.hashee import HashEEForSequenceClassification
 from earlyexit.plumbing.torch_setup import linear_warmup_decay
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
 from tests.conftest import tiny_classifier
 
 LAYERS = 3

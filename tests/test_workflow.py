@@ -114,13 +114,18 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
         assert len({f.split("/")[3] for f in full_records}) == len(config["tasks"]) > 1
         assert count_jobs(tmp_path / "grouped-True.yaml", tmp_path)[f"train_eval_full_{job}"] == 1
         hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f and f"/{backbone}/" in f]
-        assert len(hashes) == 2 * len(config["tasks"]) * len(fits)
+        own_fits = {(spec["hash"], spec["fit"]) for method, variant in backbone_runs(config, backbone)
+                    if get_method(method).uses_hash for seed in config["seeds"]
+                    for spec in get_method(method).artifacts(variant, seed).values()}
+        assert len(hashes) == 2 * len(config["tasks"]) * len(own_fits) > 0
         assert {files[True][f] for f in hashes} == {f"fit_hashes_{job}"}
         sweeps = [f for f in files[False] if files[False][f] == "sweep_exits" and f"/{backbone}/" in f]
         assert {files[True][f] for f in sweeps} == {f"sweep_exits_{m}_{job}" for m in ran
                                                     if get_method(m).family == "dynamic"}
     # the multi-exit backbone runs only what its entry names, after the one pre-training job
-    assert {m for m, _ in backbone_runs(config, "minilm-elastic-6L")} == {"full", "hashee", "truncated"}
+    # (a method -> variants entry: HashEE with the frequency hash alone, every configured truncation)
+    assert set(backbone_runs(config, "minilm-elastic-6L")) == {
+        ("full", "default"), ("hashee", "frequency"), ("truncated", "1L"), ("truncated", "3L")}
     assert files[True]["results/demo/pretrained/minilm-elastic-6L/record.json"] == "pretrain_backbone"
     # every other job (summarization runs included) is the same job either way
     others = [f for f in files[False] if not files[False][f].startswith(("train_eval", "sweep_exits", "fit_hash"))]

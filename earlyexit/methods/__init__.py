@@ -14,7 +14,7 @@ import pkgutil
 from earlyexit.methods.base import FAMILIES, Method, RunContext, RunOutcome, SweepPoint, run_name, run_variant
 
 __all__ = ["FAMILIES", "METHODS", "Method", "RunContext", "RunOutcome", "SweepPoint", "get_method", "method_variants",
-           "config_errors", "hub_unreachable", "backbone_runs", "llm_config_errors", "training_runs",
+           "config_errors", "hub_unreachable", "backbone_runs", "backbone_allows", "llm_config_errors", "training_runs",
            "with_training_runs", "run_name", "run_variant"]
 
 
@@ -63,15 +63,25 @@ def hub_unreachable(method: Method, config: dict) -> bool:
 
 def backbone_runs(config: dict, backbone: str) -> list[tuple[str, str]]:
     """(method, variant) pairs the config runs on `backbone`: the configured ones, less those the
-    backbone's entry leaves out (its optional `methods` list), those the method says do not apply
-    to it (e.g. a truncation deeper than the backbone) and those whose checkpoint is unreachable."""
-    from earlyexit.backbones import resolve_entry
+    backbone's entry leaves out (its optional `methods`: a list of methods, or method -> variants),
+    those the method says do not apply to it (e.g. a truncation deeper than the backbone) and those
+    whose checkpoint is unreachable."""
+    from earlyexit.models.backbones import resolve_entry
 
     entry = resolve_entry(config["backbones"], backbone)     # a pre-trained-here backbone: its base's depth
-    allowed = entry.get("methods")
     return [(name, variant) for name, variant in method_variants(config["methods"])
-            if (allowed is None or name in allowed) and not hub_unreachable(METHODS[name], config)
+            if backbone_allows(entry.get("methods"), name, variant) and not hub_unreachable(METHODS[name], config)
             and METHODS[name].applies(variant, entry)]
+
+
+def backbone_allows(allowed, method: str, variant: str) -> bool:
+    """Whether a backbone entry's `methods` (None: all; a list of methods; method -> variants, null
+    for every configured variant) lets `method`'s `variant` run on it."""
+    if allowed is None:
+        return True
+    if isinstance(allowed, dict):
+        return method in allowed and (allowed[method] is None or variant in allowed[method])
+    return method in allowed
 
 
 def config_errors(config_methods: dict) -> list[str]:
@@ -131,7 +141,7 @@ def with_training_runs(config: dict, pairs: list[tuple[str, str]]) -> list[tuple
     """(method, variant) pairs -> (method, run) pairs: a method with a training-time sweep has one run
     per value (`training_runs`, its settings from the config's `dynamic.<method>` section with the
     schema's defaults filled); the others keep the variant. What the workflow trains and sweeps."""
-    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.dynamic.settings import method_settings, section
 
     dynamic = section(config)
     return [(m, run) for m, v in pairs

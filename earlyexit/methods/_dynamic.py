@@ -4,13 +4,13 @@ A dynamic method is a `DynamicMethod` subclass that says
 - `heads`: the exit classifiers' shape (a key of earlyexit.models.multi_exit.EXIT_HEADS, or
   override `build`);
 - `stages(model, ctx)`: its training scheme as a list of `Stage`s, each one call of the one training
-  loop (earlyexit.training.train_loop) with its own trainable parameters, loss, selection and
+  loop (earlyexit.training.loop.train_loop) with its own trainable parameters, loss, selection and
   state file (resumable per stage through ctx.train_state.stage(name));
 - `make_rule(setting, task)` (or `model_rule` for a learned rule): the exit rule
-  (earlyexit.exit_rules) of one sweep setting, and `never_exit_setting`;
+  (earlyexit.dynamic.exit_rules) of one sweep setting, and `never_exit_setting`;
 - `sweep` / `sweep_settings` and `exit_support` (earlyexit.methods.base.Method).
 
-Timed (earlyexit/timing.py) as an `EarlyExitModel`: real batched early exit with the rule of the
+Timed (earlyexit/cost/timing.py) as an `EarlyExitModel`: real batched early exit with the rule of the
 matched setting.
 
 `run` trains the stages, saves the weights to ctx.checkpoint, and records the LAST layer's scores
@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from earlyexit.inference import TimedModel
+from earlyexit.cost.inference import TimedModel
 from earlyexit.methods.base import Method, RunContext, RunOutcome, SweepPoint
 
 
@@ -80,7 +80,7 @@ def mean_of_exits(scores: list) -> float:
 
 
 def task_loss(logits, labels, regression: bool):
-    from earlyexit.fine_tuning import classification_loss
+    from earlyexit.training.fine_tuning import classification_loss
 
     return classification_loss(logits, labels, regression)
 
@@ -101,7 +101,7 @@ class DynamicMethod(Method):
 
     # --- shared ----------------------------------------------------------------------------------
     def build(self, ctx: RunContext):
-        from earlyexit.backbones import load_classifier
+        from earlyexit.models.backbones import load_classifier
         from earlyexit.models.multi_exit import MultiExitClassifier
 
         return MultiExitClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed), self.heads)
@@ -109,8 +109,8 @@ class DynamicMethod(Method):
     def run(self, ctx: RunContext) -> RunOutcome:
         import torch
 
-        from earlyexit.exit_rules import NeverExit
-        from earlyexit.flops import ModelDims, dynamic_exit_cost
+        from earlyexit.dynamic.exit_rules import NeverExit
+        from earlyexit.cost.flops import ModelDims, dynamic_exit_cost
         from earlyexit.plumbing.files import atomic_path
 
         unsupported = self.exit_support(ctx.task)
@@ -153,7 +153,7 @@ class DynamicMethod(Method):
         return EarlyExitModel(model, lambda: self.model_rule(model, setting, ctx.task))
 
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
-        from earlyexit.flops import ModelDims, dynamic_exit_cost
+        from earlyexit.cost.flops import ModelDims, dynamic_exit_cost
 
         reason = self.exit_support(ctx.task)
         if reason is not None:
@@ -181,7 +181,7 @@ class EarlyExitModel(TimedModel):
     rule per batch (`make_rule()`)."""
 
     def __init__(self, model, make_rule: Callable):
-        from earlyexit.flops import ModelDims
+        from earlyexit.cost.flops import ModelDims
 
         super().__init__(model, model.num_layers, ModelDims.from_hf_config(model.hf.config))
         self.make_rule = make_rule
@@ -192,7 +192,7 @@ class EarlyExitModel(TimedModel):
         return result.logits, result.exit_layers
 
     def cost(self, split, per_row):
-        from earlyexit.flops import dynamic_exit_cost
+        from earlyexit.cost.flops import dynamic_exit_cost
 
         return dynamic_exit_cost(split.lengths, per_row, self.dims)
 
@@ -200,7 +200,7 @@ class EarlyExitModel(TimedModel):
         return list(range(1, self.num_layers))
 
     def exiting_at(self, layer: int) -> "EarlyExitModel":
-        from earlyexit.exit_rules import ExitAtLayer
+        from earlyexit.dynamic.exit_rules import ExitAtLayer
 
         return EarlyExitModel(self.model, lambda: ExitAtLayer(layer))
 
@@ -236,10 +236,10 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
     first stage's selected step and best-on-test (the last layer's, which later stages freeze),
     every stage's history (labelled with the stage), a summary per stage and the training time.
     The caller scores the final model itself."""
-    from earlyexit.batching import training_batches
-    from earlyexit.fine_tuning import autocast
+    from earlyexit.data.batching import training_batches
+    from earlyexit.training.fine_tuning import autocast
     from earlyexit.models.multi_exit import device_batch
-    from earlyexit.training import TrainHooks, train_loop
+    from earlyexit.training.loop import TrainHooks, train_loop
 
     if not stages:
         raise ValueError("a dynamic method needs at least one training stage")
@@ -312,7 +312,7 @@ def train_stages(model, stages: list[Stage], ctx: RunContext) -> dict:
 # --- inference -----------------------------------------------------------------------------------
 
 def _eval_batches(split, ctx: RunContext, cfg=None):
-    from earlyexit.batching import evaluation_batches
+    from earlyexit.data.batching import evaluation_batches
     from earlyexit.models.multi_exit import device_batch
 
     cfg = cfg or ctx.train_config
@@ -331,8 +331,8 @@ def layer_scores(model, split, ctx: RunContext, cfg=None, last_only: bool = Fals
     `last_only`, [last layer's score]."""
     import torch
 
-    from earlyexit.fine_tuning import autocast
-    from earlyexit.metrics import compute_metrics
+    from earlyexit.training.fine_tuning import autocast
+    from earlyexit.runs.metrics import compute_metrics
 
     cfg = cfg or ctx.train_config
     regression = ctx.task.is_regression
@@ -353,7 +353,7 @@ def layer_scores(model, split, ctx: RunContext, cfg=None, last_only: bool = Fals
 def majority_score(ctx: RunContext) -> float | None:
     """The dev score of answering every instance with the train split's most frequent class (None
     for regression, which has no majority class)."""
-    from earlyexit.metrics import compute_metrics
+    from earlyexit.runs.metrics import compute_metrics
 
     if ctx.task.is_regression:
         return None
@@ -373,8 +373,8 @@ def evaluate_with_rule(model, split, make_rule: Callable, ctx: RunContext) -> Ru
     """Real batched early exit over a split with a fresh rule per batch (`make_rule()`)."""
     import torch
 
-    from earlyexit.fine_tuning import autocast
-    from earlyexit.metrics import compute_metrics
+    from earlyexit.training.fine_tuning import autocast
+    from earlyexit.runs.metrics import compute_metrics
 
     regression = ctx.task.is_regression
     predictions = np.zeros(len(split), dtype=np.float64 if regression else np.int64)
@@ -394,8 +394,8 @@ def replay_rules(model, split, makers: list[Callable], ctx: RunContext) -> list[
     once per batch, each rule's exits replayed on them (earlyexit.models.multi_exit.replay_exit)."""
     import torch
 
-    from earlyexit.fine_tuning import autocast
-    from earlyexit.metrics import compute_metrics
+    from earlyexit.training.fine_tuning import autocast
+    from earlyexit.runs.metrics import compute_metrics
     from earlyexit.models.multi_exit import replay_exit
 
     regression = ctx.task.is_regression

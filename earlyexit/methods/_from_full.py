@@ -20,7 +20,7 @@ def load_full_model(ctx: RunContext):
     """The fine-tuned full model: the backbone's classifier with the full run's selected weights."""
     import torch
 
-    from earlyexit.backbones import load_classifier
+    from earlyexit.models.backbones import load_classifier
 
     if ARTIFACT not in ctx.artifacts:
         raise ValueError(f"method needs artifact {ARTIFACT!r} (the full model's weights); got {sorted(ctx.artifacts)}")
@@ -31,7 +31,7 @@ def load_full_model(ctx: RunContext):
 
 def attach_full_depth(ctx: RunContext, num_layers: int) -> None:
     """Every token at the last layer (the batches' padding layout; nothing exits)."""
-    from earlyexit.batching import attach_exit_layers
+    from earlyexit.data.batching import attach_exit_layers
 
     for index, name in enumerate(("train", "dev", "test")):
         attach_exit_layers(ctx.splits[name], None, num_layers, np.random.default_rng([ctx.seed, index]))
@@ -51,7 +51,7 @@ def static_cost(lengths: np.ndarray, dims) -> tuple[np.ndarray, np.ndarray, np.n
     """(tokens, exact FLOPs, ELUE-protocol depth) per instance of a model that runs all its layers;
     with pruned heads (dims.layer_heads) the depth is the one ELUE's full-width counter must be
     told to count the pruned model's MACs (flops.elue_equivalent_depth)."""
-    from earlyexit.flops import elue_equivalent_depth, full_flops
+    from earlyexit.cost.flops import elue_equivalent_depth, full_flops
 
     tokens = np.asarray(lengths, dtype=np.int64)
     flops = np.array([full_flops(int(n), dims) for n in tokens], dtype=float)

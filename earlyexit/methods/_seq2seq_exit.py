@@ -13,13 +13,13 @@ from earlyexit.methods.base import RunContext, RunOutcome
 def run_seq2seq_exit(ctx: RunContext, token_hash) -> RunOutcome:
     import torch
 
-    from earlyexit.batching import attach_exit_layers
-    from earlyexit.flops import Seq2SeqDims, seq2seq_speedup_record
+    from earlyexit.data.batching import attach_exit_layers
+    from earlyexit.cost.flops import Seq2SeqDims, seq2seq_speedup_record
     from earlyexit.models.hashee_seq2seq import HashEEForConditionalGeneration
     from earlyexit.plumbing.files import atomic_path
-    from earlyexit.rouge import rouge, rouge_with_instances
-    from earlyexit.seq2seq import fine_tune_seq2seq, load_seq2seq_splits
-    from earlyexit.seq2seq_backbones import load_seq2seq, load_seq2seq_tokenizer
+    from earlyexit.generation.rouge import rouge, rouge_with_instances
+    from earlyexit.generation.seq2seq import fine_tune_seq2seq, load_seq2seq_splits
+    from earlyexit.generation.seq2seq_backbones import load_seq2seq, load_seq2seq_tokenizer
 
     if ctx.generation is None:
         raise ValueError(f"task {ctx.task.name}: a summarization run needs the summarization.generation settings")

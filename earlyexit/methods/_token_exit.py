@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from earlyexit.inference import TimedModel
+from earlyexit.cost.inference import TimedModel
 from earlyexit.methods.base import Method, RunContext, RunOutcome
 
 
@@ -16,7 +16,7 @@ class TokenExitMethod(Method):
     a TokenExitModel (timed_token_model), every token at its exit layer."""
 
     def build(self, ctx: RunContext):
-        from earlyexit.backbones import load_classifier
+        from earlyexit.models.backbones import load_classifier
 
         return load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
 
@@ -28,8 +28,8 @@ def run_token_exit(ctx: RunContext, token_hash) -> RunOutcome:
         from earlyexit.methods._seq2seq_exit import run_seq2seq_exit
 
         return run_seq2seq_exit(ctx, token_hash)
-    from earlyexit.backbones import load_classifier
-    from earlyexit.flops import ModelDims
+    from earlyexit.models.backbones import load_classifier
+    from earlyexit.cost.flops import ModelDims
     from earlyexit.models.hashee import HashEEForSequenceClassification
 
     model = HashEEForSequenceClassification(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed))
@@ -42,9 +42,9 @@ def fine_tune_token_model(ctx: RunContext, model, token_hash, dims) -> RunOutcom
     selected weights saved to ctx.checkpoint, the test cost counted with `dims`."""
     import torch
 
-    from earlyexit.batching import attach_exit_layers
-    from earlyexit.fine_tuning import fine_tune
-    from earlyexit.flops import token_exit_cost
+    from earlyexit.data.batching import attach_exit_layers
+    from earlyexit.training.fine_tuning import fine_tune
+    from earlyexit.cost.flops import token_exit_cost
     from earlyexit.plumbing.files import atomic_path
 
     for index, name in enumerate(("train", "dev", "test")):
@@ -66,10 +66,10 @@ def fine_tune_token_model(ctx: RunContext, model, token_hash, dims) -> RunOutcom
 
 def timed_token_model(ctx: RunContext, checkpoint: str | None, token_hash):
     """The full model (`token_hash` None) or HashEE with the weights its run saved (None: as built),
-    for the timing rule (earlyexit.timing)."""
+    for the timing rule (earlyexit.cost.timing)."""
     import torch
 
-    from earlyexit.backbones import load_classifier
+    from earlyexit.models.backbones import load_classifier
     from earlyexit.models.hashee import HashEEForSequenceClassification
 
     hf = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
@@ -83,7 +83,7 @@ class TokenExitModel(TimedModel):
     last layer), drawn as the run drew its test split's."""
 
     def __init__(self, model, token_hash, seed: int):
-        from earlyexit.flops import ModelDims
+        from earlyexit.cost.flops import ModelDims
 
         super().__init__(model, model.num_layers, ModelDims.from_hf_config(model.hf.config))
         self.token_hash, self.seed = token_hash, seed
@@ -91,7 +91,7 @@ class TokenExitModel(TimedModel):
     def prepare(self, split):
         import dataclasses
 
-        from earlyexit.batching import attach_exit_layers
+        from earlyexit.data.batching import attach_exit_layers
 
         # rng [seed, 2]: the test split's draws of rand-incons in the run (fine_tune_token_model)
         return attach_exit_layers(dataclasses.replace(split, exit_layers=None), self.token_hash, self.num_layers,
@@ -101,6 +101,6 @@ class TokenExitModel(TimedModel):
         return self.model(batch.input_ids, batch.token_type_ids, batch.schedule), None
 
     def cost(self, split, per_row):
-        from earlyexit.flops import token_exit_cost
+        from earlyexit.cost.flops import token_exit_cost
 
         return token_exit_cost(split.exit_layers, self.dims)

@@ -24,16 +24,16 @@ class RunContext:
     """Everything one run (task x backbone x method x variant x seed) gets from the experiment step."""
 
     task: Any                       # earlyexit.data.tasks.TaskSpec
-    backbone: Any                   # earlyexit.backbones.BackboneSpec
+    backbone: Any                   # earlyexit.models.backbones.BackboneSpec
     variant: str
     seed: int
-    splits: dict                    # "train" | "dev" | "test" -> earlyexit.encoded.EncodedSplit
+    splits: dict                    # "train" | "dev" | "test" -> earlyexit.data.encoded.EncodedSplit
     meta: dict                      # the tokenisation meta (pad_id, special_ids, num_layers, ...)
     artifacts: dict                 # artifact name -> path (as declared by Method.artifacts)
-    train_config: Any               # earlyexit.training.TrainConfig
+    train_config: Any               # earlyexit.training.loop.TrainConfig
     device: Any                     # torch.device
     checkpoint: str | None = None   # save the selected weights here, when set
-    train_state: Any = None         # earlyexit.train_state.StateFile: train resumably there, when set
+    train_state: Any = None         # earlyexit.training.state.StateFile: train resumably there, when set
     progress: bool = True
     # The method's own settings from the config (dynamic methods: the schema-filled
     # `dynamic.<method>` section, e.g. FastBERT's distillation epochs); empty for the others.
@@ -66,17 +66,17 @@ class RunOutcome:
     method_flops: np.ndarray
     elue_depth: np.ndarray
     tokens: np.ndarray
-    dims: Any                       # earlyexit.flops.ModelDims
+    dims: Any                       # earlyexit.cost.flops.ModelDims
     extra: dict = field(default_factory=dict)   # method-specific record fields
     cost: dict | None = None        # the record's speedup/flops fields when the method counts them itself (seq2seq)
     # Per test instance, test order: the predicted label (classification), the predicted value
     # (regression) or the instance's ROUGE score (summarization); the run record keeps them
-    # (`test_instances`, earlyexit/instances.py) for the claims ledger's paired bootstrap.
+    # (`test_instances`, earlyexit/runs/instances.py) for the claims ledger's paired bootstrap.
     test_predictions: np.ndarray | None = None
 
     @classmethod
     def from_fine_tune(cls, result: dict, *, method_flops, elue_depth, tokens, dims, **fields) -> "RunOutcome":
-        """The outcome of a run trained by earlyexit.fine_tuning.fine_tune (or seq2seq.fine_tune_seq2seq):
+        """The outcome of a run trained by earlyexit.training.fine_tuning.fine_tune (or seq2seq.fine_tune_seq2seq):
         its dev-selected scores, best-on-test, history and timings, with the cost the method counted;
         `fields`: the other RunOutcome fields (extra, cost, test_predictions when the result has none)."""
         return cls(dev=result["dev"], test=result["test"], best_on_test=result["best_on_test"],
@@ -89,10 +89,10 @@ class RunOutcome:
 @dataclass
 class SweepPoint:
     """One inference-time setting of a dynamic method scored on its trained checkpoint
-    (`Method.score_sweep`); the sweep step (earlyexit/sweeps.py) turns it into speed-ups.
+    (`Method.score_sweep`); the sweep step (earlyexit/dynamic/sweeps.py) turns it into speed-ups.
 
     Per instance, in split order: `*_exit_layers` (1-based layer that answered) and `*_cost`
-    (earlyexit.flops.TokenExitCost: real tokens, exact FLOPs, ELUE-protocol depth; a cascade
+    (earlyexit.cost.flops.TokenExitCost: real tokens, exact FLOPs, ELUE-protocol depth; a cascade
     counts every model it ran). `dims` are the dimensions the FLOPs were counted with."""
 
     setting: dict                   # swept parameter -> value, e.g. {"entropy": 0.4}
@@ -100,9 +100,9 @@ class SweepPoint:
     test: dict
     dev_exit_layers: np.ndarray
     test_exit_layers: np.ndarray
-    dev_cost: Any                   # earlyexit.flops.TokenExitCost
+    dev_cost: Any                   # earlyexit.cost.flops.TokenExitCost
     test_cost: Any
-    dims: Any                       # earlyexit.flops.ModelDims
+    dims: Any                       # earlyexit.cost.flops.ModelDims
     extra: dict = field(default_factory=dict)   # method-specific per-point fields (JSON-able)
     # the predicted label (value, for regression) per test instance at this setting, test order
     test_predictions: np.ndarray | None = None
@@ -126,18 +126,18 @@ def run_variant(run: str) -> str:
 class LLMRunContext:
     """One run of the decoder-LM generation grid (config llm_generation; workflow/rules/llm.smk):
     the multi-exit LM after the shared stages (base LM + per-layer heads, rule llm_exits), its data,
-    and the section's settings. `score(...)` is earlyexit.llm_eval.score_point bound to the test
+    and the section's settings. `score(...)` is earlyexit.generation.llm_eval.score_point bound to the test
     split and the generation settings: one operating point."""
 
     model: Any                      # earlyexit.models.multi_exit_lm.MultiExitCausalLM
-    splits: dict                    # "train" | "dev" | "test" -> earlyexit.llm_data.LMSplit
+    splits: dict                    # "train" | "dev" | "test" -> earlyexit.generation.llm_data.LMSplit
     tokenizer: Any
     memorized: list                 # per training example, the memorized layer of each target token
     variant: str
     seed: int
     settings: dict                  # the schema-filled llm_generation section
     device: Any
-    state: Any = None               # earlyexit.train_state.StateFile of the run (its own stages)
+    state: Any = None               # earlyexit.training.state.StateFile of the run (its own stages)
     score: Any = None               # (rule_kind, rule, setting, depth=None, own_head=False) -> point dict
     progress: bool = False
 
@@ -272,7 +272,7 @@ class Method:
         raise NotImplementedError(f"method {self.name}: no inference-time sweep")
 
     def make_rule(self, setting: dict, task):
-        """The exit rule (earlyexit.exit_rules) of one inference-time setting, for a method whose
+        """The exit rule (earlyexit.dynamic.exit_rules) of one inference-time setting, for a method whose
         rule needs nothing but the setting (entropy, patience)."""
         raise NotImplementedError(f"method {self.name}: no exit rule made from a setting alone")
 
@@ -286,12 +286,12 @@ class Method:
         (the exit-overhead benchmark's no-exit case); None: the method has no such rule."""
         return None
 
-    # --- the actual-inference-time comparison (earlyexit/timing.py) ----------------------------------
+    # --- the actual-inference-time comparison (earlyexit/cost/timing.py) ----------------------------------
 
     def timed_model(self, ctx: RunContext, checkpoint: str | None, setting: dict | None):
         """The weights a run saved at `checkpoint` (None: freshly built, untrained: benchmarks), at
         the inference `setting` (dynamic methods: the matched operating point), as an
-        earlyexit.inference.TimedModel for the timing rule's one runner. Methods with `timed` set
+        earlyexit.cost.inference.TimedModel for the timing rule's one runner. Methods with `timed` set
         define it."""
         raise NotImplementedError(f"method {self.name}: not timed")
 

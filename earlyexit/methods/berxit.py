@@ -37,7 +37,7 @@ class BERxiT(DynamicMethod):
         return f"{self.paper_name} w/ {family}" if family in ("BERT", "ElasticBERT") else self.paper_name
 
     def build(self, ctx: RunContext):
-        from earlyexit.backbones import elasticbert_layer_poolers, load_classifier
+        from earlyexit.models.backbones import elasticbert_layer_poolers, load_classifier
         from earlyexit.models.berxit import BERxiTClassifier
 
         # With ElasticBERT, its pretrained pooler of each layer starts that layer's highway (spec 2.5).
@@ -59,7 +59,7 @@ class BERxiT(DynamicMethod):
 
     def stages(self, model, ctx: RunContext) -> list[Stage]:
         regression = ctx.task.is_regression
-        from earlyexit.dynamic_config import method_settings, section
+        from earlyexit.dynamic.settings import method_settings, section
 
         # the run's settings over the schema's defaults (the one place for them)
         with_final = {**method_settings(section(), self.name), **ctx.settings}["odd_step_includes_final"]

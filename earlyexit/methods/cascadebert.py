@@ -33,7 +33,7 @@ import logging
 
 import numpy as np
 
-from earlyexit.inference import TimedModel
+from earlyexit.cost.inference import TimedModel
 from earlyexit.methods.base import Method, RunContext, RunOutcome, SweepPoint
 
 log = logging.getLogger("earlyexit.methods.cascadebert")
@@ -45,11 +45,11 @@ def label_seed(seed: int, k: int) -> int:
 
 
 def cascade_cost(tokens: np.ndarray, escalated: np.ndarray, small_dims, big_dims):
-    """Per instance (earlyexit.flops.TokenExitCost): real tokens, exact FLOPs (the small model's,
+    """Per instance (earlyexit.cost.flops.TokenExitCost): real tokens, exact FLOPs (the small model's,
     plus the big model's when it answered) and the ELUE-protocol depth in layers: small, or small +
     big (the counter is linear in depth, spec 2.4; the small model's own embedding LayerNorm, paid
     twice, is left out as the spec allows)."""
-    from earlyexit.flops import TokenExitCost, full_flops
+    from earlyexit.cost.flops import TokenExitCost, full_flops
 
     tokens, escalated = np.asarray(tokens, dtype=np.int64), np.asarray(escalated, dtype=bool)
     exact = np.array([full_flops(n, small_dims) + (full_flops(n, big_dims) if up else 0.0)
@@ -65,8 +65,8 @@ def replay_cascade(model, split, thresholds: list[float], batch_size: int, pad_i
     (predictions, escalated) per threshold."""
     import torch
 
-    from earlyexit.batching import evaluation_batches
-    from earlyexit.fine_tuning import autocast
+    from earlyexit.data.batching import evaluation_batches
+    from earlyexit.training.fine_tuning import autocast
     from earlyexit.models.cascade import answered_by_small
     from earlyexit.models.multi_exit import device_batch
 
@@ -86,11 +86,10 @@ def replay_cascade(model, split, thresholds: list[float], batch_size: int, pad_i
 
 
 def _classifier_hooks(model, ctx: RunContext, regression: bool = False):
-    """The shared fine-tuning hooks (earlyexit.fine_tuning.classifier_hooks) for one HF classifier on
+    """The shared fine-tuning hooks (earlyexit.training.fine_tuning.classifier_hooks) for one HF classifier on
     ctx's splits: a difficulty-labelling small model, or the big model alone where the cascade cannot
     run the task."""
-    from earlyexit import fine_tuning
-
+    from earlyexit.training import fine_tuning
     return fine_tuning.classifier_hooks(model, ctx.splits["train"], ctx.splits["dev"], metric=ctx.task.metric,
                                         cfg=ctx.train_config, pad_id=ctx.meta["pad_id"], device=ctx.device,
                                         regression=regression)
@@ -101,12 +100,12 @@ def _joint_hooks(model, hard: np.ndarray, ctx: RunContext):
     import torch
     import torch.nn.functional as F
 
-    from earlyexit.batching import training_batches
-    from earlyexit.fine_tuning import autocast, predict_classifier
-    from earlyexit.metrics import compute_metrics
+    from earlyexit.data.batching import training_batches
+    from earlyexit.training.fine_tuning import autocast, predict_classifier
+    from earlyexit.runs.metrics import compute_metrics
     from earlyexit.models.cascade import confidence, dar_loss
     from earlyexit.models.multi_exit import device_batch
-    from earlyexit.training import TrainHooks
+    from earlyexit.training.loop import TrainHooks
 
     train, dev, pad_id, cfg, device = ctx.splits["train"], ctx.splits["dev"], ctx.meta["pad_id"], ctx.train_config, ctx.device
     weight, margin = ctx.settings["dar_weight"], ctx.settings["dar_margin"]
@@ -157,9 +156,9 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
     prediction is wrong."""
     import dataclasses
 
-    from earlyexit import fine_tuning
+    from earlyexit.training import fine_tuning
     from earlyexit.models.cascade import difficulty_labels
-    from earlyexit.training import train_loop
+    from earlyexit.training.loop import train_loop
 
     train, cfg = ctx.splits["train"], ctx.train_config
     if ctx.settings["label_epochs"] is not None:
@@ -186,7 +185,7 @@ def hard_instances(small_init, ctx: RunContext) -> np.ndarray:
 def _small_model(big_init, ctx: RunContext):
     """(small model, where it came from, approximated?): the hub model `small_models` names for this
     backbone when it loads, else the first `small_layers` layers of the backbone (fresh head)."""
-    from earlyexit.backbones import BackboneSpec, load_classifier
+    from earlyexit.models.backbones import BackboneSpec, load_classifier
     from earlyexit.models.cascade import truncated_copy
 
     # A backbone of at most `small_layers` layers (the tests' 2-layer one) gets a small model one layer shallower.
@@ -208,7 +207,7 @@ class CascadeModel(TimedModel):
     only on the rows the small one does not answer. The own full model is the big one."""
 
     def __init__(self, model, threshold: float):
-        from earlyexit.flops import ModelDims
+        from earlyexit.cost.flops import ModelDims
 
         super().__init__(model, model.big_layers, ModelDims.from_hf_config(model.big.config))
         self.threshold = threshold
@@ -218,7 +217,7 @@ class CascadeModel(TimedModel):
                                   batch.lengths)
 
     def cost(self, split, per_row):
-        from earlyexit.flops import ModelDims
+        from earlyexit.cost.flops import ModelDims
 
         return cascade_cost(split.lengths, per_row, ModelDims.from_hf_config(self.model.small.config), self.dims)
 
@@ -267,7 +266,7 @@ class CascadeBERT(Method):
     def cascade_with_source(self, ctx: RunContext):
         """The cascade before training: (model, the small model's source, approximated?). The big
         model is the backbone with a seeded head; the small one comes from `_small_model`."""
-        from earlyexit.backbones import load_classifier
+        from earlyexit.models.backbones import load_classifier
         from earlyexit.models.cascade import CascadeClassifier
 
         big = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
@@ -279,11 +278,11 @@ class CascadeBERT(Method):
 
         import torch
 
-        from earlyexit.fine_tuning import predict_classifier
-        from earlyexit.flops import ModelDims, dynamic_exit_cost
-        from earlyexit.metrics import compute_metrics
+        from earlyexit.training.fine_tuning import predict_classifier
+        from earlyexit.cost.flops import ModelDims, dynamic_exit_cost
+        from earlyexit.runs.metrics import compute_metrics
         from earlyexit.plumbing.files import atomic_path
-        from earlyexit.training import train_loop
+        from earlyexit.training.loop import train_loop
 
         cfg, pad_id = ctx.train_config, ctx.meta["pad_id"]
         regression, unsupported = ctx.task.is_regression, self.exit_support(ctx.task)
@@ -328,8 +327,8 @@ class CascadeBERT(Method):
                           extra=extra, test_predictions=predicted["test"])
 
     def score_sweep(self, ctx: RunContext, checkpoint: str, settings: list[dict]) -> list[SweepPoint]:
-        from earlyexit.flops import ModelDims
-        from earlyexit.metrics import compute_metrics
+        from earlyexit.cost.flops import ModelDims
+        from earlyexit.runs.metrics import compute_metrics
 
         reason = self.exit_support(ctx.task)
         if reason is not None:

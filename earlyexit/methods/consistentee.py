@@ -57,7 +57,7 @@ class ConsistentEE(DynamicMethod):
         return None
 
     def build(self, ctx: RunContext):
-        from earlyexit.backbones import load_classifier
+        from earlyexit.models.backbones import load_classifier
         from earlyexit.models.consistentee import ConsistentEEClassifier
 
         return ConsistentEEClassifier(load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed),
@@ -139,7 +139,7 @@ def multi_exit_stage(regression: bool) -> Stage:
 
 def settings(ctx: RunContext) -> dict:
     """The run's `dynamic.consistentee` settings over the schema's defaults (the one place for them)."""
-    from earlyexit.dynamic_config import method_settings, section
+    from earlyexit.dynamic.settings import method_settings, section
 
     return {**method_settings(section(), "consistentee"), **ctx.settings}
 
@@ -149,7 +149,7 @@ def memorized_layers_of(model, split, ctx: RunContext):
     mode, every instance through every layer [2.2]."""
     import torch
 
-    from earlyexit.fine_tuning import autocast
+    from earlyexit.training.fine_tuning import autocast
     from earlyexit.methods._dynamic import _eval_batches
     from earlyexit.models.consistentee import memorized_layers
 
@@ -173,7 +173,7 @@ def mean_dev_reward(model, ctx: RunContext, memorized, alpha: float, hardness: s
     import torch
     import torch.nn.functional as F
 
-    from earlyexit.fine_tuning import autocast
+    from earlyexit.training.fine_tuning import autocast
     from earlyexit.methods._dynamic import _eval_batches
     from earlyexit.models.consistentee import PolicyRule, reward
 

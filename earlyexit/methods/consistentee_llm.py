@@ -25,7 +25,7 @@ class ConsistentEELLM(Method):
     generation_lm = True
 
     def run_llm(self, ctx: LLMRunContext) -> list[dict]:
-        from earlyexit.llm_training import run_stage, stage_config
+        from earlyexit.generation.llm_training import run_stage, stage_config
 
         own = ctx.settings["consistentee"]
         reward = {"reward": "hardness" if ctx.variant == "hardness" else "released",

@@ -36,7 +36,7 @@ class DeeBERT(DynamicMethod):
         return {"entropy": 0.0}           # H < 0 never holds
 
     def make_rule(self, setting: dict, task):
-        from earlyexit.exit_rules import EntropyRule
+        from earlyexit.dynamic.exit_rules import EntropyRule
 
         return EntropyRule(setting["entropy"])
 

@@ -34,7 +34,7 @@ class FastBERT(DynamicMethod):
     sweep = {"speed": SPEEDS}
 
     def build(self, ctx: RunContext):
-        from earlyexit.backbones import load_classifier
+        from earlyexit.models.backbones import load_classifier
         from earlyexit.models.multi_exit import MultiExitClassifier, attention_exits
 
         hf = load_classifier(ctx.backbone, ctx.task.num_labels, ctx.seed)
@@ -49,7 +49,7 @@ class FastBERT(DynamicMethod):
         return {"speed": 0.0}             # H / ln C < 0 never holds
 
     def make_rule(self, setting: dict, task):
-        from earlyexit.exit_rules import NormalizedEntropyRule
+        from earlyexit.dynamic.exit_rules import NormalizedEntropyRule
 
         return NormalizedEntropyRule(setting["speed"])
 
@@ -71,7 +71,7 @@ class FastBERT(DynamicMethod):
                 Stage("distill", students, student_loss, mean_of_exits, config=distill)]
 
     def extra_record(self, model, ctx: RunContext, tokens: np.ndarray, exit_layers: np.ndarray) -> dict:
-        from earlyexit.flops import ModelDims, fastbert_classifier_flops
+        from earlyexit.cost.flops import ModelDims, fastbert_classifier_flops
 
         dims = ModelDims.from_hf_config(model.hf.config)
         width = model.exits[0].width

@@ -1,10 +1,10 @@
 """HashEE (Sun et al., 2022): every token exits at the layer a hash function gives its id; no
-internal classifiers, no extra parameters. The variant is the hash function (earlyexit/hashing.py),
+internal classifiers, no extra parameters. The variant is the hash function (earlyexit/hashing/functions.py),
 fitted on the training split by the workflow's `fit_hash` rule before the run."""
 
 from __future__ import annotations
 
-from earlyexit.hashing import HASH_NAMES, SEEDED_HASHES
+from earlyexit.hashing.functions import HASH_NAMES, SEEDED_HASHES
 from earlyexit.methods._token_exit import TokenExitMethod, run_token_exit, timed_token_model
 from earlyexit.methods.base import RunContext, RunOutcome
 
@@ -53,7 +53,7 @@ class HashEE(TokenExitMethod):
         return timed_token_model(ctx, checkpoint, self._hash(ctx))
 
     def _hash(self, ctx: RunContext):
-        from earlyexit.hashing import TokenExitHash
+        from earlyexit.hashing.functions import TokenExitHash
 
         token_hash = TokenExitHash.load(ctx.artifacts["hash"])
         if token_hash.name != ctx.variant:

@@ -46,9 +46,9 @@ class HeadPrune(Method):
         return full_model_artifact(seed)
 
     def run(self, ctx: RunContext) -> RunOutcome:
-        from earlyexit.fine_tuning import evaluate, fine_tune
-        from earlyexit.flops import ModelDims
-        from earlyexit.head_pruning import head_importance, pruning_plan
+        from earlyexit.training.fine_tuning import evaluate, fine_tune
+        from earlyexit.cost.flops import ModelDims
+        from earlyexit.training.head_pruning import head_importance, pruning_plan
         from earlyexit.methods._from_full import attach_full_depth, load_full_model, save_weights, static_cost
         from earlyexit.models.encoder_classifier import EncoderClassifier
         from earlyexit.models.head_gates import HeadGates, prune_heads

@@ -44,7 +44,7 @@ class MultiExit(DynamicMethod):
         return {"patience": 0}            # patience 0: the counter never triggers
 
     def make_rule(self, setting: dict, task):
-        from earlyexit.exit_rules import NormalizedEntropyRule, PatienceRule
+        from earlyexit.dynamic.exit_rules import NormalizedEntropyRule, PatienceRule
 
         if "uncertainty" in setting:
             return NormalizedEntropyRule(setting["uncertainty"])

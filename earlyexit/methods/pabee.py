@@ -30,7 +30,7 @@ class PABEE(DynamicMethod):
         return {"patience": 0}            # patience 0: the counter never triggers
 
     def make_rule(self, setting: dict, task):
-        from earlyexit.exit_rules import PatienceRule
+        from earlyexit.dynamic.exit_rules import PatienceRule
 
         return PatienceRule(setting["patience"], setting.get("regression_threshold", 0.0))
 

@@ -33,8 +33,8 @@ class Theseus(Method):
         return full_model_artifact(seed)
 
     def run(self, ctx: RunContext) -> RunOutcome:
-        from earlyexit.fine_tuning import fine_tune
-        from earlyexit.flops import ModelDims
+        from earlyexit.training.fine_tuning import fine_tune
+        from earlyexit.cost.flops import ModelDims
         from earlyexit.methods._from_full import attach_full_depth, load_full_model, save_weights, static_cost
         from earlyexit.models.theseus import TheseusClassifier
 

@@ -45,7 +45,7 @@ class Truncated(Method):
         return self.label(variant) if paper_backbone is None else self.row_label(variant, paper_backbone)
 
     def applies(self, variant: str, backbone: dict) -> bool:
-        from earlyexit.backbones import backbone_depth
+        from earlyexit.models.backbones import backbone_depth
 
         wanted = backbone.get("truncations")
         if wanted is not None and depth(variant) not in wanted:
@@ -56,7 +56,7 @@ class Truncated(Method):
     def build(self, ctx: RunContext):
         from dataclasses import replace
 
-        from earlyexit.backbones import backbone_depth, load_classifier
+        from earlyexit.models.backbones import backbone_depth, load_classifier
 
         n = depth(ctx.variant)
         layers = backbone_depth(dict(ctx.backbone.__dict__))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from earlyexit.exit_rules import ExitRule, LayerView
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView
 from earlyexit.models.multi_exit import OWN_POOLER, MultiExitClassifier, _pretrained_pooler
 
 # The eval script's "never exit" value; LTE outputs lie in (0, 1), so no threshold <= 0 fires.

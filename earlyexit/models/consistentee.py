@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from earlyexit.exit_rules import ExitRule, LayerView
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView
 from earlyexit.models.multi_exit import SHARED_POOLER, MultiExitClassifier
 
 # Clamp policy probabilities before logs (the BERT code has no epsilon, spec B7; its LLM code uses 1e-6).

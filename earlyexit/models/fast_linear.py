@@ -2,7 +2,7 @@
 backbone, so every model built on it (the full model, HashEE, every multi-exit model, the cascade's
 two models, the static baselines) runs the same kernels.
 
-`install_fast_linears(hf_model)` (called by earlyexit.backbones.load_classifier) turns every
+`install_fast_linears(hf_model)` (called by earlyexit.models.backbones.load_classifier) turns every
 nn.Linear of the encoder's layers into a `FastLinear` (the same parameters, the same state-dict
 keys) and a BERT-family FFN input (`dense` + `intermediate_act_fn`) into a `FastIntermediate`, whose
 exact (erf) GELU runs inside the GEMM.

@@ -1,6 +1,6 @@
 """A multi-exit classifier over any BERT-family encoder, with batched real early exit.
 
-`MultiExitClassifier` wraps a HF *ForSequenceClassification model (earlyexit.backbones.
+`MultiExitClassifier` wraps a HF *ForSequenceClassification model (earlyexit.models.backbones.
 load_classifier) and drives its embeddings and encoder layers itself, one layer at a time, with an
 additive 4-D padding mask (0 on real tokens, the dtype's minimum on padding), so padding never
 changes a result. After every layer l = 1..L an exit classifier `exits[l-1]` maps the sequence
@@ -21,7 +21,7 @@ Two forwards:
 - `forward` (training): every layer on every row, every exit's logits (and optionally states).
 - `early_exit` (inference): rows leave the batch at their exit layer. An `alive` row set is kept;
   layer l runs only on the rows still alive (index-selected, and the batch is cut to the longest
-  remaining row); after layer l < L the rule (earlyexit.exit_rules) decides, per row, whether it
+  remaining row); after layer l < L the rule (earlyexit.dynamic.exit_rules) decides, per row, whether it
   leaves with this exit's logits; the last exit always answers. The only device-to-host transfer
   per layer is the rule's decision (to know which rows remain). Results equal one-by-one
   inference (tests/test_dynamic_model.py).
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earlyexit.exit_rules import ExitRule, LayerView
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -335,7 +335,7 @@ def replay_exit(recorded: LayerOutputs, rule: ExitRule) -> ExitResult:
 def pad_batch(split, indices: np.ndarray, pad_id: int):
     """(input_ids, token_type_ids or None, attention_mask, labels) tensors of `indices`, padded to
     the longest of them."""
-    from earlyexit.batching import pad_rows
+    from earlyexit.data.batching import pad_rows
 
     rows = pad_rows(split, indices, pad_id)
     return (torch.from_numpy(rows["ids"]), None if rows["types"] is None else torch.from_numpy(rows["types"]),

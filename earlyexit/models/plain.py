@@ -12,7 +12,7 @@ import inspect
 import torch
 from torch import nn
 
-from earlyexit.flops import ModelDims
+from earlyexit.cost.flops import ModelDims
 
 
 def hf_depth(config) -> int:

@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from earlyexit.backbones import PRETRAINED_HERE, backbone_depth, resolve_entry
+from earlyexit.models.backbones import PRETRAINED_HERE, backbone_depth, resolve_entry
 from earlyexit.data.elue import ELUE_SPLIT_FILES
 from earlyexit.data.prepare import task_source, task_split_files
 from earlyexit.data.synthetic import SYNTHETIC_TASKS
@@ -122,9 +122,15 @@ def config_errors(config: dict, schema_path: str | Path) -> list[str]:
         if backbone["source"] == "hub" and "hub_id" not in backbone:
             messages.append(f"config key 'backbones.{name}.hub_id': required when source is 'hub'")
             continue
-        for method in backbone.get("methods") or ():
+        allowed = backbone.get("methods") or ()
+        for method in allowed:
             if method not in config["methods"]:
                 messages.append(f"config key 'backbones.{name}.methods': {method!r} is not a key of config key 'methods'")
+            elif isinstance(allowed, dict):
+                configured = config["methods"][method] or METHODS[method].variants
+                messages += [f"config key 'backbones.{name}.methods.{method}': variant {v!r} is not one the "
+                             f"config's `methods.{method}` runs ({', '.join(configured)})"
+                             for v in allowed[method] or () if v not in configured]
         if backbone["source"] == PRETRAINED_HERE:
             try:
                 backbone = resolve_entry(config["backbones"], name)

@@ -27,7 +27,7 @@ def hash_artifact(preset, task, backbone, hash_name, fit, ext) -> str:
 
 
 def pretrained_model(preset, backbone) -> str:
-    """The HF folder a multi-exit pre-training writes (rule pretrain_backbone, earlyexit/pretraining.py)."""
+    """The HF folder a multi-exit pre-training writes (rule pretrain_backbone, earlyexit/training/pretraining.py)."""
     return f"results/{preset}/pretrained/{backbone}/model"
 
 
@@ -50,18 +50,18 @@ def checkpoint(preset, task, backbone, method, variant, seed) -> str:
 
 
 def sweep(preset, task, backbone, method, variant, seed) -> str:
-    """A dynamic method's inference-time sweep on the checkpoint of one run (earlyexit/sweeps.py)."""
+    """A dynamic method's inference-time sweep on the checkpoint of one run (earlyexit/dynamic/sweeps.py)."""
     return f"results/{preset}/sweeps/{task}/{backbone}/{method}/{variant}/seed{seed}.json"
 
 
 def matched(preset, task, backbone, method, variant) -> str:
     """The matched operating point of every seed of one dynamic curve (all its runs' sweep files;
-    earlyexit/matching.py, rule match_operating_points)."""
+    earlyexit/dynamic/matching.py, rule match_operating_points)."""
     return f"results/{preset}/matched/{task}/{backbone}/{method}/{variant}.json"
 
 
 def timing(preset, task, backbone) -> str:
-    """Wall-clock inference times of one task x backbone (earlyexit/timing.py, rule time_inference)."""
+    """Wall-clock inference times of one task x backbone (earlyexit/cost/timing.py, rule time_inference)."""
     return f"results/{preset}/timing/{task}/{backbone}.json"
 
 

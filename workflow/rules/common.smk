@@ -5,7 +5,7 @@ import sys
 from snakemake.utils import min_version, validate
 
 from difficulty.settings import config_errors as difficulty_config_errors
-from earlyexit.backbones import PRETRAINED_HERE, resolve_entry
+from earlyexit.models.backbones import PRETRAINED_HERE, resolve_entry
 from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
@@ -561,7 +561,7 @@ def pretraining_inputs(wildcards):
 
 
 def pretraining_settings():
-    """The section as earlyexit.pretraining.PretrainSettings takes it, without what changes no result."""
+    """The section as earlyexit.training.pretraining.PretrainSettings takes it, without what changes no result."""
     return {k: v for k, v in config["pretraining"].items() if k not in ("corpus", "checkpoint_every_steps")}
 
 

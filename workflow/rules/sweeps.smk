@@ -1,8 +1,8 @@
 # Dynamic early exit: train once (rule train_eval saves the selected weights), then score that
-# checkpoint at every value of the method's sweep on dev and test (earlyexit/sweeps.py), never
+# checkpoint at every value of the method's sweep on dev and test (earlyexit/dynamic/sweeps.py), never
 # retraining. Sweep files hold points only: the local rule match_operating_points picks, per curve
 # (every run of a method's variant, e.g. every alpha of ConsistentEE, and every seed), the matched
-# operating point by the dev exact-FLOPs speed-up (earlyexit/matching.py), so a published number
+# operating point by the dev exact-FLOPs speed-up (earlyexit/dynamic/matching.py), so a published number
 # edited reruns only it and the tables. The matched point per run goes to runs.csv (table_runs),
 # every point to dynamic_curves.csv; the dynamic table and the curves figure read those.
 

@@ -2,7 +2,7 @@
 # weights of the full model, every HashEE run and every dynamic method at its curve's matched
 # operating point (rule match_operating_points; the matched run's weights where a training-time
 # sweep gives the curve several runs), timed over the test split at each batch size on the machine that runs the job
-# (earlyexit/timing.py: one runner and the backbone's fast linear path for every method, the plain HF
+# (earlyexit/cost/timing.py: one runner and the backbone's fast linear path for every method, the plain HF
 # model as a reference point; config timing.dtype bfloat16 for bf16 inference); then wall-clock
 # speed-up against FLOPs speed-up in one figure.
 # Timings share the machine with whatever else runs at the same time: for clean numbers, run the

@@ -1,8 +1,8 @@
 """Snakemake wrapper: fit the hash functions of one job (one, or all of a task x backbone) on one
 task's tokenised training split."""
 
-from earlyexit.backbones import BackboneSpec
-from earlyexit.hash_artifacts import fit_hash_artifact
+from earlyexit.models.backbones import BackboneSpec
+from earlyexit.hashing.artifacts import fit_hash_artifact
 from earlyexit.plumbing.files import read_json
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job

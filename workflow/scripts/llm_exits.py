@@ -3,11 +3,11 @@ per-layer heads, per-token memorized layers), resumable beside its output."""
 
 import torch
 
-from earlyexit.llm_experiment import train_exits
+from earlyexit.generation.llm_experiment import train_exits
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
 from earlyexit.plumbing.torch_setup import pick_device
-from earlyexit.train_state import StateFile
+from earlyexit.training.state import StateFile
 
 check_job(snakemake, snakemake.params.backbone)
 torch.set_num_threads(snakemake.threads)

@@ -3,11 +3,11 @@ multi-exit LM -> one schema-checked record of its operating points."""
 
 import torch
 
-from earlyexit.llm_experiment import run_llm_method
+from earlyexit.generation.llm_experiment import run_llm_method
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
 from earlyexit.plumbing.torch_setup import pick_device
-from earlyexit.train_state import StateFile
+from earlyexit.training.state import StateFile
 
 check_job(snakemake, snakemake.params.backbone)
 torch.set_num_threads(snakemake.threads)

@@ -1,4 +1,4 @@
-"""Snakemake wrapper, rule pretrain_backbone: the corpus, then earlyexit.pretraining.pretrain -> the
+"""Snakemake wrapper, rule pretrain_backbone: the corpus, then earlyexit.training.pretraining.pretrain -> the
 backbone's HF folder and its record (results/<preset>/pretrained/<backbone>/)."""
 
 import torch
@@ -6,9 +6,9 @@ import torch
 from earlyexit.plumbing.files import atomic_write_json
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
-from earlyexit.pretraining import (PretrainSettings, build_corpus, difficulty_texts, elue_texts, pretrain,
+from earlyexit.training.pretraining import (PretrainSettings, build_corpus, difficulty_texts, elue_texts, pretrain,
                                    split_texts)
-from earlyexit.train_state import StateFile, file_digest
+from earlyexit.training.state import StateFile, file_digest
 
 check_job(snakemake, snakemake.params.base)
 torch.set_num_threads(snakemake.threads)

@@ -3,11 +3,11 @@ tasks x variants x seeds) -> its sweep file."""
 
 import torch
 
-from earlyexit.backbones import BackboneSpec
+from earlyexit.models.backbones import BackboneSpec
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
-from earlyexit.sweeps import run_sweep
-from earlyexit.training import TrainConfig
+from earlyexit.dynamic.sweeps import run_sweep
+from earlyexit.training.loop import TrainConfig
 
 RUNS = snakemake.params.runs
 check_job(snakemake, RUNS[0]["backbone_entry"])   # a job's runs share one backbone

@@ -2,11 +2,11 @@
 
 import torch
 
-from earlyexit.backbones import BackboneSpec
+from earlyexit.models.backbones import BackboneSpec
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
-from earlyexit.timing import run_timing
-from earlyexit.training import TrainConfig
+from earlyexit.cost.timing import run_timing
+from earlyexit.training.loop import TrainConfig
 
 check_job(snakemake, snakemake.params.backbone)  # this node: a GPU if the rule asked for one, the hub if it downloads
 torch.set_num_threads(snakemake.threads)

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from earlyexit.backbones import BackboneSpec
-from earlyexit.experiment import tokenize_task
+from earlyexit.models.backbones import BackboneSpec
+from earlyexit.runs.experiment import tokenize_task
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
 

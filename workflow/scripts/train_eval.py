@@ -3,12 +3,12 @@
 
 import torch
 
-from earlyexit.backbones import BackboneSpec
-from earlyexit.completed_runs import discard as discard_completed
-from earlyexit.experiment import run_experiment
+from earlyexit.models.backbones import BackboneSpec
+from earlyexit.runs.completed import discard as discard_completed
+from earlyexit.runs.experiment import run_experiment
 from earlyexit.plumbing.logs import run_step
 from earlyexit.plumbing.preflight import check_job
-from earlyexit.training import TrainConfig
+from earlyexit.training.loop import TrainConfig
 
 RUNS = snakemake.params.runs
 # this node: a GPU if the rule asked for one, the hub if it downloads (a job's runs share one backbone)

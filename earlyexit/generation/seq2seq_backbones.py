@@ -13,7 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from earlyexit.backbones import BackboneSpec, load_tokenizer, random_init_std
+from earlyexit.models.backbones import BackboneSpec, load_tokenizer, random_init_std
 
 # The BART config keys a CPT config.json shares (CPT's modelling code builds its config as a BartConfig).
 _BART_KEYS = ("vocab_size", "d_model", "encoder_attention_heads", "decoder_attention_heads", "encoder_ffn_dim",

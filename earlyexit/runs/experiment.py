@@ -13,23 +13,23 @@ from pathlib import Path
 
 import torch
 
-from earlyexit.backbones import BackboneSpec, backbone_depth, load_tokenizer, stand_in_name
-from earlyexit.encoded import encode_examples, load_encoded, save_encoded
+from earlyexit.models.backbones import BackboneSpec, backbone_depth, load_tokenizer, stand_in_name
+from earlyexit.data.encoded import encode_examples, load_encoded, save_encoded
 from earlyexit.data.examples import read_examples
 from earlyexit.data.tasks import get_task
-from earlyexit.flops import speedup_record
-from earlyexit import completed_runs
-from earlyexit.instances import record_field
+from earlyexit.cost.flops import speedup_record
+from earlyexit.runs import completed as completed_runs
+from earlyexit.runs.instances import record_field
 from earlyexit.plumbing.cpu_info import cpu_label
 from earlyexit.plumbing.files import atomic_write_json, read_json
 from earlyexit.plumbing.run_lock import run_lock
 from earlyexit.methods import get_method, run_name
 from earlyexit.plumbing.torch_setup import pick_device, set_seed
-from earlyexit.run_context import run_context, run_settings
-from earlyexit.train_state import StateFile, file_digest
-from earlyexit.training import TrainConfig
+from earlyexit.runs.context import run_context, run_settings
+from earlyexit.training.state import StateFile, file_digest
+from earlyexit.training.loop import TrainConfig
 
-log = logging.getLogger("earlyexit.experiment")
+log = logging.getLogger("earlyexit.runs.experiment")
 SPLITS = ("train", "dev", "test")
 
 
@@ -47,7 +47,7 @@ def tokenize_task(*, task_name: str, split_dir: str | Path, backbone: BackboneSp
     Summarization tasks: sources up to `max_seq_len` tokens, targets up to `max_target_len`."""
     task = get_task(task_name)
     if task.kind == "summarization":
-        from earlyexit.seq2seq import tokenize_summarization
+        from earlyexit.generation.seq2seq import tokenize_summarization
 
         if max_target_len is None:
             raise ValueError(f"task {task_name}: summarization needs max_target_len")
@@ -93,7 +93,7 @@ def run_experiment(*, preset: str, task_name: str, tokenized: str | Path, tokeni
     None: the schema's defaults. `train_setting`: the value(s) of the method's training-time sweep
     this run trains at (Method.train_sweep, e.g. {"alpha": 0.02}), laid over `method_settings` and
     recorded (the run's record then names its run, "<variant>@alpha=0.02"). `keep_completed`: also
-    keep the finished run as its completed state (earlyexit.completed_runs), and restore a matching one
+    keep the finished run as its completed state (earlyexit.runs.completed), and restore a matching one
     instead of training (a job's runs that finished before the job failed). The run holds its lock (plumbing.run_lock) throughout."""
     with run_lock(out_json):
         return _run_locked(preset=preset, task_name=task_name, tokenized=tokenized, tokenized_meta=tokenized_meta,
@@ -162,7 +162,7 @@ def _run_locked(*, preset, task_name, tokenized, tokenized_meta, backbone, metho
         "history": outcome.history,
         **cost,
         **outcome.extra,
-        # each test instance's outcome (earlyexit/instances.py): the claims ledger bootstraps over them
+        # each test instance's outcome (earlyexit/runs/instances.py): the claims ledger bootstraps over them
         **({"test_instances": record_field(task, outcome.test_predictions, getattr(ctx.splits["test"], "labels", None))}
            if outcome.test_predictions is not None else {}),
         "train_seconds": outcome.train_seconds,

@@ -2,7 +2,7 @@
 
 A curve is every run of one (task, backbone, method, variant): for a method with a training-time
 sweep (Method.train_sweep, e.g. ConsistentEE's alpha) several trained runs, each swept at inference
-(earlyexit/sweeps.py). Per seed, the matched point is the point of ANY of the curve's runs whose DEV
+(earlyexit/dynamic/sweeps.py). Per seed, the matched point is the point of ANY of the curve's runs whose DEV
 exact-FLOPs speed-up against the backbone family's reference depth (the paper's convention, the
 main table's) is closest to the target: the published speed-up of (paper task, the method's
 elue_main row) when data/published has one (for a synthetic task: its paper task's, used only as
@@ -96,7 +96,7 @@ def match_file(*, sweep_paths: list[str], published, default_target: float, out_
     from earlyexit.data.tasks import get_task
     from earlyexit.methods import get_method
     from earlyexit.plumbing.files import atomic_write_json
-    from earlyexit.sweeps import read_sweep
+    from earlyexit.dynamic.sweeps import read_sweep
 
     if not sweep_paths:
         raise ValueError(f"{out_json}: a curve needs at least one sweep file")

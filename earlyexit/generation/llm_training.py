@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from earlyexit.llm_data import LMSplit, collate_lm, epoch_batches
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.generation.llm_data import LMSplit, collate_lm, epoch_batches
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
 
 log = logging.getLogger("earlyexit.llm")
 STAGES = ("base", "exits", "policy", "joint")

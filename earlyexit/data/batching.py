@@ -13,8 +13,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from earlyexit.encoded import EncodedSplit
-from earlyexit.hashing import TokenExitHash
+from earlyexit.data.encoded import EncodedSplit
+from earlyexit.hashing.functions import TokenExitHash
 from earlyexit.models.schedule import ExitSchedule, build_exit_schedule
 
 

@@ -1,7 +1,7 @@
 """What a method hands the timing rule: its trained model at its operating point, as a `TimedModel`.
 
-The timing rule has one runner (earlyexit.timing.InferenceRunner): it builds every method's padded
-batches the same way (earlyexit.batching.collate, on the device before the clock starts), runs
+The timing rule has one runner (earlyexit.cost.timing.InferenceRunner): it builds every method's padded
+batches the same way (earlyexit.data.batching.collate, on the device before the clock starts), runs
 `forward` on each, copies the predictions to the host and counts the pass's cost with `cost`. A
 method says only what is its own: the per-token exit layers its batches carry (`prepare`), how one
 batch runs, and what a pass cost. Every model runs its backbone's fast linear path
@@ -29,7 +29,7 @@ if TYPE_CHECKING:   # torch is imported where a model runs: the methods registry
 class TimedModel:
     """Base: a model in eval mode; subclasses define `forward` and `cost`.
 
-    `num_layers`: the layers of the batches' exit schedules (collate); `dims` (earlyexit.flops.
+    `num_layers`: the layers of the batches' exit schedules (collate); `dims` (earlyexit.cost.flops.
     ModelDims): the model the FLOPs speed-ups are counted against (the own full model)."""
 
     def __init__(self, model: nn.Module, num_layers: int, dims):
@@ -45,17 +45,17 @@ class TimedModel:
     def prepare(self, split):
         """The split the batches are cut from, with every token's exit layer (a copy: the caller's
         split is left as it is). Default: every token runs every layer."""
-        from earlyexit.batching import attach_exit_layers
+        from earlyexit.data.batching import attach_exit_layers
 
         return attach_exit_layers(dataclasses.replace(split, exit_layers=None), None, self.num_layers, None)
 
     def forward(self, batch) -> tuple[torch.Tensor, np.ndarray | None]:
-        """One batch (earlyexit.batching.Batch, on the device): logits [B, C] on the device, and per
+        """One batch (earlyexit.data.batching.Batch, on the device): logits [B, C] on the device, and per
         row what `cost` needs on the host (exit layers, escalations; None when the batch says it)."""
         raise NotImplementedError
 
     def cost(self, split, per_row: np.ndarray | None):
-        """earlyexit.flops.TokenExitCost of one pass over the prepared `split`, given `forward`'s
+        """earlyexit.cost.flops.TokenExitCost of one pass over the prepared `split`, given `forward`'s
         per-row outputs gathered in split order (None when forward gives none)."""
         raise NotImplementedError
 
@@ -81,7 +81,7 @@ class PlainHF(TimedModel):
     def __init__(self, hf_model: nn.Module):
         import copy
 
-        from earlyexit.flops import ModelDims
+        from earlyexit.cost.flops import ModelDims
         from earlyexit.models.fast_linear import set_fast_linears
 
         plain = copy.deepcopy(hf_model)
@@ -93,6 +93,6 @@ class PlainHF(TimedModel):
                           attention_mask=batch.attention_mask).logits, None
 
     def cost(self, split, per_row):
-        from earlyexit.flops import token_exit_cost
+        from earlyexit.cost.flops import token_exit_cost
 
         return token_exit_cost(split.exit_layers, self.dims)

@@ -5,7 +5,7 @@ decay, gradient clipping, evaluation points, and selection of the checkpoint wit
 validation score (never test, unlike the authors' scripts). What differs between users comes in as
 hooks: how one epoch is cut into batches, the loss of a batch, the evaluation at a point and,
 optionally, parameter groups or further optimizers (a method with learned loss weights).
-Given a state file, the loop is resumable (earlyexit.train_state): it writes its state every
+Given a state file, the loop is resumable (earlyexit.training.state): it writes its state every
 `checkpoint_every_steps` steps and at each evaluation point, and a rerun continues from it.
 """
 
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from earlyexit import train_state
+from earlyexit.training import state as train_state
 from earlyexit.plumbing.torch_setup import linear_warmup_decay, set_seed
-from earlyexit.train_state import StateFile
+from earlyexit.training.state import StateFile
 
-log = logging.getLogger("earlyexit.training")
+log = logging.getLogger("earlyexit.training.loop")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ their gradients, where the plain sum would give the shallow layers L times the d
 each encoder layer l's parameter gradient is its plain-sum gradient divided by L - l + 1, and the
 shared heads' gradients are unchanged (tests/test_pretraining.py checks both).
 
-The run, on the suite's one training loop (`earlyexit.training.train_loop`, resumable), has two
+The run, on the suite's one training loop (`earlyexit.training.loop.train_loop`, resumable), has two
 stages:
 - `head`: the encoder frozen, the shared MLM head, the per-layer poolers and the SOP classifier fitted
   to it (a sentence-transformers checkpoint such as MiniLM ships no MLM head: the decoder is the tied
@@ -53,10 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
-from earlyexit.train_state import StateFile
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
+from earlyexit.training.state import StateFile
 
-log = logging.getLogger("earlyexit.pretraining")
+log = logging.getLogger("earlyexit.training.pretraining")
 IGNORE = -100
 STAGES = ("head", "exits")
 POOLERS_FILE = "layer_poolers.safetensors"     # the per-layer poolers (BERT pooler keys, prefix "<i>.")
@@ -388,7 +388,7 @@ def load_pretraining_model(base: dict, seed: int) -> tuple[nn.Module, object, di
     a fresh seeded transform and a zero bias; a missing SOP classifier (NSP slot) fresh."""
     from transformers import BertConfig, BertForPreTraining
 
-    from earlyexit.backbones import RANDOM_DEFAULT_LAYERS, BackboneSpec, load_tokenizer, minilm_path, random_init_std
+    from earlyexit.models.backbones import RANDOM_DEFAULT_LAYERS, BackboneSpec, load_tokenizer, minilm_path, random_init_std
 
     spec = BackboneSpec.from_config(base.get("name", "base"), base)
     tokenizer = load_tokenizer(spec)

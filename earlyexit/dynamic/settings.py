@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+from earlyexit.plumbing.schema_sections import SCHEMA, fill_section
 
 
 def section(config: dict | None = None, schema: Path = SCHEMA) -> dict:
     """config["dynamic"] checked against the schema with its defaults filled (a copy); an invalid
     value raises ValueError "config key 'dynamic.<key>': ..."."""
     import copy
-
-    from earlyexit.plumbing.schema_sections import fill_section
 
     return fill_section({"dynamic": copy.deepcopy((config or {}).get("dynamic", {}))}, "dynamic", schema)
 

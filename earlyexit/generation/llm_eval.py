@@ -10,10 +10,10 @@ import statistics
 import numpy as np
 import torch
 
-from earlyexit.flops import DecoderDims, decoder_token_flops
-from earlyexit.llm_data import LMSplit
-from earlyexit.rouge import rouge
-from earlyexit.timing import device_description, time_passes
+from earlyexit.cost.flops import DecoderDims, decoder_token_flops
+from earlyexit.generation.llm_data import LMSplit
+from earlyexit.generation.rouge import rouge
+from earlyexit.cost.timing import device_description, time_passes
 
 
 @torch.no_grad()
@@ -21,7 +21,7 @@ def score_point(model, split: LMSplit, tokenizer, *, rule_kind: str, rule, setti
                 kv_mode: str, device, timing: dict, depth: int | None = None, own_head: bool = False,
                 limit: int | None = None, synthetic: bool = False) -> dict:
     """Generate for every example (the first `limit`), score and count; one JSON-able point.
-    `timing`: {"warmup", "repeats"} passes of earlyexit.timing.time_passes (tokens/s: the median)."""
+    `timing`: {"warmup", "repeats"} passes of earlyexit.cost.timing.time_passes (tokens/s: the median)."""
     from earlyexit.data.llm_tasks import token_kinds
 
     model.eval()

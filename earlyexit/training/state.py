@@ -20,7 +20,7 @@ import torch
 
 from earlyexit.plumbing.files import atomic_path
 
-log = logging.getLogger("earlyexit.training")
+log = logging.getLogger("earlyexit.training.loop")
 FORMAT = 1
 # Settings that change no result: a state written under another value is still resumed.
 NOT_IN_FINGERPRINT = ("checkpoint_every_steps",)

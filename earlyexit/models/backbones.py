@@ -7,7 +7,7 @@ Sources (`backbones.<name>.source` in the config):
 - random:  a small randomly initialised BERT built in code (offline demo), with the MiniLM
            uncased tokenizer so the text is tokenised like the real thing.
 - pretrained-here: the output of this suite's multi-exit pre-training (rule pretrain_backbone,
-           earlyexit/pretraining.py) of the backbone entry `pretrained_from` names: a HF folder
+           earlyexit/training/pretraining.py) of the backbone entry `pretrained_from` names: a HF folder
            (`weights`, filled in by the workflow) with the per-layer poolers beside it; the tokenizer
            is the base's (`base`, the base entry, also filled in by the workflow).
 `num_layers` keeps only the first n encoder layers (ElasticBERT-6L = the first 6 of 12).
@@ -37,7 +37,7 @@ class BackboneSpec:
     revision: str | None = None
     num_layers: int | None = None
     paper_backbone: str | None = None
-    # seq2seq backbones (earlyexit/seq2seq_backbones.py): decoder layers kept, and the language of
+    # seq2seq backbones (earlyexit/generation/seq2seq_backbones.py): decoder layers kept, and the language of
     # the texts it is paired with (summarization tasks run on backbones of their language)
     decoder_layers: int | None = None
     language: str = "en"
@@ -133,7 +133,7 @@ def load_tokenizer(spec: BackboneSpec):
 
 def _base_spec(spec: BackboneSpec) -> BackboneSpec:
     if not spec.base:
-        raise ValueError(f"backbone {spec.name}: source {PRETRAINED_HERE} without its base entry (earlyexit.backbones.resolve_entry)")
+        raise ValueError(f"backbone {spec.name}: source {PRETRAINED_HERE} without its base entry (earlyexit.models.backbones.resolve_entry)")
     return BackboneSpec.from_config(spec.base.get("name", "base"), spec.base)
 
 
@@ -282,7 +282,7 @@ def elasticbert_layer_poolers(spec: BackboneSpec) -> list[dict] | None:
     """The per-layer pretrained poolers of an ElasticBERT hub backbone, or of a backbone pre-trained
     here with ElasticBERT's objective (its per-layer poolers); None for any other backbone."""
     if spec.source == PRETRAINED_HERE:
-        from earlyexit.pretraining import read_layer_poolers
+        from earlyexit.training.pretraining import read_layer_poolers
 
         return read_layer_poolers(_pretrained_weights(spec), backbone_depth(dict(spec.__dict__)))
     if spec.source != "hub" or _model_type(spec.hub_id, spec.revision) != "elasticbert":

@@ -8,7 +8,7 @@ pass = every batch through the method's real inference, ending with the predicti
 On CUDA the clock reads after `torch.cuda.synchronize()`.
 
 Every method runs through the one `InferenceRunner` here: the method gives its trained model at its
-operating point as an earlyexit.inference.TimedModel (`Method.timed_model`), and the runner builds
+operating point as an earlyexit.cost.inference.TimedModel (`Method.timed_model`), and the runner builds
 its batches, runs them and counts the cost of the timed pass itself, so the FLOPs speed-up printed
 beside the wall-clock one measures the same computation. Every model runs its backbone's fast
 linear path (earlyexit/models/fast_linear.py); the full model's weights are also timed through the
@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from earlyexit.flops import ModelDims, TokenExitCost, speedup_record
+from earlyexit.cost.flops import ModelDims, TokenExitCost, speedup_record
 
 TIMING_SCOPE = ("model forward and exit decisions over pre-built padded batches already on the device, "
                 "predictions copied to the host; tokenisation, batching and host-to-device copies are "
@@ -134,10 +134,10 @@ def time_inference(cases: list[TimingCase], split, *, batch_sizes: list[int], wa
 # --- the one runner ------------------------------------------------------------------------------
 
 class InferenceRunner:
-    """Every method's timed inference: a TimedModel (earlyexit.inference) over padded batches.
+    """Every method's timed inference: a TimedModel (earlyexit.cost.inference) over padded batches.
     `batches(split, batch_size)` -> device-ready batches (not timed); `run(batch)` -> (predictions,
     per-row outputs) on the host, one batch of real inference (timed); `cost(split, batches, outputs)`
-    -> earlyexit.flops.TokenExitCost of the pass, per instance."""
+    -> earlyexit.cost.flops.TokenExitCost of the pass, per instance."""
 
     def __init__(self, timed, pad_id: int, device: torch.device, dtype: torch.dtype | None = None):
         self.timed, self.pad_id, self.device = timed.to(device, dtype), pad_id, device
@@ -147,7 +147,7 @@ class InferenceRunner:
         return self.timed.model
 
     def batches(self, split, batch_size: int) -> list:
-        from earlyexit.batching import collate, evaluation_batches
+        from earlyexit.data.batching import collate, evaluation_batches
 
         prepared = self.timed.prepare(split)
         return [collate(prepared, indices, self.pad_id, self.timed.num_layers).to(self.device)
@@ -173,15 +173,15 @@ def run_timing(*, preset: str, task_name: str, tokenized, tokenized_meta, backbo
     (workflow/schemas/timing.schema.yaml). `cases`: per (method, variant) of the config, the saved
     weights of its runs (`seed`): `checkpoints`, run name -> path (or one `checkpoint`), its
     `artifacts` (name -> path) and, for a dynamic method, its curve's `matched` file
-    (earlyexit/matching.py): the seed's matched run and setting are the ones timed. A method that
+    (earlyexit/dynamic/matching.py): the seed's matched run and setting are the ones timed. A method that
     cannot run the task (no matched point) is listed under `skipped` with the reason. `dtype`: the
     weights' dtype at inference (float32, bfloat16)."""
     from earlyexit.data.tasks import get_task
-    from earlyexit.encoded import load_encoded
-    from earlyexit.inference import PlainHF
-    from earlyexit.matching import read_matched
+    from earlyexit.data.encoded import load_encoded
+    from earlyexit.cost.inference import PlainHF
+    from earlyexit.dynamic.matching import read_matched
     from earlyexit.methods import get_method
-    from earlyexit.run_context import run_context
+    from earlyexit.runs.context import run_context
     from earlyexit.plumbing.files import atomic_write_json, read_json
     from earlyexit.plumbing.torch_setup import pick_device, set_seed
 

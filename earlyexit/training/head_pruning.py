@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from earlyexit.batching import EncodedSplit, collate, evaluation_batches
-from earlyexit.fine_tuning import classification_loss
-from earlyexit.flops import ModelDims, elue_equivalent_depth, elue_protocol_flops
+from earlyexit.data.batching import EncodedSplit, collate, evaluation_batches
+from earlyexit.training.fine_tuning import classification_loss
+from earlyexit.cost.flops import ModelDims, elue_equivalent_depth, elue_protocol_flops
 from earlyexit.models.head_gates import HeadGates
 
 IMPORTANCE_ABS = ("per_token", "per_batch")

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from earlyexit.batching import EncodedSplit, collate, evaluation_batches, iterate, training_batches
-from earlyexit.metrics import compute_metrics
-from earlyexit.train_state import StateFile
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.data.batching import EncodedSplit, collate, evaluation_batches, iterate, training_batches
+from earlyexit.runs.metrics import compute_metrics
+from earlyexit.training.state import StateFile
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
 
 
 def autocast(device: torch.device, bf16: bool):

@@ -8,13 +8,13 @@ being the variant or, for a training-time sweep, "<variant>@<parameter>=<value>"
 schema workflow/schemas/sweep.schema.yaml) holds, per setting: dev/test metrics; the ELUE FLOPs
 speed-up (ratio of sums) on dev and test in both conventions (against the backbone family's
 reference depth, and `*_vs_own_full`), exact and ELUE-protocol, as run records give them
-(earlyexit.flops.speedup_record); the layer-based speed-up, labelled as such (reference depth x N /
+(earlyexit.cost.flops.speedup_record); the layer-based speed-up, labelled as such (reference depth x N /
 sum of exit layers: what CascadeBERT and ElasticBERT print); the mean exit layer and the exit-layer
 histogram; and per test instance its exit layer and prediction (its length once, in `test_tokens`,
 and its gold answer once, in `test_labels`: the claims ledger's paired bootstrap).
 
 The file holds points only: the matched operating point is picked afterwards, across every run and
-point of a curve, by a cheap local rule (earlyexit/matching.py), so that editing a published number
+point of a curve, by a cheap local rule (earlyexit/dynamic/matching.py), so that editing a published number
 reruns no sweep.
 """
 
@@ -25,11 +25,11 @@ import time
 
 import numpy as np
 
-from earlyexit.flops import speedup_record
-from earlyexit.instances import compact, kind_of
+from earlyexit.cost.flops import speedup_record
+from earlyexit.runs.instances import compact, kind_of
 from earlyexit.methods.base import SweepPoint, setting_label
 
-log = logging.getLogger("earlyexit.sweeps")
+log = logging.getLogger("earlyexit.dynamic.sweeps")
 
 
 def histogram(exit_layers: np.ndarray, num_layers: int) -> list[int]:
@@ -50,7 +50,7 @@ def layer_speedups(exit_layers: np.ndarray, num_layers: int, reference_layers: i
 
 def point_record(point: SweepPoint, reference_layers: int, kind: str = "label") -> dict:
     """One setting of the sweep file (without the per-instance arrays' lengths); `kind`: the task's
-    outcome kind (earlyexit/instances.py), how the per-instance predictions are stored."""
+    outcome kind (earlyexit/runs/instances.py), how the per-instance predictions are stored."""
     num_layers = point.dims.num_layers
     out = {"setting": point.setting, "label": setting_label(point.setting), "dev": point.dev, "test": point.test}
     for split, cost, exits in (("dev", point.dev_cost, point.dev_exit_layers),
@@ -97,11 +97,11 @@ def run_sweep(*, preset: str, task_name: str, tokenized, tokenized_meta, backbon
     """Score the run's checkpoint at every sweep setting of `method` and write the sweep file.
     `train_setting`: the run's training-time sweep value(s) (Method.train_sweep; {} for none)."""
     from earlyexit.data.tasks import get_task
-    from earlyexit.encoded import load_encoded
+    from earlyexit.data.encoded import load_encoded
     from earlyexit.methods import get_method, run_name
     from earlyexit.plumbing.files import atomic_write_json, read_json
     from earlyexit.plumbing.torch_setup import set_seed
-    from earlyexit.run_context import run_context
+    from earlyexit.runs.context import run_context
 
     started = time.perf_counter()
     set_seed(seed)

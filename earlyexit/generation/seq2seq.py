@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from earlyexit.encoded import EncodedSplit, load_encoded, save_encoded
+from earlyexit.data.encoded import EncodedSplit, load_encoded, save_encoded
 from earlyexit.plumbing.files import atomic_write_json, read_npz
-from earlyexit.train_state import StateFile, file_digest
-from earlyexit.training import TrainConfig, TrainHooks, train_loop
+from earlyexit.training.state import StateFile, file_digest
+from earlyexit.training.loop import TrainConfig, TrainHooks, train_loop
 
 SPLITS = ("train", "dev", "test")
 
@@ -42,7 +42,7 @@ def tokenize_summarization(*, task, split_dir, backbone, max_source_len: int, ma
                            out_npz, out_meta) -> dict:
     """Tokenise train/dev/test pairs once per task x backbone; the meta JSON records what hashes need."""
     from earlyexit.data.summarization import first_sentence, read_pairs
-    from earlyexit.seq2seq_backbones import load_seq2seq_tokenizer, seq2seq_depths
+    from earlyexit.generation.seq2seq_backbones import load_seq2seq_tokenizer, seq2seq_depths
 
     tokenizer = load_seq2seq_tokenizer(backbone)
     splits, extra = {}, {}
@@ -96,7 +96,7 @@ class Seq2SeqBatch:
 
 
 def collate_seq2seq(split: Seq2SeqSplit, indices: np.ndarray, pad_id: int, num_layers: int) -> Seq2SeqBatch:
-    from earlyexit.batching import collate
+    from earlyexit.data.batching import collate
 
     batch = collate(split.sources, indices, pad_id, num_layers)     # ids, exit schedule (padding exit 0)
     width = max(len(split.targets[i]) for i in indices)
@@ -127,7 +127,7 @@ def generate_split(model, split: Seq2SeqSplit, tokenizer, generation: dict, batc
                    device: torch.device) -> tuple[list[str], np.ndarray]:
     """Decoded summaries and the number of generated tokens per instance (decoder steps: every token
     after the start token up to and including the end token), in the split's order."""
-    from earlyexit.batching import evaluation_batches
+    from earlyexit.data.batching import evaluation_batches
 
     model.eval()
     texts: list[str] = [""] * len(split)
@@ -151,9 +151,9 @@ def fine_tune_seq2seq(model, splits: dict[str, Seq2SeqSplit], *, tokenizer, lang
                       state: StateFile | None = None) -> dict:
     """Teacher-forced training on the one loop, dev selection on ROUGE of generated summaries
     (`score` = mean of ROUGE-1/2/L), then the test set generated once with the selected weights."""
-    from earlyexit.batching import training_batches
-    from earlyexit.fine_tuning import autocast
-    from earlyexit.rouge import rouge
+    from earlyexit.data.batching import training_batches
+    from earlyexit.training.fine_tuning import autocast
+    from earlyexit.generation.rouge import rouge
 
     model.to(device)
     train = splits["train"]

@@ -17,13 +17,14 @@ from pathlib import Path
 import torch
 
 from earlyexit.plumbing.files import atomic_path, atomic_write_json
+from earlyexit.plumbing.records import SCHEMAS
 
 log = logging.getLogger("earlyexit.llm")
-RECORD_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "llm_result.schema.yaml"
+RECORD_SCHEMA = SCHEMAS / "llm_result.schema.yaml"
 
 
 def _setup(task: str, split_dir, backbone: dict, settings: dict, seed: int, device):
-    from earlyexit.llm_data import load_causal_lm, load_lm_splits, tokenizer_for
+    from earlyexit.generation.llm_data import load_causal_lm, load_lm_splits, tokenizer_for
     from earlyexit.models.multi_exit_lm import MultiExitCausalLM
 
     tokenizer = tokenizer_for(backbone, task, settings["synthetic"])
@@ -41,7 +42,7 @@ def _max_len(settings: dict) -> int:
 def train_exits(*, task: str, split_dir, backbone: dict, settings: dict, seed: int, device, out_checkpoint,
                 out_summary, state=None, progress: bool = False) -> dict:
     """Stages base (unless disabled) and exits, then the memorized layers of the training split."""
-    from earlyexit.llm_training import memorized_layers_of, run_stage, stage_config
+    from earlyexit.generation.llm_training import memorized_layers_of, run_stage, stage_config
 
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -75,7 +76,7 @@ def run_llm_method(*, preset: str, task: str, split_dir, backbone_name: str, bac
                    method: str, variant: str, seed: int, device, checkpoint, out_json, state=None,
                    progress: bool = False) -> dict:
     from earlyexit.data.llm_tasks import SYNTHETIC_TASKS
-    from earlyexit.llm_eval import score_point
+    from earlyexit.generation.llm_eval import score_point
     from earlyexit.methods import get_method
     from earlyexit.methods.base import LLMRunContext
     from earlyexit.plumbing.records import schema_problem

@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from earlyexit.encoded import load_encoded
-from earlyexit.hashing import HASH_NAMES, TokenExitHash, fit_hash
+from earlyexit.data.encoded import load_encoded
+from earlyexit.hashing.functions import HASH_NAMES, TokenExitHash, fit_hash
 
-log = logging.getLogger("earlyexit.hash_artifacts")
+log = logging.getLogger("earlyexit.hashing.artifacts")
 
 
 def fit_hash_artifact(*, tokenized: str | Path, meta: dict, backbone, hash_name: str,
@@ -23,7 +23,7 @@ def fit_hash_artifact(*, tokenized: str | Path, meta: dict, backbone, hash_name:
     train = load_encoded(tokenized)["train"]
     embeddings = None
     if hash_name == "clustered":
-        from earlyexit.backbones import input_embedding_matrix, load_classifier
+        from earlyexit.models.backbones import input_embedding_matrix, load_classifier
 
         embeddings = input_embedding_matrix(load_classifier(backbone, meta["num_labels"], seed))
     h = fit_hash(hash_name, train.input_ids, train.labels,

@@ -17,7 +17,7 @@ def run_settings(method: Method, variant: str, method_settings: dict | None = No
     if variant not in method.variants:
         raise ValueError(f"method {method.name!r} has no variant {variant!r} (known: {', '.join(method.variants)})")
     if method_settings is None:
-        from earlyexit.dynamic_config import method_settings as settings_of, section
+        from earlyexit.dynamic.settings import method_settings as settings_of, section
 
         method_settings = settings_of(section(), method.name) if method.family == "dynamic" else {}
     train_setting = dict(train_setting or {})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from earlyexit.plumbing.files import atomic_path, atomic_write_json, read_json
 
-log = logging.getLogger("earlyexit.completed_runs")
+log = logging.getLogger("earlyexit.runs.completed")
 
 
 def _paths(out_json: str | os.PathLike) -> tuple[Path, Path]:
