@@ -24,6 +24,8 @@ for _name, _fits, _tasks, _backbones in fit_hash_jobs():
             fits=lambda wildcards, fits=_fits: [(wildcards.hash, wildcards.fit)] if fits[0][0] == W["hash"] else fits,
         log:
             paths.log_file(PRESET, "fit_hash", W["task"], W["backbone"], *((W["hash"], W["fit"]) if _fits[0][0] == W["hash"] else ("all-hashes",))),
+        # seconds of work that unlock the longest training jobs (HashEE's): scheduled before any training
+        priority: UNLOCKS_TRAINING
         resources:
             mem_mb=lambda w, attempt: 16000 * attempt,  # k-means over the vocabulary x hidden embedding matrix
             runtime=lambda w, attempt, n=len(_fits): 60 * attempt * n,

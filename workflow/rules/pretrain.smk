@@ -22,6 +22,7 @@ rule pretrain_backbone:
     log:
         paths.log_file(PRESET, "pretrain_backbone", W["backbone"]),
     threads: 1
+    priority: UNLOCKS_TRAINING      # every run on the backbone waits for it
     resources:
         mem_mb=lambda w, attempt: 8000 * attempt,
         # minutes: about 2 s per step of 32 texts on one CPU thread (bf16), 5 s in fp32
