@@ -81,7 +81,7 @@ def hash_fits(backbone):
 
 # Wildcard placeholders for the path builders of earlyexit.plumbing.paths.
 W = {k: f"{{{k}}}" for k in ("task", "backbone", "method", "variant", "seed", "hash", "fit")}
-# The priority of short jobs that training jobs wait on (hash fitting, pre-training): above any
+# The priority of short jobs that training jobs wait on (data, tokenisation, hash fitting, pre-training): above any
 # training job's (its number of runs), so the long jobs they unlock do not start last.
 UNLOCKS_TRAINING = 1000
 

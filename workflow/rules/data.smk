@@ -21,6 +21,7 @@ rule prepare_task:
         split_files=lambda wildcards: task_split_files(config["data"], wildcards.task),
     log:
         paths.log_file(PRESET, "prepare_task", W["task"]),
+    priority: UNLOCKS_TRAINING
     resources:
         runtime=lambda w, attempt: 120 * attempt,  # hub downloads (IMDb, SNLI) can be slow
     conda:
@@ -43,6 +44,7 @@ rule tokenize_task:
         max_target_len=lambda wildcards: summary_target_len(wildcards.task),
     log:
         paths.log_file(PRESET, "tokenize_task", W["task"], W["backbone"]),
+    priority: UNLOCKS_TRAINING      # a second backbone's tokenisation at priority 0 held its runs to the end
     conda:
         "../envs/hashee.yaml"
     script:
