@@ -4,7 +4,8 @@ beside the published cell, and the ELUE score against two references.
 - Rows: the methods of the registry with this table among their `tables` that the config runs, in
   the registry's order; within a method, its variants shown here (`table_variants`) and the paper
   backbones it ran on, in the published table's row order, then by label. A method that runs on
-  several paper backbones with one label is named "<label> w/ <backbone>".
+  several backbones with one label is named "<label> w/ <backbone>", the backbone that ran (a
+  stand-in as "<config name> (for <paper backbone>)").
 - Cells (ours): test score of the dev-selected checkpoint and the exact FLOPs speed-up against the
   12-layer reference (runs.csv `test_score`, `flops_speedup`), means over seeds. For dynamic methods
   runs.csv already holds the matched operating point. "–": no run of that task (a method that cannot
@@ -59,6 +60,16 @@ def _published(published: pd.DataFrame | None) -> pd.DataFrame:
     return published[published["table"] == NAME].reset_index(drop=True)
 
 
+def _backbone_run(config: dict, group: pd.DataFrame, paper_backbone: str) -> str:
+    """The backbone a row ran on, as its label says it: the paper's backbone, or the config backbone
+    that stood in for it (a MiniLM or random backbone offline) with the row it stands in for."""
+    name = str(group["backbone"].iloc[0])
+    entry = config.get("backbones", {}).get(name) or {}
+    if entry.get("source", "hub") != "hub" and entry.get("paper_backbone") and name != paper_backbone:
+        return f"{name} (for {paper_backbone})"
+    return paper_backbone
+
+
 def table_row_keys(runs: pd.DataFrame, config: dict, published_rows: list[str]) -> list[dict]:
     """The rows, in order: {method, variant, paper_backbone, label, published_row, status}."""
     keys = []
@@ -75,10 +86,12 @@ def table_row_keys(runs: pd.DataFrame, config: dict, published_rows: list[str]) 
         found = []
         for (variant, backbone), group in mine.groupby(["variant", "paper_backbone"], sort=False):
             label = str(group["label"].iloc[0])
+            # the same label on every backbone: the rows need the backbone's name to tell them apart
+            same_everywhere = len(backbones) > 1 and all(method.row_label(variant, b) == label for b in backbones)
             if len(shown) == 1 and label == method.label(variant):   # one row of the method: its paper name
                 label = method.paper_name
-            if len(backbones) > 1 and all(method.row_label(variant, b) == label for b in backbones):
-                label = f"{label} w/ {backbone}"
+            if same_everywhere:
+                label = f"{label} w/ {_backbone_run(config, group, backbone)}"
             found.append({"method": method.name, "variant": variant, "paper_backbone": backbone, "label": label,
                           "published_row": method.published_row(NAME, variant, backbone), "status": "ran"})
         rank = {row: i for i, row in enumerate(published_rows)}

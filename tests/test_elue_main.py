@@ -104,3 +104,31 @@ def test_a_method_that_cannot_run_a_task_gets_a_dash_and_no_elue_score(published
     assert table.loc[("DeeBERT", "SST-2"), "test_mean"] == pytest.approx(80.0)
     assert table.loc[("DeeBERT", "MRPC"), "status"] == "cannot run"
     assert math.isnan(table.loc[("DeeBERT", "MRPC"), "test_mean"]) and math.isnan(table.loc[("DeeBERT", "SST-2"), "elue_our_curve"])
+
+
+def test_one_method_on_two_backbones_names_the_backbone_each_row_ran_on(published):
+    """A method run on two backbones gets one row per backbone, named by the backbone that ran: a
+    stand-in (MiniLM for ElasticBERT-6L) with the paper backbone it stands in for, a backbone with no
+    paper counterpart by its own name; never two rows with the same label."""
+    config = {**CONFIG, "methods": {**CONFIG["methods"], "fastbert": None},
+              "backbones": {"minilm-6L": {"source": "minilm", "paper_backbone": "ElasticBERT-6L"},
+                            "minilm-elastic-6L": {"source": "pretrained-here", "pretrained_from": "minilm-6L"}}}
+    frame = runs_frame()
+    extra = []
+    for backbone, paper_backbone, shift in (("minilm-6L", "ElasticBERT-6L", 0.0),
+                                            ("minilm-elastic-6L", "minilm-elastic-6L", 1.0)):
+        extra.append(run("SST-2", backbone, paper_backbone, "hashee", "frequency", "Frequency", 6, 1, 78.0 + shift, 4.8))
+        fast = run("SST-2", backbone, paper_backbone, "fastbert", "default", "FastBERT", 6, 1, 80.0 + shift, 3.7)
+        extra.append({**fast, "family": "dynamic"})
+    frame = pd.concat([frame[frame["method"] != "hashee"], _typed(pd.DataFrame(extra, columns=RUN_COLUMNS))],
+                      ignore_index=True)
+    table = elue_main_frame(frame, published, "t", config)
+    cell = table.set_index(["row", "task"])["test_mean"]
+    assert cell[("HashEE w/ minilm-6L (for ElasticBERT-6L)", "SST-2")] == pytest.approx(78.0)
+    assert cell[("HashEE w/ minilm-elastic-6L", "SST-2")] == pytest.approx(79.0)
+    assert cell[("FastBERT w/ minilm-6L (for ElasticBERT-6L)", "SST-2")] == pytest.approx(80.0)
+    assert cell[("FastBERT w/ minilm-elastic-6L", "SST-2")] == pytest.approx(81.0)
+    # a hub checkpoint is the paper's backbone itself: its rows keep the paper's name
+    hub = {**config, "backbones": {**config["backbones"], "minilm-6L": {"source": "hub", "paper_backbone": "ElasticBERT-6L"}}}
+    rows = set(elue_main_frame(frame, published, "t", hub)["row"])
+    assert {"HashEE w/ ElasticBERT-6L", "FastBERT w/ ElasticBERT-6L", "HashEE w/ minilm-elastic-6L"} <= rows

@@ -72,6 +72,7 @@ rule table_elue_main:
         methods=config["methods"],
         requirements=config.get("requirements", {}),
         training_recipe=config["training_recipe"],     # the caption says how the rows were trained
+        backbones=config["backbones"],    # a row names the backbone that ran, a stand-in as such
     log:
         paths.log_file(PRESET, "table_elue_main"),
     conda:

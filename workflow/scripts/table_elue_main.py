@@ -15,6 +15,6 @@ def table_elue_main(runs_csv, published_csv, config, out_csv, out_md, out_tex, p
 # run_step: logging to the rule's log; a ValueError ends in one line, exit 1.
 run_step(snakemake.log[0], table_elue_main, runs_csv=snakemake.input.runs, published_csv=snakemake.input.published,
          config={"methods": snakemake.params.methods, "requirements": snakemake.params.requirements,
-                 "training_recipe": snakemake.params.training_recipe},
+                 "training_recipe": snakemake.params.training_recipe, "backbones": snakemake.params.backbones},
          out_csv=snakemake.output.csv, out_md=snakemake.output.md, out_tex=snakemake.output.tex,
          preset=snakemake.params.preset)
