@@ -33,6 +33,7 @@ from analysis.elue_score import CurvePoint, curve_from_runs, elue_score, gap_to_
 from analysis.published import PUBLISHED_NAME, elasticbert_curve
 from analysis.table_writer import DASH, Column, Layout, write_table
 from earlyexit.methods import METHODS, hub_unreachable
+from earlyexit.models.backbones import BackboneSpec, stand_in_name
 
 NAME = "elue_main"
 # runs.csv column of the cells' speed-up: exact FLOPs. For sentence-level rows it equals the ELUE
@@ -64,10 +65,9 @@ def _backbone_run(config: dict, group: pd.DataFrame, paper_backbone: str) -> str
     """The backbone a row ran on, as its label says it: the paper's backbone, or the config backbone
     that stood in for it (a MiniLM or random backbone offline) with the row it stands in for."""
     name = str(group["backbone"].iloc[0])
-    entry = config.get("backbones", {}).get(name) or {}
-    if entry.get("source", "hub") != "hub" and entry.get("paper_backbone") and name != paper_backbone:
-        return f"{name} (for {paper_backbone})"
-    return paper_backbone
+    entry = config.get("backbones", {}).get(name)
+    stand_in = stand_in_name(BackboneSpec.from_config(name, entry)) if entry else None
+    return f"{stand_in} (for {paper_backbone})" if stand_in else paper_backbone
 
 
 def table_row_keys(runs: pd.DataFrame, config: dict, published_rows: list[str]) -> list[dict]:
