@@ -32,7 +32,7 @@ from earlyexit.methods import METHODS
 
 NAME = "dynamic"
 PUBLISHED_TABLE = "elue_main"
-TABLE_COLUMNS = ["preset", "paper_backbone", "method", "variant", "label", "task", "paper_task", "synthetic",
+TABLE_COLUMNS = ["preset", "paper_backbone", "backbones_ran", "method", "variant", "label", "task", "paper_task", "synthetic",
                  "n_seeds", "test_mean", "test_std", "flops_speedup", "elue_protocol_speedup", "operating_points",
                  "exit_unsupported", "published_score", "published_speedup"]
 
@@ -62,6 +62,8 @@ def dynamic_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: st
     lines = []
     for backbone in ordered(runs["paper_backbone"], []):
         here = runs[runs["paper_backbone"] == backbone]
+        # the config backbones that ran for it (a MiniLM stand-in for ElasticBERT-6L offline)
+        ran = "; ".join(backbone_text(b, backbone) for b in sorted(set(here["backbone"])))
         for row in rows:
             mine = here[(here["method"] == row.method) & (here["variant"] == row.variant)]
             if mine.empty:
@@ -75,7 +77,7 @@ def dynamic_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: st
                 reasons = sorted(set(cell["exit_unsupported"]) - {""})
                 pub = None if synthetic else published_cell(published, row.published_row(PUBLISHED_TABLE, backbone), paper_task, backbone)
                 lines.append({
-                    "preset": preset, "paper_backbone": backbone, "method": row.method, "variant": row.variant,
+                    "preset": preset, "paper_backbone": backbone, "backbones_ran": ran, "method": row.method, "variant": row.variant,
                     "label": label, "task": task, "paper_task": paper_task, "synthetic": synthetic,
                     "n_seeds": int(cell["seed"].nunique()),
                     "test_mean": float(scores.mean()) if len(scores) else math.nan,
@@ -109,7 +111,7 @@ def dynamic_layout(table: pd.DataFrame, preset: str, recipe: str | None = None) 
         if with_published and not synthetic:
             columns.append(Column("published", title, f"{title} (published)"))
     groups = []
-    for backbone, part in table.groupby("paper_backbone", sort=False):
+    for _, part in table.groupby("paper_backbone", sort=False):
         lines = []
         for _, cells in part.groupby(["method", "variant"], sort=False):
             by_task = cells.set_index("task")
@@ -120,7 +122,7 @@ def dynamic_layout(table: pd.DataFrame, preset: str, recipe: str | None = None) 
                 if with_published and not synthetic:
                     line.append(format_cell(c["published_score"], c["published_speedup"]))
             lines.append(line)
-        groups.append((backbone, lines))
+        groups.append((part["backbones_ran"].iloc[0], lines))   # the heading names what ran
     parts = [f"Dynamic early exit, preset {preset}. Ours: test score (%) at the matched operating point of each "
              "curve (every inference setting of every run of the method's variant, e.g. each alpha of ConsistentEE: "
              "the point whose dev exact-FLOPs speed-up against the reference depth is closest to the published "

@@ -17,7 +17,9 @@ beside the published cell, and the ELUE score against two references.
   its files.
 - ELUE score (analysis/elue_score.py) over the tasks shown, against our ElasticBERT-nL curve (our
   truncation runs) and against the published ElasticBERT points (real tasks only), beside the
-  published ELUE column (over the paper's six tasks).
+  published ELUE column (over the paper's six tasks). Where several backbones have truncation runs
+  (a backbone pre-trained here beside its base, issue 20), one more column measures each row
+  against the n-layer curve of the backbone it ran on.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.display import recipe_sentence, task_order, task_title
-from analysis.elue_score import CurvePoint, curve_from_runs, elue_score, gap_to_curve
+from analysis.elue_score import CurvePoint, curve_from_runs, curves_by_backbone, elue_score, gap_to_curve
 from analysis.published import PUBLISHED_NAME, elasticbert_curve
 from analysis.table_writer import DASH, Column, Layout, write_table
 from earlyexit.methods import METHODS, hub_unreachable
@@ -47,6 +49,7 @@ TABLE_COLUMNS = [
     "test_mean", "test_std", "speedup_mean", "published_row", "published_score", "published_speedup",
     "gap_our_curve", "extrapolated_our_curve", "gap_published_curve", "extrapolated_published_curve",
     "elue_our_curve", "elue_published_curve", "published_elue", "our_curve_backbone", "substitute_splits",
+    "gap_own_curve", "extrapolated_own_curve", "elue_own_curve", "own_curve_backbone",
 ]
 
 
@@ -101,13 +104,20 @@ def table_row_keys(runs: pd.DataFrame, config: dict, published_rows: list[str]) 
     return keys
 
 
-def _curves(runs: pd.DataFrame, published: pd.DataFrame | None, tasks) -> tuple[str | None, dict, dict]:
-    """Our curve per task (ours) and the published curve per task (real tasks only, by our task name)."""
-    backbone, ours = curve_from_runs(runs, SPEEDUP)
+def _published_curves(published: pd.DataFrame | None, tasks) -> dict:
+    """The published curve per task (real tasks only, by our task name)."""
     points = elasticbert_curve(published) if published is not None else {}
-    theirs = {task: [CurvePoint(n, s, x) for n, s, x in points[paper]]
-              for task, paper, synthetic in tasks if not synthetic and paper in points}
-    return backbone, ours, theirs
+    return {task: [CurvePoint(n, s, x) for n, s, x in points[paper]]
+            for task, paper, synthetic in tasks if not synthetic and paper in points}
+
+
+def _own_curve(mine: pd.DataFrame, own: dict) -> tuple[str, dict]:
+    """The n-layer curve of the one backbone a row ran on, where that backbone has truncation runs
+    (issue 20: a backbone pre-trained here against its own truncations); ("", {}) otherwise."""
+    ran_on = set(mine["backbone"])
+    if len(ran_on) == 1 and (backbone := ran_on.pop()) in own:
+        return backbone, own[backbone]
+    return "", {}
 
 
 def _status(status: str, runs_here: pd.DataFrame, scored: pd.DataFrame) -> str:
@@ -125,7 +135,9 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
     pub = _published(published)
     paper_tasks = [t for t in dict.fromkeys(pub["task"]) if t != "ELUE"]
     tasks = task_order(runs, paper_tasks)
-    curve_backbone, our_curve, pub_curve = _curves(runs, published, tasks)
+    curve_backbone, our_curve = curve_from_runs(runs, SPEEDUP)
+    own_curves = curves_by_backbone(runs, SPEEDUP)
+    pub_curve = _published_curves(published, tasks)
     pub_cells = {(r.row, r.task, r.metric): r for r in pub.itertuples(index=False)}
     # the split files the runs read, where they are not the ELUE protocol's (runs.csv split_files)
     substitutes = {task: "; ".join(sorted(set(runs.loc[runs["task"] == task, "split_files"]) - {""}))
@@ -134,6 +146,7 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
     for key in table_row_keys(runs, config, list(dict.fromkeys(pub["row"]))):
         mine = runs[(runs["method"] == key["method"]) & (runs["variant"] == key["variant"])
                     & (runs["paper_backbone"] == key["paper_backbone"])]
+        own_backbone, own_curve = _own_curve(mine, own_curves)
         cells, row_lines = {}, []
         for task, paper_task, synthetic in tasks:
             runs_here = mine[mine["task"] == task]
@@ -151,7 +164,7 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
                     "published_score": math.nan if published_cell is None else float(published_cell.value),
                     "published_speedup": math.nan if published_cell is None else float(published_cell.speedup),
                     "substitute_splits": substitutes[task]}
-            for name, curves in (("our_curve", our_curve), ("published_curve", pub_curve)):
+            for name, curves in (("our_curve", our_curve), ("published_curve", pub_curve), ("own_curve", own_curve)):
                 curve = curves.get(task)
                 if len(group) and curve:
                     gap = gap_to_curve(score, speedup, curve)
@@ -164,15 +177,17 @@ def elue_main_frame(runs: pd.DataFrame, published: pd.DataFrame | None, preset: 
         shown = [t for t, _, _ in tasks]
         real = [t for t, _, synthetic in tasks if not synthetic]
         ours_elue = elue_score(cells, our_curve, shown)[0]
+        own_elue = elue_score(cells, own_curve, shown)[0]
         pub_elue = elue_score(cells, pub_curve, real)[0] if real and len(real) == len(shown) else math.nan
         published_elue = pub_cells.get((key["published_row"], "ELUE", "elue_score")) if real else None
         for line in row_lines:
             line.update(elue_our_curve=ours_elue, elue_published_curve=pub_elue,
                         published_elue=math.nan if published_elue is None else float(published_elue.value),
-                        our_curve_backbone=curve_backbone or "")
+                        our_curve_backbone=curve_backbone or "", elue_own_curve=own_elue,
+                        own_curve_backbone=own_backbone)
         lines += row_lines
     frame = pd.DataFrame.from_records(lines, columns=TABLE_COLUMNS)
-    for column in ("synthetic", "extrapolated_our_curve", "extrapolated_published_curve"):
+    for column in ("synthetic", "extrapolated_our_curve", "extrapolated_published_curve", "extrapolated_own_curve"):
         frame[column] = frame[column].astype(bool)
     frame["n_seeds"] = frame["n_seeds"].astype("int64")
     return frame
@@ -191,6 +206,18 @@ def format_elue(value: float) -> str:
     return f"{value:+.2f}" if value is not None and np.isfinite(value) else DASH
 
 
+def _own_curve_backbones(table: pd.DataFrame) -> list[str]:
+    """The backbones whose own n-layer curve some row is measured against, where that changes
+    something: shown only when a row other than a truncation ran on a backbone whose curve is not
+    the ElasticBERT-family one (otherwise the column would repeat ELUE (ours) or score truncations
+    against themselves)."""
+    curve_rows = table["method"].map(lambda m: METHODS[m].reference_curve)
+    differs = (table["own_curve_backbone"] != "") & (table["own_curve_backbone"] != table["our_curve_backbone"])
+    if not (differs & ~curve_rows).any():
+        return []
+    return [b for b in dict.fromkeys(table["own_curve_backbone"]) if b]
+
+
 def _caption(table: pd.DataFrame, preset: str, with_published: bool, recipe: str | None = None) -> str:
     curve_backbone = next((b for b in table["our_curve_backbone"] if b), None)
     seeds = table.loc[table["n_seeds"] > 0, "n_seeds"]
@@ -204,6 +231,11 @@ def _caption(table: pd.DataFrame, preset: str, with_published: bool, recipe: str
         f"({'of ' + curve_backbone if curve_backbone else 'none run'}); extrapolated beyond the curve's range "
         f"from the nearest segment (analysis/elue_score.py).",
     ]
+    own = _own_curve_backbones(table)
+    if own:
+        parts.append(f"ELUE (ours vs own backbone's curve): the same, against the n-layer truncations of the "
+                     f"backbone the row ran on ({', '.join(own)}), so a backbone pre-trained here is measured "
+                     f"against its own curve; {DASH} for a row whose backbone has no truncation runs.")
     if with_published:
         parts.append(f"Published: the paper's cells and ELUE column (over its six tasks) from {PUBLISHED_NAME}, "
                      f"beside real tasks only; ELUE (vs published curve): ours against the published ElasticBERT "
@@ -232,6 +264,9 @@ def elue_main_layout(table: pd.DataFrame, preset: str, recipe: str | None = None
         if not synthetic:
             columns.append(Column("published", title, f"{title} (published)"))
     columns.append(Column("ours", "ELUE", "ELUE (ours)"))
+    own_curves = bool(_own_curve_backbones(table))
+    if own_curves:
+        columns.append(Column("ours vs own backbone's curve", "ELUE", "ELUE (ours vs own backbone's curve)"))
     if with_published:
         columns += [Column("ours vs published curve", "ELUE", "ELUE (ours vs published curve)"),
                     Column("published", "ELUE", "ELUE (published)")]
@@ -246,6 +281,8 @@ def elue_main_layout(table: pd.DataFrame, preset: str, recipe: str | None = None
             if not synthetic:
                 row.append(format_cell(c["published_score"], c["published_speedup"]))
         row.append(NEEDS_HUB if first["status"] == NEEDS_HUB else format_elue(first["elue_our_curve"]))
+        if own_curves:
+            row.append(NEEDS_HUB if first["status"] == NEEDS_HUB else format_elue(first["elue_own_curve"]))
         if with_published:
             row += [NEEDS_HUB if first["status"] == NEEDS_HUB else format_elue(first["elue_published_curve"]),
                     format_elue(first["published_elue"])]

@@ -11,8 +11,9 @@ point is flat and any other FLOPs are flagged. The method's ELUE score is the me
 per-task scores, and undefined ("–") when a task has no score (e.g. a method without regression on
 STS-B, baselines-spec 1.2).
 
-Two references are used by the tables: our own n-layer runs (`curve_from_runs`) and the published
-ElasticBERT points (`analysis.published.elasticbert_curve`).
+Two references are used by the tables: our own n-layer runs (`curve_from_runs`: one backbone's;
+`curves_by_backbone`: each backbone's own) and the published ElasticBERT points
+(`analysis.published.elasticbert_curve`).
 """
 
 from __future__ import annotations
@@ -95,21 +96,34 @@ def curve_from_runs(runs: pd.DataFrame, speedup_column: str, family: str = "Elas
     `reference_curve` method) of one backbone of `family` (the one with the most of them), plus that
     backbone's full model where no truncation has its depth. Each point: test score and speed-up,
     means over seeds. Returns (the backbone used or None, {task: [CurvePoint]})."""
-    curve_methods = [m.name for m in METHODS.values() if m.reference_curve]
     static = runs[[_family(b) == family for b in runs["paper_backbone"]]]
-    truncated = static[static["method"].isin(curve_methods)]
-    if truncated.empty:
+    counts = _truncations(static).groupby("backbone")["variant"].nunique()
+    if counts.empty:
         return None, {}
-    counts = truncated.groupby("backbone")["variant"].nunique()
     backbone = sorted(counts.index, key=lambda b: (-counts[b], b))[0]
-    mine = static[static["backbone"] == backbone]
+    return backbone, _curve_of(runs, backbone, speedup_column)
+
+
+def curves_by_backbone(runs: pd.DataFrame, speedup_column: str) -> dict[str, dict]:
+    """Each backbone's own n-layer curve, {backbone: {task: [CurvePoint]}}, for every config backbone
+    with truncation runs: the reference of a row that ran on that backbone (issue 20: a backbone
+    pre-trained here is measured against its own truncations, not another backbone's)."""
+    return {backbone: _curve_of(runs, backbone, speedup_column)
+            for backbone in sorted(set(_truncations(runs)["backbone"]))}
+
+
+def _truncations(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["method"].isin([m.name for m in METHODS.values() if m.reference_curve])]
+
+
+def _curve_of(runs: pd.DataFrame, backbone: str, speedup_column: str) -> dict:
+    """{task: [CurvePoint]} from `backbone`'s truncations and, where none has its depth, its full model."""
+    mine = runs[runs["backbone"] == backbone]
+    points = _truncations(mine)
     full_name = next((m.name for m in METHODS.values() if m.reference), None)
-    points = mine[mine["method"].isin(curve_methods)]
-    depths = set(points["num_layers"])
-    full = mine[(mine["method"] == full_name) & ~mine["num_layers"].isin(depths)]
-    used = pd.concat([points, full])
+    full = mine[(mine["method"] == full_name) & ~mine["num_layers"].isin(set(points["num_layers"]))]
     curves = {}
-    for task, group in used.groupby("task", sort=True):
+    for task, group in pd.concat([points, full]).groupby("task", sort=True):
         curves[task] = [CurvePoint(depth=int(d), score=float(g["test_score"].mean()), speedup=float(g[speedup_column].mean()))
                         for d, g in group.groupby("num_layers", sort=True)]
-    return backbone, curves
+    return curves

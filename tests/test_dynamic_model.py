@@ -174,3 +174,25 @@ def test_a_learned_rule_reuses_the_exit_heads_pooled_vector_only_for_the_same_st
         torch.testing.assert_close(head.pooled_of(other), head.pooler(other))
     head(hidden, None)                      # with autograd nothing is kept
     assert head._last is None
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta"])
+def test_pooled_heads_inference_shortcut_equals_the_module_path(kind, padded_batch):
+    """In inference a pooled exit head runs its pooler's and classifier's ops without the module
+    calls (batch-1 cost): the same numbers as the module path, bit for bit, and the pooled vector is
+    kept for a learned rule; a pooler of another form keeps the module path."""
+    from earlyexit.models.multi_exit import PooledHead, _first_token_tanh
+
+    ids, _, _ = padded_batch
+    model = MultiExitClassifier(tiny_classifier(kind, 2), "own-pooler").eval()
+    head = model.exits[0]
+    assert isinstance(head, PooledHead) and _first_token_tanh(head.pooler) is not None
+    hidden = torch.randn(*ids.shape, model.hf.config.hidden_size)
+    with torch.no_grad():
+        shortcut = head(hidden, None)
+        assert head.pooled_of(hidden) is head._last[1]
+        expected = head.classifier(head.dropout(head.pooler(hidden)))
+        assert torch.equal(shortcut, expected)
+    assert _first_token_tanh(head.pooler.train()) is None          # a pooler in training mode: its modules
+    other = PooledHead(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh()), 8, 2, 0.1).eval()
+    assert _first_token_tanh(other.pooler) is None

@@ -197,6 +197,10 @@ def test_dynamic_table_cells():
     assert cells == ["DeeBERT", "80.0 (3.0×)", "78.9 (3.4×)", "–"]      # no published column for the stand-in
     assert (sst["flops_speedup"], sst["elue_protocol_speedup"]) == (3.0, 3.6)
     assert format_cell(math.nan, 2.0) == "–"
+    # the group heading names the backbone that ran and the paper backbone it stands in for
+    assert layout.groups[0][0] == "b for ElasticBERT-6L"
+    same = dynamic_layout(dynamic_frame(runs.assign(backbone="ElasticBERT-6L"), load_published(), "t"), "t")
+    assert same.groups[0][0] == "ElasticBERT-6L"
 
 
 def test_wrappers_write_the_runs_curves_table_and_figure(swept, tmp_path):

@@ -132,3 +132,36 @@ def test_one_method_on_two_backbones_names_the_backbone_each_row_ran_on(publishe
     hub = {**config, "backbones": {**config["backbones"], "minilm-6L": {"source": "hub", "paper_backbone": "ElasticBERT-6L"}}}
     rows = set(elue_main_frame(frame, published, "t", hub)["row"])
     assert {"HashEE w/ ElasticBERT-6L", "FastBERT w/ ElasticBERT-6L", "HashEE w/ minilm-elastic-6L"} <= rows
+
+
+def test_each_row_is_also_measured_against_the_curve_of_the_backbone_it_ran_on(published):
+    """Issue 20: where several backbones have truncation runs, each row also gets an ELUE score
+    against the n-layer curve of the backbone it ran on (HashEE on the multi-exit pre-trained MiniLM
+    against that backbone's own curve), beside the paper's convention (the ElasticBERT-family
+    curve); a row on a backbone without truncations has none."""
+    config = {**CONFIG, "backbones": {"minilm-6L": {"source": "minilm", "paper_backbone": "ElasticBERT-6L"},
+                                      "minilm-elastic-6L": {"source": "pretrained-here", "pretrained_from": "minilm-6L"}}}
+    frame = runs_frame()
+    extra = [run("SST-2", "minilm-elastic-6L", "minilm-elastic-6L", "hashee", "frequency", "Frequency", 6, 1, 79.0, 4.8)]
+    for task in ("SST-2", "MRPC"):     # its own curve: 60 at 6x, 64 at 4x, so 62 at 4.8x (halfway in FLOPs)
+        for n, score in ((2, 60.0), (3, 64.0)):
+            extra.append(run(task, "minilm-elastic-6L", "minilm-elastic-6L", "truncated", f"{n}L",
+                             f"minilm-elastic-{n}L", n, 1, score, 12.0 / n))
+    frame = pd.concat([frame, _typed(pd.DataFrame(extra, columns=RUN_COLUMNS))], ignore_index=True)
+    table = elue_main_frame(frame, published, "t", config)
+    line = table.set_index(["method", "paper_backbone", "task"])
+    own = line.loc[("hashee", "minilm-elastic-6L", "SST-2")]
+    assert (own["own_curve_backbone"], own["our_curve_backbone"]) == ("minilm-elastic-6L", "eb-12L")
+    assert own["gap_own_curve"] == pytest.approx(79.0 - 62.0)      # its own curve
+    assert own["gap_our_curve"] == pytest.approx(79.0 - 78.0)      # the paper's convention: eb-12L's
+    assert math.isnan(line.loc[("hashee", "ElasticBERT-6L", "SST-2")]["gap_own_curve"])  # eb-6L: no truncations
+    # its 3L row (the table's truncation) sits on its own curve, 16 below eb-12L's 3L (80 at 4x)
+    trunc = line.loc[("truncated", "minilm-elastic-6L", "SST-2")]
+    assert (trunc["elue_own_curve"], trunc["elue_our_curve"]) == (pytest.approx(0.0), pytest.approx(-16.0))
+    layout = elue_main_layout(table, "t")
+    assert "ELUE (ours vs own backbone's curve)" in [c.flat for c in layout.columns]
+    sentence = layout.caption.split("ELUE (ours vs own backbone's curve):")[1].split(";")[0]
+    assert all(name in sentence for name in ("eb-12L", "bert", "minilm-elastic-6L"))
+    # only truncations on other backbones (BERT-3L): the column would score them against themselves
+    plain = elue_main_layout(elue_main_frame(runs_frame(), published, "t", CONFIG), "t")
+    assert "ELUE (ours vs own backbone's curve)" not in [c.flat for c in plain.columns]

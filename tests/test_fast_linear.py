@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from earlyexit.data.batching import collate, evaluation_batches
-from earlyexit.models.fast_linear import (FastIntermediate, FastLinear, install_fast_linears, set_fast_linears,
-                                          uses_fast_linears)
+from earlyexit.models.fast_linear import (FastIntermediate, FastLinear, FastOutput, install_fast_linears,
+                                          set_fast_linears, uses_fast_linears)
 from tests.conftest import tiny_classifier
 
 def _timed_methods():
@@ -136,6 +136,31 @@ def test_install_keeps_parameters_and_state_dict_and_is_idempotent():
     assert not uses_fast_linears(hf)
     install_fast_linears(hf)
     assert uses_fast_linears(hf)
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta"])
+def test_output_blocks_fuse_the_residual_add_and_equal_hf(kind):
+    """Both output blocks of each layer (attention output, FFN output) become FastOutputs whose
+    packed path adds the residual inside the GEMM: equal to HF's block (1e-5), and in training
+    (dropout on) HF's own order of operations, dropout before the add."""
+    hf = tiny_classifier(kind, 2).eval()
+    layer = hf.base_model.encoder.layer[0]
+    blocks = {"attention": copy.deepcopy(layer.attention.output), "ffn": copy.deepcopy(layer.output)}
+    install_fast_linears(hf, enabled=True)
+    fast = {"attention": layer.attention.output, "ffn": layer.output}
+    assert all(isinstance(block, FastOutput) for block in fast.values())
+    torch.manual_seed(0)
+    for name, block in blocks.items():
+        x = torch.randn(3, 5, block.dense.in_features)
+        residual = torch.randn(3, 5, block.dense.out_features)
+        with torch.inference_mode():
+            torch.testing.assert_close(fast[name](x, residual), block(x, residual), atol=1e-5, rtol=0)
+        fast[name].train(), block.train()
+        torch.manual_seed(1)
+        dropped = fast[name](x, residual)
+        torch.manual_seed(1)
+        torch.testing.assert_close(dropped, block(x, residual), atol=1e-6, rtol=0)
+        assert not torch.allclose(dropped, fast[name].eval()(x, residual))   # dropout really acted
 
 
 def test_packed_weights_follow_in_place_updates_optimizer_steps_and_copies(padded_batch):

@@ -93,6 +93,29 @@ def test_early_exit_changes_the_output():
     assert not torch.allclose(full, early)
 
 
+def test_inference_in_place_equals_the_autograd_path_and_leaves_no_trace(padded_batch):
+    """Without autograd the forward writes the active tokens' new states into its own state tensor
+    (no per-layer copy of the frozen ones); it gives the logits of the copying path, on a batch that
+    reorders tokens, packs rows and has layers with every row exact, and a second call agrees."""
+    ids, real, _ = padded_batch
+    exits = _random_exits(real, seed=3)
+    exits[1, :3] = LAYERS   # an exact layer too (every row at the same width) where rows line up
+    schedule = build_exit_schedule(exits, LAYERS)
+    assert not schedule.identity and any(i is not None for i in schedule.token_index)
+    model = HashEEForSequenceClassification(tiny_classifier("bert", LAYERS)).eval()
+    copying = model(ids, None, schedule)                  # autograd on: the copying path
+    assert copying.requires_grad
+    with torch.inference_mode():
+        in_place = model(ids, None, schedule)
+        again = model(ids, None, schedule)
+    torch.testing.assert_close(in_place, copying.detach(), atol=1e-6, rtol=0)
+    assert torch.equal(in_place, again)
+    # and against the slow reference of the definition (logits only: states are not kept in place)
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids, None, schedule), _slow_hashee(model.hf, ids, None, exits, True)[0],
+                                   atol=1e-5, rtol=0)
+
+
 # --- an independent, slow reference of the HashEE definition -----------------------------------
 
 def _slow_hashee(hf, ids, token_type_ids, exits, uses_pooler):

@@ -19,6 +19,10 @@ def test_sorted_prefix_and_counts():
     assert s.active_index[0].tolist() == [0, 1, 2, 3, 4, 5, 6]
     assert s.active_index[1] is None
     assert s.active_index[2].tolist() == [0, 1, 3, 4, 5]
+    # the same tokens in the whole [B, T=5] batch (row * 5 + column), for the in-place forward
+    assert s.token_index[0].tolist() == [0, 1, 2, 3, 5, 6, 7]
+    assert s.token_index[1] is None
+    assert s.token_index[2].tolist() == [0, 1, 5, 6, 7]
     assert s.key_mask[:, 0, 0].tolist() == [[True] * 4 + [False], [True] * 3 + [False] * 2]
     assert not s.identity
 

@@ -4,8 +4,9 @@ two models, the static baselines) runs the same kernels.
 
 `install_fast_linears(hf_model)` (called by earlyexit.models.backbones.load_classifier) turns every
 nn.Linear of the encoder's layers into a `FastLinear` (the same parameters, the same state-dict
-keys) and a BERT-family FFN input (`dense` + `intermediate_act_fn`) into a `FastIntermediate`, whose
-exact (erf) GELU runs inside the GEMM.
+keys), a BERT-family FFN input (`dense` + `intermediate_act_fn`) into a `FastIntermediate`, whose
+exact (erf) GELU runs inside the GEMM, and a BERT-family output block (`dense`, `dropout`,
+`LayerNorm` of dense + residual) into a `FastOutput`, whose residual add runs inside the GEMM.
 
 A FastLinear takes the packed path on the CPU when autograd is off and either
 - its weight is fp32 and no autocast is on: packed fp32 weights;
@@ -36,18 +37,29 @@ class FastLinear(nn.Linear):
 
     fast: bool = True
 
-    def forward(self, x: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, activation: nn.Module | None = None,
+                residual: torch.Tensor | None = None) -> torch.Tensor:
+        """x W^T + b, then `activation`, or plus `residual` (shaped like the output; not both)."""
         dtype = self._packed_dtype(x)
         if dtype is None:
             out = F.linear(x, self.weight, self.bias)
-            return out if activation is None else activation(out)
+            out = out if activation is None else activation(out)
+            return out if residual is None else out + residual
         packed, bias = self._packed(dtype)
+        if residual is not None and activation is not None:
+            raise ValueError("FastLinear: an activation and a residual in one call")
+        if residual is not None and residual.dtype == dtype:
+            # (an fp32 residual under bf16 autocast is added after the GEMM, as on the module path)
+            out = torch.ops.mkldnn._linear_pointwise.binary(x.reshape(-1, x.shape[-1]).to(dtype),
+                                                            residual.reshape(-1, residual.shape[-1]), packed, bias, "add")
+            return out.view(*x.shape[:-1], out.shape[-1])
         # the exact GELU of BERT-family FFNs runs inside the GEMM; any other activation after it
         fused = isinstance(activation, GELUActivation) and activation.act is F.gelu
         out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]).to(dtype), packed, bias,
                                                  "gelu" if fused else "none", [], "none" if fused else "")
         out = out.view(*x.shape[:-1], out.shape[-1])
-        return out if activation is None or fused else activation(out)
+        out = out if activation is None or fused else activation(out)
+        return out if residual is None else out + residual
 
     def _packed_dtype(self, x: torch.Tensor) -> torch.dtype | None:
         """The dtype of the packed weights this call runs with; None: nn.Linear's own forward."""
@@ -112,6 +124,27 @@ class FastIntermediate(nn.Module):
         return self.dense(hidden_states, activation=self.intermediate_act_fn)
 
 
+class FastOutput(nn.Module):
+    """A BERT-family output block, LayerNorm(dropout(dense(x)) + residual), with the residual add
+    inside the GEMM on the packed path; the children keep HF's names (state dict unchanged). With
+    dropout active (training) it is HF's own order of operations."""
+
+    # HF classes of that exact form (transformers v5 modeling_bert / modeling_roberta)
+    FORMS = ("BertSelfOutput", "BertOutput", "RobertaSelfOutput", "RobertaOutput")
+
+    def __init__(self, output: nn.Module):
+        super().__init__()
+        self.dense = _as_fast(output.dense)
+        self.LayerNorm = output.LayerNorm
+        self.dropout = output.dropout
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        dropping = self.dropout.training and self.dropout.p > 0
+        if dropping or not isinstance(self.dense, FastLinear):   # a pruned layer's new nn.Linear, until converted
+            return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        return self.LayerNorm(self.dense(hidden_states, residual=input_tensor))
+
+
 def _as_fast(linear: nn.Linear) -> FastLinear:
     """A FastLinear holding `linear`'s own parameters (not copies: an optimizer keeps working)."""
     if isinstance(linear, FastLinear):
@@ -143,6 +176,10 @@ def install_fast_linears(hf_model: nn.Module, enabled: bool | None = None) -> nn
                 and isinstance(getattr(intermediate, "dense", None), nn.Linear)
                 and hasattr(intermediate, "intermediate_act_fn")):
             layer.intermediate = FastIntermediate(intermediate)
+        for parent in list(layer.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child).__name__ in FastOutput.FORMS:
+                    setattr(parent, name, FastOutput(child))
         for parent in list(layer.modules()):
             for name, child in list(parent.named_children()):
                 if type(child) is nn.Linear:

@@ -44,8 +44,11 @@ class HashEEForSequenceClassification(nn.Module):
         embeddings = self.base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # [B, T, H]
         h = embeddings if schedule.identity else _gather_rows(embeddings, schedule.permutation)
         states = [h] if output_hidden_states else None
+        # inference updates the active tokens' states in place (h is this forward's own tensor):
+        # no copy of the frozen ones per layer; autograd and the kept per-layer states need copies
+        inplace = not torch.is_grad_enabled() and states is None
         for index, layer in enumerate(self.layers):
-            h = self._layer(layer, h, index + 1, schedule)
+            h = self._layer(layer, h, index + 1, schedule, inplace)
             if states is not None:
                 states.append(h)
         logits = self._head(h)
@@ -56,7 +59,8 @@ class HashEEForSequenceClassification(nn.Module):
             states = [_gather_rows(s, inverse) for s in states]
         return logits, states
 
-    def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule) -> torch.Tensor:
+    def _layer(self, layer: nn.Module, h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
+               inplace: bool) -> torch.Tensor:
         attention = layer.attention.self
 
         def finish(context: torch.Tensor, active_in: torch.Tensor) -> torch.Tensor:
@@ -66,7 +70,7 @@ class HashEEForSequenceClassification(nn.Module):
         return token_exit_layer(
             h, layer_number, schedule, heads=attention.num_attention_heads,
             query=attention.query, key=attention.key, value=attention.value,
-            dropout_p=attention.dropout.p if self.training else 0.0, finish=finish)
+            dropout_p=attention.dropout.p if self.training else 0.0, finish=finish, inplace=inplace)
 
     def _head(self, sequence_output: torch.Tensor) -> torch.Tensor:
         if self.uses_pooler:
@@ -75,14 +79,16 @@ class HashEEForSequenceClassification(nn.Module):
 
 
 def token_exit_layer(h: torch.Tensor, layer_number: int, schedule: ExitSchedule, *, heads: int, query, key,
-                     value, dropout_p: float, finish) -> torch.Tensor:
+                     value, dropout_p: float, finish, inplace: bool = False) -> torch.Tensor:
     """One encoder layer of token-level exiting, for any post-LN transformer layer given by its parts.
 
     `h` [B, T, H] holds the tokens in schedule order (active ones a prefix). Only the active tokens
     make queries (`query`: [*, H] -> [*, H]); keys and values (`key`, `value`) come from every token,
     exited ones with their frozen states, padding masked; `finish(context, residual)` applies the
     rest of the layer (output projection, residual, LayerNorms, FFN) to the active tokens only and
-    returns their new states. Exited and padding positions keep their states.
+    returns their new states. Exited and padding positions keep their states. With `inplace` (no
+    autograd; `h` contiguous and owned by the caller) the new states are written into `h`, which is
+    returned; otherwise `h` is left as it was.
     """
     width = schedule.active_counts[layer_number - 1]
     batch, seq_len, hidden = h.shape
@@ -91,12 +97,16 @@ def token_exit_layer(h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
     head_dim = hidden // heads
     queries_in = h[:, :width]                                                          # [B, A, H]
     index = schedule.active_index[layer_number - 1]
+    tokens = schedule.token_index[layer_number - 1]
     if index is None:   # every row has exactly `width` active tokens
         active_in = queries_in
         q = query(queries_in)
     else:               # pack the active tokens: token-wise work only where it is needed
-        flat_in = queries_in.reshape(batch * width, hidden)
-        active_in = flat_in.index_select(0, index)                                     # [N, H]
+        if inplace:     # straight from the batch: no copy of the prefix
+            active_in = h.view(batch * seq_len, hidden).index_select(0, tokens)         # [N, H]
+        else:
+            flat_in = queries_in.reshape(batch * width, hidden)
+            active_in = flat_in.index_select(0, index)                                 # [N, H]
         q_active = query(active_in)
         # buffer in the projection's dtype: under CUDA autocast that is bf16 while h is fp32,
         # and index_copy refuses mixed dtypes there (CPU autocast would promote them)
@@ -109,11 +119,19 @@ def token_exit_layer(h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
     if index is not None:
         context = context.reshape(batch * width, hidden).index_select(0, index)
     updated = finish(context, active_in)
+    if index is None and width == seq_len:    # every token active in every row
+        return updated
+    if inplace:
+        if index is None:
+            h[:, :width] = updated
+        else:
+            h.view(batch * seq_len, hidden).index_copy_(0, tokens, updated.to(h.dtype))
+        return h
     if index is not None:  # exited and padding positions keep their states
         # frozen states keep their dtype; .to is a no-op (no copy) when the dtypes already agree
         updated = flat_in.index_copy(0, index, updated.to(flat_in.dtype)).view(batch, width, hidden)
-    if width == seq_len:
-        return updated
+        if width == seq_len:
+            return updated
     return torch.cat([updated, h[:, width:]], dim=1)
 
 

@@ -7,7 +7,9 @@ the forward never asks the device how many tokens are left (no device-to-host sy
 Attention has no positional term after the embeddings, so the reordering changes nothing.
 Where rows have different numbers of active tokens, `active_index[l-1]` lists the flat positions
 (into the [B, width] prefix) of the tokens really active at layer l, so the token-wise work
-(Q, output projection, LayerNorms, FFN) runs on exactly those tokens.
+(Q, output projection, LayerNorms, FFN) runs on exactly those tokens; `token_index[l-1]` lists
+the same tokens' flat positions in the whole [B, T] batch, for a forward that updates its states
+in place (inference).
 [CLS] exits at the last layer and is first, so the stable sort keeps it at position 0.
 """
 
@@ -27,13 +29,15 @@ class ExitSchedule:
     prefix_exact: list[bool]    # per layer: every row has exactly that many active tokens (no packing needed)
     identity: bool              # no reordering needed (e.g. the full model)
     active_index: list[torch.Tensor | None]  # per layer: flat [B*width] indices of active tokens, None if exact
+    token_index: list[torch.Tensor | None]   # per layer: the same tokens' flat [B*T] indices, None if exact
 
     def to(self, device: torch.device | str) -> "ExitSchedule":
         return ExitSchedule(self.permutation.to(device, non_blocking=True),
                             self.exit_layers.to(device, non_blocking=True),
                             self.key_mask.to(device, non_blocking=True),
                             self.active_counts, self.prefix_exact, self.identity,
-                            [None if i is None else i.to(device, non_blocking=True) for i in self.active_index])
+                            [None if i is None else i.to(device, non_blocking=True) for i in self.active_index],
+                            [None if i is None else i.to(device, non_blocking=True) for i in self.token_index])
 
 
 def build_exit_schedule(exit_layers: torch.Tensor, num_layers: int) -> ExitSchedule:
@@ -52,6 +56,10 @@ def build_exit_schedule(exit_layers: torch.Tensor, num_layers: int) -> ExitSched
         None if exact[l] else (sorted_layers[:, : int(widest[l])] > l).reshape(-1).nonzero().squeeze(1)
         for l in range(num_layers)
     ]
+    seq_len = exit_layers.shape[1]
+    # row b, prefix position t: b * width + t in the prefix, b * seq_len + t in the batch
+    token_index = [None if i is None else i + (i // int(widest[l])) * (seq_len - int(widest[l]))
+                   for l, i in enumerate(active_index)]
     return ExitSchedule(
         permutation=permutation,
         exit_layers=sorted_layers,
@@ -60,4 +68,5 @@ def build_exit_schedule(exit_layers: torch.Tensor, num_layers: int) -> ExitSched
         prefix_exact=exact,
         identity=identity,
         active_index=active_index,
+        token_index=token_index,
     )

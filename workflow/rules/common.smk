@@ -550,8 +550,9 @@ def difficulty_corpus_files():
 
 
 def scored_tasks():
-    """Tasks whose prepared dev and test splits the corpus leaves out: every task the config prepares."""
-    return list(dict.fromkeys([*config["tasks"], *CORPUS_TASKS]))
+    """Tasks whose prepared dev and test splits the corpus leaves out: every task the config prepares,
+    sorted (a set: the order the tasks are listed in must not re-run the pre-training)."""
+    return sorted({*config["tasks"], *CORPUS_TASKS})
 
 
 def pretraining_inputs(wildcards):
