@@ -88,11 +88,11 @@ def dry_run_outputs(config_path, cwd) -> dict:
 def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
     config = yaml.safe_load((REPO / "config" / "presets" / "demo.yaml").read_text())
     files = {}
-    for grouped in (True, False):
+    for grouped in (True, False, "per-task"):
         path = tmp_path / f"grouped-{grouped}.yaml"
         path.write_text(yaml.safe_dump({**config, "group_small_jobs": grouped}))
         files[grouped] = dry_run_outputs(path, tmp_path)
-    assert set(files[True]) == set(files[False])
+    assert set(files[True]) == set(files[False]) == set(files["per-task"])
     # the classification grid is grouped; summarization runs (own backbones and seeds) stay one job each
     grid = tuple(f"results/demo/{kind}/{task}/" for kind in ("runs", "hashes") for task in config["tasks"])
     runs = [f for f in files[False] if f.startswith(grid) and "/runs/" in f]
@@ -113,6 +113,11 @@ def test_grouping_small_jobs_changes_the_jobs_not_the_files(tmp_path):
         full_records = [f for f in mine if f.endswith(".json") and "/full/" in f]
         assert len({f.split("/")[3] for f in full_records}) == len(config["tasks"]) > 1
         assert count_jobs(tmp_path / "grouped-True.yaml", tmp_path)[f"train_eval_full_{job}"] == 1
+        # per-task: the same runs, one job per method x backbone x task, so a task added to the
+        # config later adds its own jobs and leaves the others' outputs alone
+        assert {files["per-task"][f] for f in mine} == {f"train_eval_{method}_{job}_{task.replace('-', '_')}"
+                                                        for method in ran for task in config["tasks"]}
+        assert all(files["per-task"][f].endswith(f.split("/")[3].replace("-", "_")) for f in mine)
         hashes = [f for f in files[False] if f.startswith(grid) and "/hashes/" in f and f"/{backbone}/" in f]
         own_fits = {(spec["hash"], spec["fit"]) for method, variant in backbone_runs(config, backbone)
                     if get_method(method).uses_hash for seed in config["seeds"]

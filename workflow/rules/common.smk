@@ -308,11 +308,13 @@ def artifact_path(wildcards, spec, method):
 class RunJob:
     """The runs one job of train_eval or sweep_exits covers: one run (wildcards task, backbone,
     method, variant, seed) or, with group_small_jobs, every task x variant x seed of one method on
-    one backbone (no wildcards; named <name>_<method>_<backbone>). Either way the script gets
+    one backbone (no wildcards; named <name>_<method>_<backbone>), or with group_small_jobs
+    per-task every variant x seed of one method on one backbone and task
+    (<name>_<method>_<backbone>_<task>). Either way the script gets
     `params.runs`, one dict per run with everything task-dependent (its task, tokenized files,
     training section and artifacts), so it never reads wildcards."""
 
-    def __init__(self, name, method=None, runs=(), tasks=None, backbones=None):
+    def __init__(self, name, method=None, runs=(), tasks=None, backbones=None, per_task=False):
         self.method = method
         self.name = name
         if method is None:
@@ -325,10 +327,10 @@ class RunJob:
             self.log = paths.log_file(PRESET, name, W["task"], W["backbone"], W["method"], W["variant"], f"seed{W['seed']}")
         else:
             (self.backbone,) = backbones   # a grouped job has one backbone
-            self.rule = f"{name}_{method}_{slug(self.backbone)}"
+            self.rule = f"{name}_{method}_{slug(self.backbone)}" + (f"_{slug(tasks[0])}" if per_task else "")
             self.task_pattern = self.backbone_pattern = ".+"   # no wildcards
             self.cells = [(task, v, seed) for task in tasks for m, v in runs if m == method for seed in config["seeds"]]
-            self.log = paths.log_file(PRESET, name, self.backbone, method, "all-runs")
+            self.log = paths.log_file(PRESET, name, self.backbone, method, *(tasks if per_task else []), "all-runs")
         self.tasks = list(dict.fromkeys(task for task, _, _ in self.cells))
         # a grouped job of many runs first: started last, it would leave the other cores idle at the end
         self.size = len(self.cells)
@@ -392,14 +394,19 @@ class Cell:
 def run_jobs(name, runs_of):
     """The job shapes of `name` (train_eval, sweep_exits), `runs_of(backbone)` giving the (method,
     variant) pairs: one per run, or (group_small_jobs) one per method x backbone over every task of
-    the classification grid; summarization runs (their own backbones, methods and seeds) stay one
-    job each."""
-    if not config["group_small_jobs"]:
+    the classification grid, or (group_small_jobs: per-task) one per method x backbone x task, so
+    that a task added later runs only its own jobs; summarization runs (their own backbones,
+    methods and seeds) stay one job each."""
+    mode = config["group_small_jobs"]
+    if mode is False:
         return [RunJob(name)]
+    per_task = mode == "per-task"
+    task_sets = [[task] for task in config["tasks"]] if per_task else [config["tasks"]]
     grouped = [
-        RunJob(name, method, runs_of(backbone), config["tasks"], [backbone])
+        RunJob(name, method, runs_of(backbone), tasks, [backbone], per_task)
         for backbone in config["backbones"]
         for method in dict.fromkeys(m for m, _ in runs_of(backbone))
+        for tasks in task_sets
     ]
     return grouped + ([RunJob(name, tasks=SUMMARY_TASKS, backbones=SUMMARY_BACKBONES)] if name == "train_eval" and SUMMARY_TASKS else [])
 
