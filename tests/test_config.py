@@ -41,6 +41,8 @@ def test_shipped_presets_are_valid(name):
      "config key 'data.subsample_per_task.synth-sentimnet': not a task (known: "),
     (lambda c: c["training"].update(max_seq_len_per_task={"SST2": 32}),
      "config key 'training.max_seq_len_per_task.SST2': not a task"),
+    (lambda c: c["training"].update(epochs_per_task={"MRCP": 3}),
+     "config key 'training.epochs_per_task.MRCP': not a task"),
     (lambda c: (c["methods"].pop("pabee"), c["dynamic"].update(pabee={})),
      "config key 'dynamic.pabee': method pabee is not in `methods`"),
     # summarization: a hash the encoder cannot use (a method that uses_hash); the section's methods left
@@ -96,6 +98,28 @@ def test_each_method_trains_with_its_papers_recipe_unless_the_preset_shares_one(
     assert method_recipe(theseus["training"], theseus["method_training"], "per-method", "theseus")["epochs"] == \
         theseus["training"]["epochs"]
     assert theseus["method_training"]["deebert"]["batch_size"] == 8
+
+
+def test_a_task_can_train_for_its_own_number_of_epochs_over_any_recipe():
+    """training.epochs_per_task (a small task such as MRPC trains longer): that task's runs of every
+    method take its epochs, the other tasks keep their recipe's; the per-task sections and what
+    changes no result never reach a run's settings."""
+    from earlyexit.methods import method_recipe, run_recipe
+
+    paper = filled("config/config.yaml")
+    paper["training"]["epochs_per_task"] = {"MRPC": 9}
+    args = (paper["training"], paper["method_training"], paper["training_recipe"])
+    assert run_recipe(*args, "pabee", "MRPC")["epochs"] == 9          # over PABEE's own 5
+    assert run_recipe(*args, "pabee", "SST-2")["epochs"] == 5
+    assert run_recipe(*args, "full", "MRPC")["epochs"] == 9
+    assert run_recipe(*args, "full", "SST-2")["epochs"] == paper["training"]["epochs"] != 9
+    assert run_recipe(*args, "full", "IMDb")["max_seq_len"] == 512 != paper["training"]["max_seq_len"]
+    settings = run_recipe(*args, "full", "SST-2")
+    assert not {"epochs_per_task", "max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps"} & set(settings)
+    # without the per-task sections: the method's recipe as before (finished runs keep their params)
+    plain = {k: v for k, v in paper["training"].items() if k not in ("epochs_per_task", "max_seq_len_per_task",
+                                                                    "save_checkpoint", "checkpoint_every_steps")}
+    assert run_recipe(*args, "pabee", "SST-2") == method_recipe(plain, paper["method_training"], "per-method", "pabee")
     # a shared recipe: every method trains with the training section
     demo = filled("config/presets/demo.yaml")
     assert demo["training_recipe"] == "shared"

@@ -125,6 +125,19 @@ def method_recipe(training: dict, method_training: dict, recipe: str, method: st
     return {**training, **own}
 
 
+def run_recipe(training: dict, method_training: dict, recipe: str, method: str, task: str) -> dict:
+    """The training settings of one run of `method` on `task`: `method_recipe`, then the task's own
+    max_seq_len and epochs where training.max_seq_len_per_task / epochs_per_task name it (over any
+    recipe's), without those sections and without what changes no result (save_checkpoint,
+    checkpoint_every_steps: changing them must not rerun finished runs)."""
+    dropped = ("max_seq_len_per_task", "epochs_per_task", "save_checkpoint", "checkpoint_every_steps")
+    settings = method_recipe({k: v for k, v in training.items() if k not in dropped}, method_training, recipe, method)
+    for key, per_task in (("max_seq_len", "max_seq_len_per_task"), ("epochs", "epochs_per_task")):
+        if task in (training.get(per_task) or {}):
+            settings[key] = training[per_task][task]
+    return settings
+
+
 def training_runs(method: Method, variant: str, settings: dict) -> list[tuple[str, dict]]:
     """(run name, training setting) of every run of `variant`: one per value of the method's
     training-time sweep (Method.train_sweep / train_grid, e.g. {"alpha": 0.02} -> "default@alpha=0.02"),

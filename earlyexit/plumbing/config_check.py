@@ -184,7 +184,8 @@ def per_task_key_errors(config: dict) -> list[str]:
     from earlyexit.methods import METHODS
 
     keyed = {"data.subsample_per_task": (config["data"].get("subsample_per_task") or {}),
-             "training.max_seq_len_per_task": (config["training"].get("max_seq_len_per_task") or {})}
+             "training.max_seq_len_per_task": (config["training"].get("max_seq_len_per_task") or {}),
+             "training.epochs_per_task": (config["training"].get("epochs_per_task") or {})}
     messages = [f"config key '{where}.{name}': not a task (known: {', '.join(TASKS)})"
                 for where, section in keyed.items() for name in section if name not in TASKS]
     messages += [f"config key 'dynamic.{name}': method {name} is not in `methods` ({', '.join(config['methods'])}), "

@@ -10,7 +10,7 @@ from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
 from earlyexit.data.tasks import get_task
-from earlyexit.methods import (backbone_runs, get_method, method_recipe, method_variants, run_variant, training_runs,
+from earlyexit.methods import (backbone_runs, get_method, method_variants, run_recipe, run_variant, training_runs,
                                with_training_runs)
 from earlyexit.plumbing.gpu_slots import apply_local_gpu_limit
 from earlyexit.plumbing.preflight import gpus_for
@@ -206,13 +206,11 @@ def matched_results():
 
 
 def training_params(wildcards, method):
-    """The training section as TrainConfig takes it, with the task's max_seq_len. Without
-    checkpoint_every_steps: it changes no result, so changing it must not rerun finished runs
-    (train_eval.py reads it from the config)."""
+    """The training section as TrainConfig takes it (earlyexit.methods.run_recipe: the method's recipe,
+    the task's epochs), with the task's max_seq_len (a summarization task's: its source length).
+    train_eval.py reads checkpoint_every_steps from the config: it changes no result."""
     training = SUMMARIZATION["training"] if is_summarization(wildcards.task) else config["training"]
-    dropped = ("max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps")
-    kept = {k: v for k, v in training.items() if k not in dropped}
-    recipe = method_recipe(kept, config["method_training"], config["training_recipe"], method)
+    recipe = run_recipe(training, config["method_training"], config["training_recipe"], method, wildcards.task)
     return {**recipe, "max_seq_len": max_seq_len(wildcards.task)}
 
 
