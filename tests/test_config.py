@@ -104,7 +104,7 @@ def test_a_task_can_train_for_its_own_number_of_epochs_over_any_recipe():
     """training.epochs_per_task (a small task such as MRPC trains longer): that task's runs of every
     method take its epochs, the other tasks keep their recipe's; the per-task sections and what
     changes no result never reach a run's settings."""
-    from earlyexit.methods import method_recipe, run_recipe
+    from earlyexit.methods import method_recipe, run_recipe, task_max_seq_len
 
     paper = filled("config/config.yaml")
     paper["training"]["epochs_per_task"] = {"MRPC": 9}
@@ -114,6 +114,9 @@ def test_a_task_can_train_for_its_own_number_of_epochs_over_any_recipe():
     assert run_recipe(*args, "full", "MRPC")["epochs"] == 9
     assert run_recipe(*args, "full", "SST-2")["epochs"] == paper["training"]["epochs"] != 9
     assert run_recipe(*args, "full", "IMDb")["max_seq_len"] == 512 != paper["training"]["max_seq_len"]
+    # the one resolver tokenisation (workflow/rules/common.smk max_seq_len) reads too
+    assert task_max_seq_len(paper["training"], "IMDb") == 512
+    assert task_max_seq_len(paper["training"], "SST-2") == paper["training"]["max_seq_len"]
     settings = run_recipe(*args, "full", "SST-2")
     assert not {"epochs_per_task", "max_seq_len_per_task", "save_checkpoint", "checkpoint_every_steps"} & set(settings)
     # without the per-task sections: the method's recipe as before (finished runs keep their params)

@@ -132,10 +132,17 @@ def run_recipe(training: dict, method_training: dict, recipe: str, method: str, 
     checkpoint_every_steps: changing them must not rerun finished runs)."""
     dropped = ("max_seq_len_per_task", "epochs_per_task", "save_checkpoint", "checkpoint_every_steps")
     settings = method_recipe({k: v for k, v in training.items() if k not in dropped}, method_training, recipe, method)
-    for key, per_task in (("max_seq_len", "max_seq_len_per_task"), ("epochs", "epochs_per_task")):
-        if task in (training.get(per_task) or {}):
-            settings[key] = training[per_task][task]
+    if "max_seq_len" in training:               # a summarization section has source/target lengths instead
+        settings["max_seq_len"] = task_max_seq_len(training, task)
+    if task in (training.get("epochs_per_task") or {}):
+        settings["epochs"] = training["epochs_per_task"][task]
     return settings
+
+
+def task_max_seq_len(training: dict, task: str) -> int:
+    """A classification task's max_seq_len (tokenisation and training both read it):
+    training.max_seq_len_per_task's entry for the task, else training.max_seq_len."""
+    return (training.get("max_seq_len_per_task") or {}).get(task, training["max_seq_len"])
 
 
 def training_runs(method: Method, variant: str, settings: dict) -> list[tuple[str, dict]]:

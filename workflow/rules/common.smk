@@ -10,8 +10,8 @@ from earlyexit.plumbing.config_check import config_errors, input_errors
 from earlyexit.plumbing import paths
 from earlyexit.data.prepare import task_source, task_split_files, task_subsample
 from earlyexit.data.tasks import get_task
-from earlyexit.methods import (backbone_runs, get_method, method_variants, run_recipe, run_variant, training_runs,
-                               with_training_runs)
+from earlyexit.methods import (backbone_runs, get_method, method_variants, run_recipe, run_variant, task_max_seq_len,
+                               training_runs, with_training_runs)
 from earlyexit.plumbing.gpu_slots import apply_local_gpu_limit
 from earlyexit.plumbing.preflight import gpus_for
 
@@ -143,8 +143,7 @@ def backbone_weights(wildcards):
 def max_seq_len(task):
     if is_summarization(task):
         return SUMMARIZATION["max_source_len"]
-    training = config["training"]
-    return training.get("max_seq_len_per_task", {}).get(task, training["max_seq_len"])
+    return task_max_seq_len(config["training"], task)
 
 
 def run_results():
