@@ -187,12 +187,14 @@ def test_pooled_heads_inference_shortcut_equals_the_module_path(kind, padded_bat
     model = MultiExitClassifier(tiny_classifier(kind, 2), "own-pooler").eval()
     head = model.exits[0]
     assert isinstance(head, PooledHead) and _first_token_tanh(head.pooler) is not None
-    hidden = torch.randn(*ids.shape, model.hf.config.hidden_size)
-    with torch.no_grad():
-        shortcut = head(hidden, None)
-        assert head.pooled_of(hidden) is head._last[1]
-        expected = head.classifier(head.dropout(head.pooler(hidden)))
-        assert torch.equal(shortcut, expected)
+    for rows in (ids.shape[0], 1):          # one row takes matrix-vector products
+        hidden = torch.randn(rows, ids.shape[1], model.hf.config.hidden_size)
+        with torch.no_grad():
+            shortcut = head(hidden, None)
+            assert head.pooled_of(hidden) is head._last[1]
+            expected = head.classifier(head.dropout(head.pooler(hidden)))
+            assert shortcut.shape == expected.shape and torch.equal(shortcut, expected)
+            torch.testing.assert_close(head.pooled_of(hidden), head.pooler(hidden), rtol=0, atol=0)
     assert _first_token_tanh(head.pooler.train()) is None          # a pooler in training mode: its modules
     other = PooledHead(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh()), 8, 2, 0.1).eval()
     assert _first_token_tanh(other.pooler) is None

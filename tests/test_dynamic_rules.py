@@ -102,3 +102,21 @@ def test_entropy_rules_refuse_regression():
     for rule in (EntropyRule(0.5), NormalizedEntropyRule(0.5)):
         with pytest.raises(ValueError, match="regression"):
             run(torch.zeros(3, 2, 1), rule)
+
+
+def test_entropy_rules_decide_exactly_as_their_formulas_even_at_the_boundary():
+    """The rules compare sum p log p with the negated threshold (one op less per layer); negation is
+    exact, so every decision equals entropy < S and entropy / ln C < speed, thresholds set to the
+    rows' own entropies included (where a rounding difference would show)."""
+    from earlyexit.dynamic.exit_rules import LayerView
+
+    torch.manual_seed(0)
+    for classes in (2, 3):
+        logits = torch.randn(400, classes) * 3
+        h = entropy(logits)
+        view = LayerView(1, 2, logits, torch.arange(400), torch.zeros(400, 1, 4), torch.zeros(400, 1, 1, 1))
+        u = h / math.log(classes)
+        for s in [*h[:50].tolist(), 0.0, 0.3, float(h.median())]:
+            assert torch.equal(EntropyRule(s).decide(view), h < s)
+        for s in [*u[:50].tolist(), 0.0, 0.5, float(u.median())]:
+            assert torch.equal(NormalizedEntropyRule(s).decide(view), u < s)

@@ -75,8 +75,15 @@ class ExitAtLayer(ExitRule):
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
     """Natural-log entropy of softmax(logits) per row, computed stably from log-softmax."""
+    return -_sum_p_log_p(logits)
+
+
+def _sum_p_log_p(logits: torch.Tensor) -> torch.Tensor:
+    """sum_c p_c log p_c (the negative entropy) per row. The rules compare it with the negated
+    threshold: negation is exact, so the decisions are those of entropy < threshold, with one op
+    less per layer (batch-1 exits pay per op)."""
     log_p = torch.log_softmax(logits.float(), dim=-1)
-    return -(log_p.exp() * log_p).sum(-1)
+    return (log_p.exp() * log_p).sum(-1)
 
 
 def _classification_only(logits: torch.Tensor, rule: str) -> None:
@@ -93,7 +100,7 @@ class EntropyRule(ExitRule):
 
     def decide(self, view: LayerView) -> torch.Tensor:
         _classification_only(view.logits, "entropy exit (DeeBERT)")
-        return entropy(view.logits) < self.threshold
+        return _sum_p_log_p(view.logits) > -self.threshold                   # entropy < threshold
 
 
 class NormalizedEntropyRule(ExitRule):
@@ -104,7 +111,8 @@ class NormalizedEntropyRule(ExitRule):
 
     def decide(self, view: LayerView) -> torch.Tensor:
         _classification_only(view.logits, "normalised-entropy exit (FastBERT)")
-        return entropy(view.logits) / math.log(view.logits.shape[-1]) < self.speed
+        # (-s) / c == s / (-c) exactly: entropy / ln C < speed
+        return _sum_p_log_p(view.logits) / -math.log(view.logits.shape[-1]) < self.speed
 
 
 class PatienceRule(ExitRule):
@@ -127,9 +135,10 @@ class PatienceRule(ExitRule):
         self.count, self.previous = self.count[keep], self.previous[keep]
 
     def decide(self, view: LayerView) -> torch.Tensor:
-        logits = view.logits.float()
+        logits = view.logits
         regression = logits.shape[-1] == 1
-        current = logits[:, 0] if regression else logits.argmax(-1).float()
+        # classification compares argmax indices as they are (no cast: one op less per layer)
+        current = logits[:, 0].float() if regression else logits.argmax(-1)
         if self.previous is None:                # layer 1: nothing to agree with yet
             self.count = torch.zeros(len(current), dtype=torch.long, device=current.device)
         else:

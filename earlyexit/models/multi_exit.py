@@ -88,6 +88,12 @@ class PooledHead(nn.Module):
         if not torch.is_grad_enabled() and not self.training and (dense := _first_token_tanh(self.pooler)) is not None:
             # inference: the same ops without five module calls, which cost as much as the ops
             # themselves on one row (batch-1 exits, every layer)
+            if hidden.shape[0] == 1:
+                # one row: matrix-vector products, which read each weight once without the GEMM's
+                # packing (a batch-1 exit pays this at every layer)
+                pooled = torch.tanh(torch.addmv(dense.bias, dense.weight, hidden[0, 0]))
+                self._last = (hidden, pooled[None])
+                return torch.addmv(self.classifier.bias, self.classifier.weight, pooled)[None]
             pooled = torch.tanh(F.linear(hidden[:, 0], dense.weight, dense.bias))
             self._last = (hidden, pooled)
             return F.linear(pooled, self.classifier.weight, self.classifier.bias)
@@ -298,6 +304,7 @@ def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int
     Per layer the only device-to-host transfer is the rule's decision; the rows that stay are
     index-selected, and nothing is copied while no row has left."""
     batch, device = attention_mask.shape[0], attention_mask.device
+    on_host = device.type == "cpu"                 # no transfer op at all (batch-1 exits pay per op)
     # real tokens per row on the host (one transfer per batch when the caller has not got them)
     lengths = attention_mask.sum(1).cpu().numpy() if lengths is None else np.asarray(lengths)
     rule.start(batch, num_layers, device)
@@ -314,7 +321,8 @@ def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int
                 return ExitResult(logits, exit_layers)
             answer.index_copy_(0, rows, logits)
             break
-        leave = rule.decide(LayerView(number, num_layers, logits, rows, h, mask)).cpu().numpy()   # the one sync
+        decision = rule.decide(LayerView(number, num_layers, logits, rows, h, mask))
+        leave = decision.numpy() if on_host else decision.cpu().numpy()    # the one sync
         if not leave.any():
             continue
         exit_layers[alive[leave]] = number
