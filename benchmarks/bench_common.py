@@ -87,6 +87,29 @@ def wait_for_quiet(max_load: float, max_wait: float) -> float:
     return os.getloadavg()[0]
 
 
+def interleaved_by_batch(variants: dict, batches: list, repeats: int) -> dict[str, float]:
+    """Median seconds per variant over `repeats` passes, the variants alternating batch by batch
+    (`variants`: name -> callable(batch)), in turns that swap order every batch. A pass takes
+    about a second at batch 1 and this machine's speed drifts by several per cent from one second
+    to the next, which moved a ratio of pass-by-pass medians by up to 0.07 between runs; batch by
+    batch, the drift falls on both variants alike. One warm-up pass each."""
+    names = list(variants)
+    for name in names:
+        for batch in batches:
+            variants[name](batch)
+    totals = {name: [] for name in names}
+    for r in range(repeats):
+        spent = dict.fromkeys(names, 0.0)
+        for i, batch in enumerate(batches):
+            for name in (names if (i + r) % 2 == 0 else names[::-1]):
+                start = time.perf_counter()
+                variants[name](batch)
+                spent[name] += time.perf_counter() - start
+        for name in names:
+            totals[name].append(spent[name])
+    return {name: statistics.median(t) for name, t in totals.items()}
+
+
 def interleaved_medians(variants: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
     """Median seconds per variant; each variant is a no-argument callable doing one full pass.
     One warm-up pass each, then `repeats` rounds that run every variant once, in turn; `sync`

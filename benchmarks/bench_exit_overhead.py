@@ -11,8 +11,9 @@ one runner (earlyexit.cost.timing.InferenceRunner), in two cases:
 - `exit-at-k`: every row leaves at layer k (--exit-layer; a cascade at its small model's depth);
   reference = the model truncated to its first k layers with exit k.
 So seconds - reference_seconds is the exit machinery: the exit heads, the rule, the one
-device-to-host transfer per layer, dropping finished rows. Each pair is timed in turn inside each
-pass (median of --repeats passes after a warm-up); the predictions of both are checked to agree.
+device-to-host transfer per layer, dropping finished rows. The two alternate batch by batch inside
+each pass (median of --repeats passes after a warm-up: bench_common.interleaved_by_batch); the
+predictions of both are checked to agree.
 Without --data-dir it uses the synthetic sentiment task. Writes
 {"rows": [{"method", "batch_size", "case", "seconds", "reference_seconds", ...}], ...}.
 """
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import add_common_args, add_inference_args, backbone_spec, interleaved_medians, load_texts, wait_for_quiet  # noqa: E402
+from bench_common import add_common_args, add_inference_args, backbone_spec, interleaved_by_batch, load_texts, wait_for_quiet  # noqa: E402
 
 from earlyexit.models.backbones import load_tokenizer  # noqa: E402
 from earlyexit.data.encoded import encode_examples  # noqa: E402
@@ -48,11 +49,6 @@ def dynamic_context(method, task, spec, splits, meta):
     return RunContext(task=task, backbone=spec, variant=method.variants[0], seed=0, splits=splits, meta=meta,
                       artifacts={}, train_config=config, device=torch.device("cpu"), progress=False,
                       settings=method_settings(section(), method.name))
-
-
-def pass_of(batches, forward):
-    """One pass over the batches, the predictions on the host (as the timing rule ends a batch)."""
-    return lambda: [_answer(forward(batch)) for batch in batches]
 
 
 def main(argv=None):
@@ -93,16 +89,17 @@ def main(argv=None):
             cases = {"no-exit": (runner, timed.reference(None), timed.num_layers),
                      "exit-at-k": (forced, timed.reference(k), k)}
             for case, (run, reference, layer) in cases.items():
-                variants = {"method": pass_of(batches, lambda b, run=run: run.timed.forward(b)[0]),
-                            "reference": pass_of(batches, reference)}
+                # one batch, its predictions on the host (as the timing rule ends a batch)
+                variants = {"method": lambda b, run=run: _answer(run.timed.forward(b)[0]),
+                            "reference": lambda b, reference=reference: _answer(reference(b))}
                 with torch.inference_mode():
-                    answers = {v: np.concatenate(f()) for v, f in variants.items()}
+                    answers = {v: np.concatenate([f(b) for b in batches]) for v, f in variants.items()}
                     exits = np.concatenate([run.timed.forward(b)[1] for b in batches])
                 if not (answers["method"] == answers["reference"]).all():
                     sys.exit(f"bench_exit_overhead: {name} {case}: its answers differ from the reference's")
                 load = wait_for_quiet(args.max_load, args.max_wait)
                 with torch.inference_mode():
-                    t = interleaved_medians(variants, args.repeats)
+                    t = interleaved_by_batch(variants, batches, args.repeats)
                 row = {"method": name, "batch_size": bs, "case": case, "exit_layer": layer, "instances": n,
                        "seconds": t["method"], "reference_seconds": t["reference"],
                        "ratio": t["reference"] / t["method"],
