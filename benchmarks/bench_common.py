@@ -91,8 +91,8 @@ def interleaved_by_batch(variants: dict, batches: list, repeats: int) -> dict[st
     """Median seconds per variant over `repeats` passes, the variants alternating batch by batch
     (`variants`: name -> callable(batch)), in turns that swap order every batch. A pass takes
     about a second at batch 1 and this machine's speed drifts by several per cent from one second
-    to the next, which moved a ratio of pass-by-pass medians by up to 0.07 between runs; batch by
-    batch, the drift falls on both variants alike. One warm-up pass each."""
+    to the next, which moved a ratio of pass-by-pass medians by 0.1 between two runs of the same
+    code; batch by batch, the drift falls on both variants alike. One warm-up pass each."""
     names = list(variants)
     for name in names:
         for batch in batches:
