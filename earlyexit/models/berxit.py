@@ -147,12 +147,11 @@ class LTERule(ExitRule):
     def __init__(self, model: BERxiTClassifier, thresholds):
         self.model = model
         self.tau = torch.tensor(parse_thresholds(thresholds, model.num_layers))
-        self._tau_as = {}     # (device, dtype) -> per-layer τ in u's device and dtype, cast once
+        self._tau_cast = None   # per-layer τ in u's device and dtype, cast at the first layer (a rule serves one batch)
 
     def decide(self, view: LayerView) -> torch.Tensor:
         head = self.model.exits[view.layer - 1]
         u = self.model.lte(head.pooled_of(view.hidden))
-        key = (u.device, u.dtype)
-        if key not in self._tau_as:          # one op per layer, not three (batch-1 exits pay per op)
-            self._tau_as[key] = list(self.tau.to(u.device, u.dtype).unbind())
-        return u < self._tau_as[key][view.layer - 1]
+        if self._tau_cast is None:          # one op per layer, not three (batch-1 exits pay per op)
+            self._tau_cast = self.tau.to(u.device, u.dtype).unbind()
+        return u < self._tau_cast[view.layer - 1]
