@@ -110,7 +110,8 @@ def token_exit_layer(h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
         q_active = query(active_in)
         # buffer in the projection's dtype: under CUDA autocast that is bf16 while h is fp32,
         # and index_copy refuses mixed dtypes there (CPU autocast would promote them)
-        q = q_active.new_zeros(batch * width, q_active.shape[-1]).index_copy(0, index, q_active)
+        # (in place into the fresh buffer: the out-of-place index_copy would first clone it)
+        q = q_active.new_zeros(batch * width, q_active.shape[-1]).index_copy_(0, index, q_active)
     q = q.view(batch, width, heads, head_dim).transpose(1, 2)
     k = key(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)                   # [B, h, T, d]
     v = value(h).view(batch, seq_len, heads, head_dim).transpose(1, 2)
@@ -136,5 +137,8 @@ def token_exit_layer(h: torch.Tensor, layer_number: int, schedule: ExitSchedule,
 
 
 def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x[b, index[b, t]] for every b, t; x is [B, T, H]."""
-    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    """x[b, index[b, t]] for every b, t; x is [B, T, H]. Whole H-vectors by flat row index: a gather
+    with the index expanded over H reads one int64 per element (slower at batch 32 in both dtypes)."""
+    batch, seq_len, hidden = x.shape
+    flat = (index + torch.arange(batch, device=index.device)[:, None] * seq_len).reshape(-1)
+    return x.reshape(batch * seq_len, hidden).index_select(0, flat).view(batch, seq_len, hidden)
