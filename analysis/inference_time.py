@@ -58,7 +58,7 @@ def plain_points(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "backbone", "batch_size", "wall_speedup"])
 
 
-def _registry_order(row) -> tuple:
+def registry_order(row) -> tuple:
     """The reference row first, then the methods' order, variants as the method declares them."""
     method = METHODS.get(row.method)
     if method is None:
@@ -67,7 +67,7 @@ def _registry_order(row) -> tuple:
     return (not row.reference, method.order, row.method, variants.index(row.variant) if row.variant in variants else 0)
 
 
-def _legend_label(row) -> str:
+def legend_label(row) -> str:
     """A variant's label with its method's name where the method has several (HashEE's hashes)."""
     method = METHODS.get(row.method)
     if method is None or len(method.variants) == 1 or row.label.startswith(method.paper_name):
@@ -85,7 +85,7 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
     tasks = sorted(points["task"].unique())
     markers = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}
     rows = sorted(dict.fromkeys(points[["method", "variant", "label", "reference"]].itertuples(index=False)),
-                  key=_registry_order)
+                  key=registry_order)
     devices = ", ".join(sorted({f"{d}, {t} thread{'s' if t != 1 else ''}"
                                 for d, t in zip(points["device"], points["threads"])}))
     fig, axes = plt.subplots(1, len(batch_sizes), figsize=(4.0 * len(batch_sizes), 4.2), squeeze=False)
@@ -106,7 +106,7 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
         ax.set_xlabel("FLOPs speed-up vs own full model (×)")
         ax.set_ylabel("wall-clock speed-up vs full model (×)")
     handles = [Line2D([], [], linestyle="none", marker="*" if r.reference else "o", markersize=10 if r.reference else 7,
-                      color=row_color(r.method, r.variant), label=_legend_label(r)) for r in rows]
+                      color=row_color(r.method, r.variant), label=legend_label(r)) for r in rows]
     if not plain.empty:
         handles.append(Line2D([], [], linestyle="none", marker="x", markersize=9, color="0.4",
                               label="plain HF forward (default kernels)"))

@@ -312,9 +312,9 @@ def test_learned_exit_rules_are_timed_at_the_sweep_matched_point(method, tmp_pat
 def test_legend_names_a_variant_once():
     from collections import namedtuple
 
-    from analysis.inference_time import _legend_label
+    from analysis.inference_time import legend_label
 
     Row = namedtuple("Row", "method variant label")
-    assert _legend_label(Row("hashee", "mi", "MI")) == "HashEE (MI)"
-    assert _legend_label(Row("consistentee", "default", "ConsistentEE")) == "ConsistentEE"
-    assert _legend_label(Row("pabee", "default", "PABEE")) == "PABEE"
+    assert legend_label(Row("hashee", "mi", "MI")) == "HashEE (MI)"
+    assert legend_label(Row("consistentee", "default", "ConsistentEE")) == "ConsistentEE"
+    assert legend_label(Row("pabee", "default", "PABEE")) == "PABEE"

@@ -276,12 +276,14 @@ def test_demo_dag_end_to_end(tmp_path):
     assert (claims.loc[["a", "c", "d"], "verdict"] != "not run in this preset").all()
     assert claims.loc["f", "verdict"] == "not run in this preset"     # summarization is off here
     assert "claims.md" in {p.name for p in (tmp_path / "results/e2e/tables").iterdir()}
+    timing = pd.read_csv(tmp_path / "results/e2e/tables/inference_time.csv")
+    assert set(timing.method.dropna()) >= {"full", "hashee"} and (timing.median_seconds > 0).all()
 
     logs = list((tmp_path / "logs/e2e").rglob("*.log"))
     # prepare, tokenize, hashes (one job: group_small_jobs), runs (one job per method), analysis
-    # (runs table, hash and main tables, two figures, the claims ledger), timing and its figure
+    # (runs table, hash and main tables, two figures, the claims ledger), timing, its figure and table
     assert config["group_small_jobs"]
-    hashee_jobs = 1 + 1 + 1 + 2 + 6 + 2
+    hashee_jobs = 1 + 1 + 1 + 2 + 6 + 3
     seeds = len(diff["seeds"])
     # datasets (3) + tables/figures (4) + one per predictor x seed
     difficulty_jobs = 3 + 4 + seeds * sum(len(diff[level]["predictors"]) for level in ("human", "sentence", "token"))

@@ -253,7 +253,7 @@ def analysis_targets():
         *[paths.figure(PRESET, f"backbone_effect.{ext}") for ext in ("png", "pdf")],
         *paths.summarization_targets(PRESET, SUMMARIZATION["enabled"]),
         *dynamic_targets(),
-        *timing_targets(),   # the inference-time figure (timing.smk)
+        *timing_targets(),   # the inference-time figure and table (timing.smk)
         *[paths.table(PRESET, f"claims.{ext}") for ext in ("csv", "md", "tex")],   # the claims ledger
     ]
 
@@ -455,11 +455,12 @@ def timing_tasks():
 
 
 def timing_targets():
-    """The timing figure, when timing is on and the config runs a full model and something to compare."""
+    """The timing figure and table, when timing is on and the config runs a full model and something to compare."""
     methods = {m for m, _ in timed_runs()}
     if not config["timing"]["enabled"] or not any(get_method(m).reference for m in methods) or len(timed_runs()) < 2:
         return []
-    return [paths.figure(PRESET, f"inference_time.{ext}") for ext in ("png", "pdf")]
+    return ([paths.figure(PRESET, f"inference_time.{ext}") for ext in ("png", "pdf")]
+            + [paths.table(PRESET, f"inference_time.{ext}") for ext in ("csv", "md", "tex")])
 
 
 def timing_cases(wildcards):

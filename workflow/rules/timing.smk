@@ -51,3 +51,20 @@ rule figure_inference_time:
         "../envs/hashee.yaml"
     script:
         "../scripts/figure_inference_time.py"
+
+
+rule table_inference_time:
+    input:
+        timing=[paths.timing(PRESET, task, backbone) for task in timing_tasks() for backbone in timing_backbones()],
+    output:
+        csv=report(paths.table(PRESET, "inference_time.csv"), caption="../report/inference_time_table.rst", category="Tables"),
+        md=report(paths.table(PRESET, "inference_time.md"), caption="../report/inference_time_table.rst", category="Tables"),
+        tex=report(paths.table(PRESET, "inference_time.tex"), caption="../report/inference_time_table.rst", category="Tables"),
+    params:
+        preset=PRESET,
+    log:
+        paths.log_file(PRESET, "table_inference_time"),
+    conda:
+        "../envs/hashee.yaml"
+    script:
+        "../scripts/table_inference_time.py"

@@ -1,0 +1,97 @@
+"""The numbers behind the inference-time figure, as a table: per task x backbone, every timed method at
+its operating point (the full model first, then the registry's order), its FLOPs speed-up against the
+own full model, and per batch size the median wall-clock seconds over the test split and the wall
+speed-up against the full model; the plain HF forward (default kernels) last, as the figure's grey
+cross. Read from the same timing records as the figure (analysis/inference_time.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+
+from analysis.inference_time import legend_label, registry_order, read_timing
+from analysis.table_writer import DASH, Column, Layout, format_speedup, write_table
+
+NAME = "inference_time"
+TIDY_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "setting", "flops_speedup_vs_own_full",
+                "flops_speedup", "batch_size", "median_seconds", "wall_speedup", "device", "threads", "dtype"]
+
+
+def inference_time_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per timed entry (and the plain HF forward, method empty) x batch size (TIDY_COLUMNS)."""
+    rows = []
+    for r in records:
+        common = {"task": r["task"], "backbone": r["backbone"], "device": r["device"], "threads": r["threads"],
+                  "dtype": r.get("dtype", "float32")}
+        for e in r["entries"]:
+            for t in e["timings"]:
+                rows.append({**common, "method": e["method"], "variant": e["variant"], "label": e["label"],
+                             "reference": bool(e["reference"]),
+                             "setting": None if e["setting"] is None else json.dumps(e["setting"], sort_keys=True),
+                             "flops_speedup_vs_own_full": e["flops_speedup_vs_own_full"],
+                             "flops_speedup": e["flops_speedup"], "batch_size": t["batch_size"],
+                             "median_seconds": t["median_seconds"], "wall_speedup": t["wall_speedup"]})
+        for t in r.get("plain_hf", {}).get("timings", []):
+            # the full model's weights: its FLOPs, through HF's own forward
+            rows.append({**common, "method": "", "variant": "", "label": r["plain_hf"]["label"], "reference": False,
+                         "setting": None, "flops_speedup_vs_own_full": 1.0, "flops_speedup": None,
+                         "batch_size": t["batch_size"], "median_seconds": t["median_seconds"],
+                         "wall_speedup": t["wall_speedup"]})
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
+
+
+def _setting_cell(setting) -> str:
+    if setting is None or (isinstance(setting, float) and pd.isna(setting)):
+        return DASH
+    return ", ".join(f"{k} {v}" for k, v in json.loads(setting).items())
+
+
+def inference_time_layout(table: pd.DataFrame, preset: str) -> Layout:
+    batch_sizes = sorted(table["batch_size"].unique())
+    columns = [Column("setting"), Column("FLOPs speed-up vs own full")]
+    for b in batch_sizes:
+        group = f"batch {b}"
+        columns += [Column("median s", group), Column("wall speed-up", group)]
+    groups = []
+    for (task, backbone), part in table.groupby(["task", "backbone"], sort=True):
+        timed = part[part["method"] != ""]
+        keys = sorted(dict.fromkeys(timed[["method", "variant", "label", "reference"]].itertuples(index=False)),
+                      key=registry_order)
+        ordered = [(timed[(timed["method"] == k.method) & (timed["variant"] == k.variant)], legend_label(k))
+                   for k in keys]
+        plain = part[part["method"] == ""]
+        if not plain.empty:
+            ordered.append((plain, plain["label"].iloc[0]))
+        rows = []
+        for entry, label in ordered:
+            first = entry.iloc[0]
+            row = [label, _setting_cell(first["setting"]), format_speedup(first["flops_speedup_vs_own_full"])]
+            for b in batch_sizes:
+                at = entry[entry["batch_size"] == b]
+                row += ([DASH, DASH] if at.empty else
+                        [f"{at['median_seconds'].iloc[0]:.3f}", f"{at['wall_speedup'].iloc[0]:.2f}×"])
+            rows.append(row)
+        groups.append((f"{task}, {backbone}", rows))
+    machines = "; ".join(sorted({f"{d}, {t} thread{'s' if t != 1 else ''}, {x}"
+                                 for d, t, x in zip(table["device"], table["threads"], table["dtype"])}))
+    caption = (f"Inference time, preset {preset}: median wall-clock seconds over the test split and the full "
+               f"model's median over each method's (same batch size), beside the exact-FLOPs speed-up against "
+               f"the own full model; every method through the same runner and fast linear path, the plain HF "
+               f"forward (default kernels) as a reference. {machines}.")
+    layout = Layout(name=f"{NAME}-{preset}", caption=caption, stub="Method", columns=columns, groups=groups)
+    layout.check()
+    return layout
+
+
+def write_inference_time_table(timing_paths: list, out_csv: str | os.PathLike, out_md: str | os.PathLike,
+                               out_tex: str | os.PathLike, preset: str) -> pd.DataFrame:
+    """The table from timing records (CSV, Markdown, LaTeX, each atomically)."""
+    table = inference_time_frame([read_timing(p) for p in timing_paths])
+    if table.empty:
+        raise ValueError(f"{timing_paths[0] if timing_paths else '(no timing files)'}: no timed entries")
+    write_table(table, inference_time_layout(table, preset), out_csv, out_md, out_tex,
+                source=f"analysis/inference_time_table.py from the timing records of preset {preset}")
+    return table
