@@ -13,7 +13,7 @@ import os
 import pandas as pd
 
 from analysis.inference_time import legend_label, registry_order, read_timing
-from analysis.table_writer import DASH, Column, Layout, format_speedup, write_table
+from analysis.table_writer import DASH, Column, Layout, write_table
 
 NAME = "inference_time"
 TIDY_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "setting", "flops_speedup_vs_own_full",
@@ -68,7 +68,7 @@ def inference_time_layout(table: pd.DataFrame, preset: str) -> Layout:
         rows = []
         for entry, label in ordered:
             first = entry.iloc[0]
-            row = [label, _setting_cell(first["setting"]), format_speedup(first["flops_speedup_vs_own_full"])]
+            row = [label, _setting_cell(first["setting"]), f"{first['flops_speedup_vs_own_full']:.2f}×"]
             for b in batch_sizes:
                 at = entry[entry["batch_size"] == b]
                 row += ([DASH, DASH] if at.empty else
