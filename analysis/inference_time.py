@@ -31,6 +31,7 @@ from earlyexit.plumbing.records import SCHEMAS, read_checked_json  # noqa: E402
 
 TIMING_SCHEMA = SCHEMAS / "timing.schema.yaml"
 TASK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">")
+PLAIN_COLOR = "0.6"     # light grey: readable over the black star of the full model
 POINT_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "batch_size", "flops_speedup",
                  "wall_speedup", "median_seconds", "device", "threads"]
 
@@ -97,7 +98,9 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
             ax.plot(p.flops_speedup, p.wall_speedup, linestyle="none", marker="*" if p.reference else markers[p.task],
                     markersize=12 if p.reference else 7, color=row_color(p.method, p.variant), zorder=3)
         for p in plain[plain["batch_size"] == batch_size].itertuples(index=False):
-            ax.plot(1.0, p.wall_speedup, linestyle="none", marker="x", markersize=9, color="0.4", zorder=2)
+            # on top: it sits within a marker's width of the full model's star (both near 1.0x)
+            ax.plot(1.0, p.wall_speedup, linestyle="none", marker="x", markersize=9, markeredgewidth=2,
+                    color=PLAIN_COLOR, zorder=4)
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
         ax.set_aspect("equal")
@@ -108,7 +111,7 @@ def plot_inference_time(timing_paths: list, out_png, out_pdf, preset: str) -> pd
     handles = [Line2D([], [], linestyle="none", marker="*" if r.reference else "o", markersize=10 if r.reference else 7,
                       color=row_color(r.method, r.variant), label=legend_label(r)) for r in rows]
     if not plain.empty:
-        handles.append(Line2D([], [], linestyle="none", marker="x", markersize=9, color="0.4",
+        handles.append(Line2D([], [], linestyle="none", marker="x", markersize=9, markeredgewidth=2, color=PLAIN_COLOR,
                               label="plain HF forward (default kernels)"))
     handles += [Line2D([], [], linestyle="none", marker=markers[t], markersize=7, color="0.35", label=t) for t in tasks]
     handles.append(Line2D([], [], linestyle="--", color="0.5", label="y = x"))
