@@ -6,7 +6,9 @@
 # model as a reference point; config timing.dtype bfloat16 for bf16 inference); then wall-clock
 # speed-up against FLOPs speed-up in one figure.
 # Timings share the machine with whatever else runs at the same time: for clean numbers, run the
-# timing jobs alone (e.g. `snakemake --cores 1 --until figure_inference_time` once the rest is done).
+# rest first with the checkpoints kept, `snakemake --cores N --notemp --omit-from time_inference`
+# (without --notemp snakemake deletes the temp() checkpoints the timing reads as soon as nothing
+# else in that run needs them), then the timing alone, `snakemake --cores 1`.
 
 
 rule time_inference:
