@@ -14,6 +14,7 @@ reference point.
 
 from __future__ import annotations
 
+import json
 import os
 
 import matplotlib
@@ -32,8 +33,9 @@ from earlyexit.plumbing.records import SCHEMAS, read_checked_json  # noqa: E402
 TIMING_SCHEMA = SCHEMAS / "timing.schema.yaml"
 TASK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">")
 PLAIN_COLOR = "0.6"     # light grey: readable over the black star of the full model
-POINT_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "batch_size", "flops_speedup",
-                 "wall_speedup", "median_seconds", "device", "threads"]
+POINT_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "setting", "batch_size",
+                 "flops_speedup", "flops_speedup_reference_depth", "wall_speedup", "median_seconds", "device",
+                 "threads", "dtype"]
 
 
 def read_timing(path: str | os.PathLike, schema_path: str | os.PathLike = TIMING_SCHEMA) -> dict:
@@ -42,21 +44,34 @@ def read_timing(path: str | os.PathLike, schema_path: str | os.PathLike = TIMING
     return record
 
 
+def _point(record: dict, timing: dict, **entry) -> dict:
+    return {"task": record["task"], "backbone": record["backbone"], **entry, "batch_size": timing["batch_size"],
+            "wall_speedup": timing["wall_speedup"], "median_seconds": timing["median_seconds"],
+            "device": record["device"], "threads": record["threads"], "dtype": record.get("dtype", "float32")}
+
+
 def timing_points(records: list[dict]) -> pd.DataFrame:
-    """One row per entry x batch size of every record (POINT_COLUMNS)."""
-    rows = [{"task": r["task"], "backbone": r["backbone"], "method": e["method"], "variant": e["variant"],
-             "label": e["label"], "reference": bool(e["reference"]), "batch_size": t["batch_size"],
-             "flops_speedup": e["flops_speedup_vs_own_full"], "wall_speedup": t["wall_speedup"],
-             "median_seconds": t["median_seconds"], "device": r["device"], "threads": r["threads"]}
+    """One row per entry x batch size of every record (POINT_COLUMNS; `flops_speedup` against the
+    own full model, the figure's x; `setting` as JSON text)."""
+    rows = [_point(r, t, method=e["method"], variant=e["variant"], label=e["label"], reference=bool(e["reference"]),
+                   setting=None if e["setting"] is None else json.dumps(e["setting"], sort_keys=True),
+                   flops_speedup=e["flops_speedup_vs_own_full"], flops_speedup_reference_depth=e["flops_speedup"])
             for r in records for e in r["entries"] for t in e["timings"]]
+    return pd.DataFrame(rows, columns=POINT_COLUMNS)
+
+
+def plain_timings(records: list[dict]) -> pd.DataFrame:
+    """The plain HF forward's rows of every record that has one (POINT_COLUMNS; method and variant
+    empty: it is no method of the registry, but the full model's weights, hence its FLOPs)."""
+    rows = [_point(r, t, method="", variant="", label=r["plain_hf"]["label"], reference=False, setting=None,
+                   flops_speedup=1.0, flops_speedup_reference_depth=None)
+            for r in records if "plain_hf" in r for t in r["plain_hf"]["timings"]]
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
 def plain_points(records: list[dict]) -> pd.DataFrame:
     """The plain HF reference point of each record that has one: task, backbone, batch_size, wall_speedup."""
-    rows = [{"task": r["task"], "backbone": r["backbone"], "batch_size": t["batch_size"], "wall_speedup": t["wall_speedup"]}
-            for r in records if "plain_hf" in r for t in r["plain_hf"]["timings"]]
-    return pd.DataFrame(rows, columns=["task", "backbone", "batch_size", "wall_speedup"])
+    return plain_timings(records)[["task", "backbone", "batch_size", "wall_speedup"]]
 
 
 def registry_order(row) -> tuple:

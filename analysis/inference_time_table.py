@@ -12,35 +12,18 @@ import os
 
 import pandas as pd
 
-from analysis.inference_time import legend_label, registry_order, read_timing
+from analysis.inference_time import legend_label, plain_timings, read_timing, registry_order, timing_points
 from analysis.table_writer import DASH, Column, Layout, write_table
 
 NAME = "inference_time"
-TIDY_COLUMNS = ["task", "backbone", "method", "variant", "label", "reference", "setting", "flops_speedup_vs_own_full",
-                "flops_speedup", "batch_size", "median_seconds", "wall_speedup", "device", "threads", "dtype"]
+# the tidy CSV names its speed-ups as runs.csv does: flops_speedup against the family's reference depth
+TIDY_NAMES = {"flops_speedup": "flops_speedup_vs_own_full", "flops_speedup_reference_depth": "flops_speedup"}
 
 
 def inference_time_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per timed entry (and the plain HF forward, method empty) x batch size (TIDY_COLUMNS)."""
-    rows = []
-    for r in records:
-        common = {"task": r["task"], "backbone": r["backbone"], "device": r["device"], "threads": r["threads"],
-                  "dtype": r.get("dtype", "float32")}
-        for e in r["entries"]:
-            for t in e["timings"]:
-                rows.append({**common, "method": e["method"], "variant": e["variant"], "label": e["label"],
-                             "reference": bool(e["reference"]),
-                             "setting": None if e["setting"] is None else json.dumps(e["setting"], sort_keys=True),
-                             "flops_speedup_vs_own_full": e["flops_speedup_vs_own_full"],
-                             "flops_speedup": e["flops_speedup"], "batch_size": t["batch_size"],
-                             "median_seconds": t["median_seconds"], "wall_speedup": t["wall_speedup"]})
-        for t in r.get("plain_hf", {}).get("timings", []):
-            # the full model's weights: its FLOPs, through HF's own forward
-            rows.append({**common, "method": "", "variant": "", "label": r["plain_hf"]["label"], "reference": False,
-                         "setting": None, "flops_speedup_vs_own_full": 1.0, "flops_speedup": None,
-                         "batch_size": t["batch_size"], "median_seconds": t["median_seconds"],
-                         "wall_speedup": t["wall_speedup"]})
-    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
+    """The figure's points, then the plain HF forward's rows (method empty), with runs.csv's names."""
+    parts = [frame for frame in (timing_points(records), plain_timings(records)) if not frame.empty]
+    return (pd.concat(parts, ignore_index=True) if parts else timing_points([])).rename(columns=TIDY_NAMES)
 
 
 def _setting_cell(setting) -> str:
