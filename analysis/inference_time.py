@@ -64,9 +64,14 @@ def plain_timings(records: list[dict]) -> pd.DataFrame:
     """The plain HF forward's rows of every record that has one (POINT_COLUMNS; method and variant
     empty: it is no method of the registry, but the full model's weights, hence its FLOPs)."""
     rows = [_point(r, t, method="", variant="", label=r["plain_hf"]["label"], reference=False, setting=None,
-                   flops_speedup=1.0, flops_speedup_reference_depth=None)
+                   flops_speedup=1.0, flops_speedup_reference_depth=_full_flops_speedup(r))
             for r in records if "plain_hf" in r for t in r["plain_hf"]["timings"]]
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
+
+
+def _full_flops_speedup(record: dict) -> float | None:
+    """The full model's FLOPs speed-up against the family's reference depth in this record."""
+    return next((e["flops_speedup"] for e in record["entries"] if e["reference"]), None)
 
 
 def plain_points(records: list[dict]) -> pd.DataFrame:

@@ -31,7 +31,10 @@ def test_table_lists_every_method_in_registry_order_with_the_plain_forward_last(
     assert labels == ["full", *("pabee" if m == "pabee" else "HashEE (hashee)" for m in others), "plain HF"]
     pabee = next(line for line in lines if line.startswith("| pabee"))
     assert "patience 2" in pabee and "1.50×" in pabee and "2.500 | 0.80×" in pabee and "0.500 | 1.20×" in pabee
+    # FLOPs speed-up against the own full model and against the family's reference depth (the paper's convention)
+    assert "| 1.50× | 3.00× |" in pabee
     plain = next(line for line in lines if line.startswith("| plain HF"))
+    assert "| 1.00× | 2.00× |" in plain          # the full model's weights: the full model's FLOPs
     assert plain.rstrip(" |").endswith("4.000 | 0.50× | – | –")
     assert "cpu (x86_64), 1 thread, float32" in out["md"].read_text()
     assert r"\multicolumn{2}" in out["tex"].read_text()
