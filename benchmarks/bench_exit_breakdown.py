@@ -66,9 +66,9 @@ def clocked_rule(make_rule, spent: dict):
 
         def timed_decide(view):
             start = time.perf_counter()
-            leave = decide(view).cpu().numpy()
+            leave = decide(view)
             spent["rule"] += time.perf_counter() - start
-            return torch.from_numpy(leave)
+            return leave
         rule.decide = timed_decide
         return rule
     return make
@@ -83,7 +83,6 @@ def isolated(model, make_rule, batch, repeats: int = 200) -> dict:
         states.append(h)
     last = model.num_layers - 1
     logits = [model.exits[i](states[i], mask) for i in range(last)]
-    rows = torch.arange(h.shape[0])
 
     def heads():
         for i in range(last):
@@ -93,7 +92,7 @@ def isolated(model, make_rule, batch, repeats: int = 200) -> dict:
         rule = make_rule()
         rule.start(h.shape[0], model.num_layers, h.device)
         for i in range(last):
-            rule.decide(LayerView(i + 1, model.num_layers, logits[i], rows, states[i], mask)).cpu().numpy()
+            rule.decide(LayerView(i + 1, model.num_layers, logits[i], states[i], mask))
 
     out = {}
     for name, run in (("heads", heads), ("rule", rules)):

@@ -191,10 +191,45 @@ def test_pooled_heads_inference_shortcut_equals_the_module_path(kind, padded_bat
         hidden = torch.randn(rows, ids.shape[1], model.hf.config.hidden_size)
         with torch.no_grad():
             shortcut = head(hidden, None)
-            assert head.pooled_of(hidden) is head._last[1]
+            reused = head.pooled_of(hidden)                 # the kept vector (one row: given its row dimension)
+            assert reused.shape == (rows, hidden.shape[-1]) and reused.data_ptr() == head._last[1].data_ptr()
             expected = head.classifier(head.dropout(head.pooler(hidden)))
             assert shortcut.shape == expected.shape and torch.equal(shortcut, expected)
             torch.testing.assert_close(head.pooled_of(hidden), head.pooler(hidden), rtol=0, atol=0)
     assert _first_token_tanh(head.pooler.train()) is None          # a pooler in training mode: its modules
     other = PooledHead(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh()), 8, 2, 0.1).eval()
     assert _first_token_tanh(other.pooler) is None
+
+
+def _aten_ops(run) -> list[str]:
+    """The ATen ops `run()` dispatches, in order."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    with torch.inference_mode(), Record() as record:
+        run()
+    return record.ops
+
+
+@pytest.mark.parametrize("heads", ["own-pooler", "shared-pooler", "attention"])
+@pytest.mark.parametrize("rows", [1, len(LENGTHS)])
+def test_while_nobody_leaves_the_runner_adds_no_op_and_a_rule_only_its_score(heads, rows):
+    """Issue 18: at batch 1 every op after a layer costs tens of µs. Until a row leaves, real early exit
+    dispatches exactly the ops of every layer and every exit head; a rule adds only the ops of its
+    per-row score (PABEE: one argmax per layer; its counters and every comparison live on the host)."""
+    m = model("bert", heads)
+    ids, types, real = (t[:rows] for t in batch("bert"))
+    every_exit = _aten_ops(lambda: m(ids, types, real))
+    assert _aten_ops(lambda: m.early_exit(ids, types, real, NeverExit())) == every_exit
+    patience = _aten_ops(lambda: m.early_exit(ids, types, real, PatienceRule(m.num_layers)))
+    transfer = ["aten.resolve_conj", "aten.resolve_neg"]            # what `tolist()` dispatches
+    assert len(patience) == len(every_exit) + 3 * (m.num_layers - 1)
+    assert [op for op in patience if op not in every_exit] == (["aten.argmax", *transfer] * (m.num_layers - 1))

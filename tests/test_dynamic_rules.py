@@ -114,9 +114,26 @@ def test_entropy_rules_decide_exactly_as_their_formulas_even_at_the_boundary():
     for classes in (2, 3):
         logits = torch.randn(400, classes) * 3
         h = entropy(logits)
-        view = LayerView(1, 2, logits, torch.arange(400), torch.zeros(400, 1, 4), torch.zeros(400, 1, 1, 1))
+        view = LayerView(1, 2, logits, torch.zeros(400, 1, 4), torch.zeros(400, 1, 1, 1))
         u = h / math.log(classes)
         for s in [*h[:50].tolist(), 0.0, 0.3, float(h.median())]:
-            assert torch.equal(EntropyRule(s).decide(view), h < s)
+            assert EntropyRule(s).decide(view) == (h < s).tolist()
         for s in [*u[:50].tolist(), 0.0, 0.5, float(u.median())]:
-            assert torch.equal(NormalizedEntropyRule(s).decide(view), u < s)
+            assert NormalizedEntropyRule(s).decide(view) == (u < s).tolist()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_host_comparisons_decide_as_the_device_does_in_the_scores_dtype(dtype):
+    """Rules compare their scores' `tolist()` on the host with the threshold rounded to the scores'
+    dtype (`in_dtype`): the decisions of the device comparison, thresholds a hair off a score included
+    (there a float64 comparison with the unrounded threshold would decide the other way)."""
+    from earlyexit.dynamic.exit_rules import in_dtype
+
+    torch.manual_seed(0)
+    scores = torch.rand(300).to(dtype)
+    near = scores[:30].double()
+    host = scores.tolist()
+    for t in [*near.tolist(), *(near + 1e-9).tolist(), *(near - 1e-9).tolist(), 0.5]:
+        bound = in_dtype(t, dtype)
+        assert [x > bound for x in host] == (scores > t).tolist()
+        assert [x < bound for x in host] == (scores < t).tolist()

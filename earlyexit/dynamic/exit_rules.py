@@ -2,15 +2,20 @@
 
 A rule is one object per inference pass over a batch (`MultiExitClassifier.early_exit` calls
 `start` once, then `decide` after every layer but the last, whose classifier always answers).
-It sees a `LayerView` of the rows still running at that layer and returns a boolean tensor: True
-for the rows that leave now. Rules may hold state per instance (PABEE's patience counter) in the
-order of the rows still running: after rows leave, `drop(keep)` gives the positions (into the
-previous layer's rows) of those that stay, so the state is cut by index once, not gathered and
-scattered by batch position at every layer. `view.rows` still gives each row's position in the
-original batch; learned rules (BERxiT's exit module,
-ConsistentEE's policy) read `view.hidden` and `view.attention_mask` as well. A rule never moves
-data to the host: the runner does one device-to-host transfer per layer, to drop the rows that
-left.
+It sees a `LayerView` of the rows still running at that layer and returns its decision on the
+host, a list of bools: True for the rows that leave now. A rule computes its per-row score on the
+device (the entropy, the argmax, a learned exit probability), brings it to the host with one
+`tolist()` (the one device-to-host transfer per layer) and compares there, in the score's own
+dtype (`in_dtype`): exactly the decisions of the comparison on the device, without the device ops
+for the comparison and the state. At batch 1 every op and every numpy call after a layer costs
+tens of µs (the layer's weights have just pushed the interpreter's data out of the caches), while
+a few Python comparisons cost next to nothing (issue 18).
+
+Rules may hold state per instance (PABEE's patience counter) in the order of the rows still
+running: after rows leave, `drop(keep)` gives the positions (into the previous layer's rows) of
+those that stay, so the state is cut once, not gathered and scattered by batch position at every
+layer. Learned rules (BERxiT's exit module, ConsistentEE's policy) read `view.hidden` and
+`view.attention_mask` as well.
 
 Rules here:
 - `EntropyRule` (DeeBERT): natural-log entropy of the softmax, exit when H < S (strict). S = 0
@@ -26,6 +31,7 @@ Rules here:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -39,28 +45,40 @@ class LayerView:
     layer: int
     num_layers: int
     logits: torch.Tensor                  # [A, C] this layer's exit classifier
-    rows: torch.Tensor                    # [A] the rows' indices in the original batch
     hidden: torch.Tensor                  # [A, T, H] sequence states after this layer
     attention_mask: torch.Tensor          # [A, 1, 1, T] additive mask (0 real, dtype min padding)
 
+    @property
+    def size(self) -> int:
+        """A, the number of rows still running."""
+        return self.logits.shape[0]
+
+
+@functools.lru_cache(maxsize=None)          # rules are made per batch: round each threshold once
+def in_dtype(value: float, dtype: torch.dtype) -> float:
+    """`value` rounded to `dtype`, as a Python float: a device comparison of a `dtype` tensor with
+    the Python number `value` compares with this (torch casts the scalar to the tensor's dtype), so
+    host comparisons of the tensor's `tolist()` with it decide exactly as the device would."""
+    return torch.tensor(value, dtype=dtype).item()
+
 
 class ExitRule:
-    """Base: `start` resets per-batch state; `decide` returns a bool [A] tensor (True: exit now)."""
+    """Base: `start` resets per-batch state; `decide` returns a list of A bools (True: exit now)."""
 
     def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
         self.batch_size, self.num_layers, self.device = batch_size, num_layers, device
 
-    def decide(self, view: LayerView) -> torch.Tensor:
+    def decide(self, view: LayerView) -> list[bool]:
         raise NotImplementedError
 
-    def drop(self, keep: torch.Tensor) -> None:
-        """Rows left after the last decision: `keep` [A'] are the positions, among the rows that
+    def drop(self, keep: list[int]) -> None:
+        """Rows left after the last decision: `keep` are the positions, among the rows that
         decision saw, of those still running. Stateless rules ignore it."""
 
 
 class NeverExit(ExitRule):
-    def decide(self, view: LayerView) -> torch.Tensor:
-        return torch.zeros(len(view.rows), dtype=torch.bool, device=view.logits.device)
+    def decide(self, view: LayerView) -> list[bool]:
+        return [False] * view.size
 
 
 class ExitAtLayer(ExitRule):
@@ -69,8 +87,8 @@ class ExitAtLayer(ExitRule):
     def __init__(self, layer: int):
         self.layer = int(layer)
 
-    def decide(self, view: LayerView) -> torch.Tensor:
-        return torch.full((len(view.rows),), view.layer == self.layer, dtype=torch.bool, device=view.logits.device)
+    def decide(self, view: LayerView) -> list[bool]:
+        return [view.layer == self.layer] * view.size
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -79,10 +97,10 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _sum_p_log_p(logits: torch.Tensor) -> torch.Tensor:
-    """sum_c p_c log p_c (the negative entropy) per row. The rules compare it with the negated
-    threshold: negation is exact, so the decisions are those of entropy < threshold, with one op
-    less per layer (batch-1 exits pay per op)."""
-    log_p = torch.log_softmax(logits.float(), dim=-1)
+    """sum_c p_c log p_c (the negative entropy) per row, in fp32. The rules compare it with the
+    negated threshold: negation is exact, so the decisions are those of entropy < threshold, with
+    one op less per layer (batch-1 exits pay per op)."""
+    log_p = torch.log_softmax(logits if logits.dtype == torch.float32 else logits.float(), dim=-1)
     return (log_p.exp() * log_p).sum(-1)
 
 
@@ -97,10 +115,12 @@ class EntropyRule(ExitRule):
 
     def __init__(self, threshold: float):
         self.threshold = float(threshold)
+        self._bound = in_dtype(-self.threshold, torch.float32)      # sum p log p is fp32
 
-    def decide(self, view: LayerView) -> torch.Tensor:
+    def decide(self, view: LayerView) -> list[bool]:
         _classification_only(view.logits, "entropy exit (DeeBERT)")
-        return _sum_p_log_p(view.logits) > -self.threshold                   # entropy < threshold
+        bound = self._bound
+        return [s > bound for s in _sum_p_log_p(view.logits).tolist()]   # entropy < threshold
 
 
 class NormalizedEntropyRule(ExitRule):
@@ -108,11 +128,13 @@ class NormalizedEntropyRule(ExitRule):
 
     def __init__(self, speed: float):
         self.speed = float(speed)
+        self._bound = in_dtype(self.speed, torch.float32)
 
-    def decide(self, view: LayerView) -> torch.Tensor:
+    def decide(self, view: LayerView) -> list[bool]:
         _classification_only(view.logits, "normalised-entropy exit (FastBERT)")
         # (-s) / c == s / (-c) exactly: entropy / ln C < speed
-        return _sum_p_log_p(view.logits) / -math.log(view.logits.shape[-1]) < self.speed
+        bound = self._bound
+        return [u < bound for u in (_sum_p_log_p(view.logits) / -math.log(view.logits.shape[-1])).tolist()]
 
 
 class PatienceRule(ExitRule):
@@ -120,6 +142,8 @@ class PatienceRule(ExitRule):
 
     Classification agreement: the same argmax. Regression (one logit): |y_i - y_{i-1}| <
     `regression_threshold` (tau); tau = 0 never agrees, so regression then never exits (spec B12).
+    The counters live on the host; classification brings the argmax there, regression compares the
+    difference on the device (in fp32) and brings the agreement.
     """
 
     def __init__(self, patience: int, regression_threshold: float = 0.0):
@@ -129,22 +153,26 @@ class PatienceRule(ExitRule):
 
     def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
         super().start(batch_size, num_layers, device)
-        self.count = self.previous = None        # per running row, in the order of view.rows
+        self.count = self.previous = None        # per running row, in the order of the rows
 
-    def drop(self, keep: torch.Tensor) -> None:
-        self.count, self.previous = self.count[keep], self.previous[keep]
-
-    def decide(self, view: LayerView) -> torch.Tensor:
-        logits = view.logits
-        regression = logits.shape[-1] == 1
-        # classification compares argmax indices as they are (no cast: one op less per layer)
-        current = logits[:, 0].float() if regression else logits.argmax(-1)
-        if self.previous is None:                # layer 1: nothing to agree with yet
-            self.count = torch.zeros(len(current), dtype=torch.long, device=current.device)
+    def drop(self, keep: list[int]) -> None:
+        self.count = [self.count[i] for i in keep]
+        if isinstance(self.previous, torch.Tensor):            # regression: the last values, on the device
+            self.previous = self.previous[torch.tensor(keep, device=self.previous.device)]
         else:
-            agree = ((current - self.previous).abs() < self.regression_threshold) if regression else current == self.previous
-            self.count = torch.where(agree, self.count + 1, 0)
+            self.previous = [self.previous[i] for i in keep]
+
+    def decide(self, view: LayerView) -> list[bool]:
+        logits = view.logits
+        if logits.shape[-1] == 1:
+            current = logits[:, 0].float()
+            agree = None if self.previous is None else \
+                ((current - self.previous).abs() < self.regression_threshold).tolist()
+        else:
+            current = logits.argmax(-1).tolist()
+            agree = None if self.previous is None else [a == b for a, b in zip(current, self.previous)]
+        # layer 1: nothing to agree with yet
+        self.count = [0] * view.size if agree is None else [c + 1 if a else 0 for c, a in zip(self.count, agree)]
         self.previous = current
-        if self.patience == 0:
-            return torch.zeros_like(current, dtype=torch.bool)
-        return self.count >= self.patience
+        patience = self.patience
+        return [c >= patience for c in self.count] if patience else [False] * view.size

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from earlyexit.dynamic.exit_rules import ExitRule, LayerView
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView, in_dtype
 from earlyexit.models.multi_exit import OWN_POOLER, MultiExitClassifier, _pretrained_pooler
 
 # The eval script's "never exit" value; LTE outputs lie in (0, 1), so no threshold <= 0 fires.
@@ -27,7 +27,7 @@ class LearningToExit(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         """pooled [..., H] (a highway's pooled vector after its dropout, spec B9) -> u [...]."""
-        return torch.sigmoid(self.linear(pooled)).squeeze(-1)
+        return torch.sigmoid(F.linear(pooled, self.linear.weight, self.linear.bias)).squeeze(-1)   # no module call (per layer)
 
 
 def lte_targets(layer_logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
@@ -146,12 +146,13 @@ class LTERule(ExitRule):
 
     def __init__(self, model: BERxiTClassifier, thresholds):
         self.model = model
-        self.tau = torch.tensor(parse_thresholds(thresholds, model.num_layers))
-        self._tau_cast = None   # per-layer τ in u's device and dtype, cast at the first layer (a rule serves one batch)
+        self.tau = tuple(float(t) for t in parse_thresholds(thresholds, model.num_layers))
 
-    def decide(self, view: LayerView) -> torch.Tensor:
-        head = self.model.exits[view.layer - 1]
-        u = self.model.lte(head.pooled_of(view.hidden))
-        if self._tau_cast is None:          # one op per layer, not three (batch-1 exits pay per op)
-            self._tau_cast = self.tau.to(u.device, u.dtype).unbind()
-        return u < self._tau_cast[view.layer - 1]
+    def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
+        super().start(batch_size, num_layers, device)
+        self._exits, self._lte = list(self.model.exits), self.model.lte     # no module lookups per layer
+
+    def decide(self, view: LayerView) -> list[bool]:
+        u = self._lte(self._exits[view.layer - 1].pooled_of(view.hidden))
+        tau = in_dtype(self.tau[view.layer - 1], u.dtype)     # as the device compares u < τ
+        return [x < tau for x in u.tolist()]

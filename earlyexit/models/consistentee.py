@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from earlyexit.dynamic.exit_rules import ExitRule, LayerView
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView, in_dtype
 from earlyexit.models.multi_exit import SHARED_POOLER, MultiExitClassifier
 
 # Clamp policy probabilities before logs (the BERT code has no epsilon, spec B7; its LLM code uses 1e-6).
@@ -30,9 +30,14 @@ class ExitPolicy(nn.Module):
         self.out = nn.Linear(width, 1)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """pooled [R, H] -> P(exit) [R]."""
+        return self.column(pooled).squeeze(-1)
+
+    def column(self, pooled: torch.Tensor) -> torch.Tensor:
+        """P(exit) as a column [R, 1]: the exit rule reads it as is (one op less per layer)."""
         # the Linears' own ops without their module calls (a batch-1 exit pays per call, every layer)
         hidden = nn.functional.gelu(nn.functional.linear(pooled, self.hidden.weight, self.hidden.bias))
-        return torch.sigmoid(nn.functional.linear(hidden, self.out.weight, self.out.bias)).squeeze(-1)
+        return torch.sigmoid(nn.functional.linear(hidden, self.out.weight, self.out.bias))
 
 
 class LayerPolicies(nn.Module):
@@ -200,6 +205,13 @@ class PolicyRule(ExitRule):
     def __init__(self, model: ConsistentEEClassifier, threshold: float = 0.5):
         self.model, self.threshold = model, float(threshold)
 
-    def decide(self, view: LayerView) -> torch.Tensor:
-        pooled = self.model.exits[view.layer - 1].pooled_of(view.hidden)      # the exit head's, reused
-        return self.model.policies(view.layer, pooled) > self.threshold
+    def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
+        super().start(batch_size, num_layers, device)
+        # plain lists: no module lookups per layer
+        self._exits, self._policies = list(self.model.exits), list(self.model.policies.layers)
+
+    def decide(self, view: LayerView) -> list[bool]:
+        pooled = self._exits[view.layer - 1].pooled_of(view.hidden)          # the exit head's, reused
+        p = self._policies[view.layer - 1].column(pooled)                     # [A, 1]
+        bound = in_dtype(self.threshold, p.dtype)           # as the device compares p > threshold
+        return [x > bound for (x,) in p.tolist()]

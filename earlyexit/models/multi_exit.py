@@ -23,7 +23,7 @@ Two forwards:
   layer l runs only on the rows still alive (index-selected, and the batch is cut to the longest
   remaining row); after layer l < L the rule (earlyexit.dynamic.exit_rules) decides, per row, whether it
   leaves with this exit's logits; the last exit always answers. The only device-to-host transfer
-  per layer is the rule's decision (to know which rows remain). Results equal one-by-one
+  per layer is the rule's (its per-row score, compared on the host). Results equal one-by-one
   inference (tests/test_dynamic_model.py).
 """
 
@@ -92,7 +92,7 @@ class PooledHead(nn.Module):
                 # one row: matrix-vector products, which read each weight once without the GEMM's
                 # packing (a batch-1 exit pays this at every layer)
                 pooled = torch.tanh(torch.addmv(dense.bias, dense.weight, hidden[0, 0]))
-                self._last = (hidden, pooled[None])
+                self._last = (hidden, pooled)       # [H]: `pooled_of` adds the row dimension when asked
                 return torch.addmv(self.classifier.bias, self.classifier.weight, pooled)[None]
             pooled = torch.tanh(F.linear(hidden[:, 0], dense.weight, dense.bias))
             self._last = (hidden, pooled)
@@ -105,7 +105,9 @@ class PooledHead(nn.Module):
     def pooled_of(self, hidden: torch.Tensor) -> torch.Tensor:
         """pooler(hidden), reused from the last forward when it read these very states."""
         last = self._last
-        return last[1] if last is not None and last[0] is hidden else self.pooler(hidden)
+        if last is None or last[0] is not hidden:
+            return self.pooler(hidden)
+        return last[1] if last[1].dim() == 2 else last[1][None]
 
 
 def _first_token_tanh(pooler: nn.Module) -> nn.Linear | None:
@@ -154,20 +156,19 @@ class AttentionHead(nn.Module):
         self.out = nn.Linear(width, num_labels)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        # F.linear for the Linear modules: their calls cost more than their GEMMs on one row
+        # nn.MultiheadAttention's own forward, written out with F.linear for every Linear: on one row
+        # the module calls and Python checks cost more than the ops, and a batch-1 exit pays every
+        # call at every layer. Only position 0 is read: the only query.
         x = torch.tanh(F.linear(hidden, self.reduce.weight, self.reduce.bias))  # [B, T, w]
-        # nn.MultiheadAttention's own forward, written out: its Python checks cost more than the
-        # attention itself on one row (batch-1 exits). Only position 0 is read: the only query.
-        attention, batch, width = self.attention, x.shape[0], self.width
-        w_q, w_kv = attention.in_proj_weight.split([width, 2 * width])
-        b_q, b_kv = attention.in_proj_bias.split([width, 2 * width])
-        heads = lambda t: t.view(batch, -1, self.heads, width // self.heads).transpose(1, 2)  # noqa: E731
-        q = heads(F.linear(x[:, :1], w_q, b_q))                                 # [B, h, 1, d]
-        k, v = (heads(t) for t in F.linear(x, w_kv, b_kv).chunk(2, dim=-1))     # [B, h, T, d]
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask.to(q.dtype),
+        attention, batch, width, heads = self.attention, x.shape[0], self.width, self.heads
+        # q, k and v of every position in one product (the in-projection's own weight), split by views
+        q, k, v = (F.linear(x, attention.in_proj_weight, attention.in_proj_bias)
+                   .view(batch, -1, 3, heads, width // heads).permute(2, 0, 3, 1, 4).unbind())  # [B, h, T, d]
+        mask = attention_mask if attention_mask.dtype == q.dtype else attention_mask.to(q.dtype)
+        context = F.scaled_dot_product_attention(q[:, :, :1], k, v, attn_mask=mask,
                                                  dropout_p=attention.dropout if self.training else 0.0)
-        attended = F.linear(context.transpose(1, 2).reshape(batch, width), attention.out_proj.weight,
-                            attention.out_proj.bias)                                   # [B, w]
+        # [B, h, 1, d] -> [B, h * d], the heads side by side (one query: no transpose needed)
+        attended = F.linear(context.reshape(batch, width), attention.out_proj.weight, attention.out_proj.bias)
         return F.linear(torch.tanh(F.linear(attended, self.dense.weight, self.dense.bias)), self.out.weight, self.out.bias)
 
 
@@ -269,13 +270,14 @@ class MultiExitClassifier(nn.Module):
         always answers); only rows still alive run the next layer. `lengths`: real tokens per row
         on the host, when the caller has them (else read from the mask: one transfer)."""
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
+        layers, exits = list(self.layers), list(self.exits)    # plain lists: no module lookups per layer
 
         def run_layer(number, keep, width):
             nonlocal h, mask
             if keep is not None:                                # cut padding no row still needs
                 h, mask = h[keep, :width], mask[keep, ..., :width]
-            h = self.layers[number - 1](h, mask)
-            return self.exits[number - 1](h, mask), h, mask
+            h = layers[number - 1](h, mask)
+            return exits[number - 1](h, mask), h, mask
 
         return exit_loop(run_layer, attention_mask, self.num_layers, rule, lengths)
 
@@ -301,45 +303,45 @@ def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int
     """The early-exit bookkeeping shared by real exit and replay. `run_layer(number, keep, width)`
     gives (logits, hidden, additive mask) of layer `number` for the rows still running, after
     cutting the previous layer's rows to positions `keep` (None: no row left) and `width` tokens.
-    Per layer the only device-to-host transfer is the rule's decision; the rows that stay are
-    index-selected, and nothing is copied while no row has left."""
+    Per layer the only device-to-host transfer is the rule's (its decision comes back as a host
+    list); the rows that stay are index-selected, and nothing is copied while no row has left.
+    While nobody leaves a layer costs the rule and one `any` on that list: no numpy and no device
+    op of the runner's own (a batch-1 exit pays tens of µs for each, every layer: issue 18)."""
     batch, device = attention_mask.shape[0], attention_mask.device
-    on_host = device.type == "cpu"                 # no transfer op at all (batch-1 exits pay per op)
-    # real tokens per row on the host (one transfer per batch when the caller has not got them)
-    lengths = attention_mask.sum(1).cpu().numpy() if lengths is None else np.asarray(lengths)
     rule.start(batch, num_layers, device)
-    exit_layers = np.full(batch, num_layers, dtype=np.int64)
-    alive = np.arange(batch)                       # host: batch positions of the rows still running
-    rows = torch.arange(batch, device=device)      # the same on the device (the rule's view.rows)
-    answer = None                                  # made when the first row leaves early
+    exit_layers = alive = answer = None            # made when the first row leaves early
     keep = width = None
     for number in range(1, num_layers + 1):
         logits, h, mask = run_layer(number, keep, width)
         keep = None
         if number == num_layers:
             if answer is None:                     # nobody left early: the last exit answers every row
-                return ExitResult(logits, exit_layers)
-            answer.index_copy_(0, rows, logits)
+                return ExitResult(logits, np.full(batch, num_layers, dtype=np.int64) if exit_layers is None
+                                  else exit_layers)
+            answer.index_copy_(0, torch.from_numpy(alive).to(device), logits)
             break
-        decision = rule.decide(LayerView(number, num_layers, logits, rows, h, mask))
-        leave = decision.numpy() if on_host else decision.cpu().numpy()    # the one sync
-        if not leave.any():
+        leave = rule.decide(LayerView(number, num_layers, logits, h, mask))    # host list of bools
+        if not any(leave):
             continue
-        exit_layers[alive[leave]] = number
-        if answer is None and leave.all():         # every row leaves together: this exit answers them all
-            return ExitResult(logits, exit_layers)
-        if answer is None:
+        if exit_layers is None:
+            if all(leave):                         # every row leaves together: this exit answers them all
+                return ExitResult(logits, np.full(batch, number, dtype=np.int64))
+            exit_layers = np.full(batch, num_layers, dtype=np.int64)
+            alive = np.arange(batch)               # batch positions of the rows still running
             answer = logits.new_zeros(batch, logits.shape[-1])
+            # real tokens per row on the host (one transfer per batch when the caller has not got them)
+            lengths = attention_mask.sum(1).cpu().numpy() if lengths is None else np.asarray(lengths)
+        leave = np.array(leave, dtype=bool)
+        exit_layers[alive[leave]] = number
         gone = torch.from_numpy(np.flatnonzero(leave)).to(device)
-        answer.index_copy_(0, rows[gone], logits[gone])
+        answer.index_copy_(0, torch.from_numpy(alive[leave]).to(device), logits[gone])
         stay = np.flatnonzero(~leave)
         if len(stay) == 0:
             break
         alive = alive[stay]
         width = int(lengths[alive].max())
         keep = torch.from_numpy(stay).to(device)
-        rows = rows[keep]
-        rule.drop(keep)
+        rule.drop(stay.tolist())
     return ExitResult(answer, exit_layers)
 
 
