@@ -105,9 +105,9 @@ def test_entropy_rules_refuse_regression():
 
 
 def test_entropy_rules_decide_exactly_as_their_formulas_even_at_the_boundary():
-    """The rules compare sum p log p with the negated threshold (one op less per layer); negation is
-    exact, so every decision equals entropy < S and entropy / ln C < speed, thresholds set to the
-    rows' own entropies included (where a rounding difference would show)."""
+    """The rules compare the entropy's fp32 values on the host with the threshold rounded to fp32:
+    every decision equals entropy < S and entropy / ln C < speed on the device, thresholds set to
+    the rows' own entropies included (where a rounding difference would show)."""
     from earlyexit.dynamic.exit_rules import LayerView
 
     torch.manual_seed(0)

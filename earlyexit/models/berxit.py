@@ -27,7 +27,12 @@ class LearningToExit(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         """pooled [..., H] (a highway's pooled vector after its dropout, spec B9) -> u [...]."""
-        return torch.sigmoid(F.linear(pooled, self.linear.weight, self.linear.bias)).squeeze(-1)   # no module call (per layer)
+        return self.column(pooled).squeeze(-1)
+
+    def column(self, pooled: torch.Tensor) -> torch.Tensor:
+        """u as a column [..., 1]: the exit rule reads it as is (one op less per layer; no module
+        call either)."""
+        return torch.sigmoid(F.linear(pooled, self.linear.weight, self.linear.bias))
 
 
 def lte_targets(layer_logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
@@ -153,6 +158,6 @@ class LTERule(ExitRule):
         self._exits, self._lte = list(self.model.exits), self.model.lte     # no module lookups per layer
 
     def decide(self, view: LayerView) -> list[bool]:
-        u = self._lte(self._exits[view.layer - 1].pooled_of(view.hidden))
+        u = self._lte.column(self._exits[view.layer - 1].pooled_of(view.hidden))    # [A, 1]
         tau = in_dtype(self.tau[view.layer - 1], u.dtype)     # as the device compares u < τ
-        return [x < tau for x in u.tolist()]
+        return [x < tau for (x,) in u.tolist()]
