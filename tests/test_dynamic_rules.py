@@ -105,9 +105,10 @@ def test_entropy_rules_refuse_regression():
 
 
 def test_entropy_rules_decide_exactly_as_their_formulas_even_at_the_boundary():
-    """The rules compare the entropy's fp32 values on the host with the threshold rounded to fp32:
-    every decision equals entropy < S and entropy / ln C < speed on the device, thresholds set to
-    the rows' own entropies included (where a rounding difference would show)."""
+    """The rules compare sum p log p (fp32) on the host with the negated threshold rounded to fp32
+    (negation is exact, and one op less per layer): every decision equals entropy < S and
+    entropy / ln C < speed on the device, thresholds set to the rows' own entropies included (where
+    a rounding difference would show)."""
     from earlyexit.dynamic.exit_rules import LayerView
 
     torch.manual_seed(0)

@@ -36,7 +36,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 
 @dataclass
@@ -93,11 +92,16 @@ class ExitAtLayer(ExitRule):
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Natural-log entropy of softmax(logits) per row, in fp32: the cross-entropy of the row's own
-    softmax against its log-softmax, -sum_c p_c log p_c (stable: log-softmax, never log of a
-    rounded p). Two op calls (softmax, cross_entropy): a batch-1 exit pays per op, every layer."""
-    logits = logits if logits.dtype == torch.float32 else logits.float()
-    return F.cross_entropy(logits, logits.softmax(-1), reduction="none")
+    """Natural-log entropy of softmax(logits) per row, computed stably from log-softmax."""
+    return -_sum_p_log_p(logits)
+
+
+def _sum_p_log_p(logits: torch.Tensor) -> torch.Tensor:
+    """sum_c p_c log p_c (the negative entropy) per row, in fp32. The rules compare it with the
+    negated threshold: negation is exact, so the decisions are those of entropy < threshold, with
+    one op less per layer (batch-1 exits pay per op)."""
+    log_p = torch.log_softmax(logits if logits.dtype == torch.float32 else logits.float(), dim=-1)
+    return (log_p.exp() * log_p).sum(-1)
 
 
 def _classification_only(logits: torch.Tensor, rule: str) -> None:
@@ -111,12 +115,12 @@ class EntropyRule(ExitRule):
 
     def __init__(self, threshold: float):
         self.threshold = float(threshold)
-        self._bound = in_dtype(self.threshold, torch.float32)       # the entropy is fp32
+        self._bound = in_dtype(-self.threshold, torch.float32)      # sum p log p is fp32
 
     def decide(self, view: LayerView) -> list[bool]:
         _classification_only(view.logits, "entropy exit (DeeBERT)")
         bound = self._bound
-        return [h < bound for h in entropy(view.logits).tolist()]
+        return [s > bound for s in _sum_p_log_p(view.logits).tolist()]   # entropy < threshold
 
 
 class NormalizedEntropyRule(ExitRule):
@@ -128,8 +132,9 @@ class NormalizedEntropyRule(ExitRule):
 
     def decide(self, view: LayerView) -> list[bool]:
         _classification_only(view.logits, "normalised-entropy exit (FastBERT)")
+        # (-s) / c == s / (-c) exactly: entropy / ln C < speed
         bound = self._bound
-        return [u < bound for u in (entropy(view.logits) / math.log(view.logits.shape[-1])).tolist()]
+        return [u < bound for u in (_sum_p_log_p(view.logits) / -math.log(view.logits.shape[-1])).tolist()]
 
 
 class PatienceRule(ExitRule):
