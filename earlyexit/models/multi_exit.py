@@ -316,8 +316,7 @@ def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int
         keep = None
         if number == num_layers:
             if answer is None:                     # nobody left early: the last exit answers every row
-                return ExitResult(logits, np.full(batch, num_layers, dtype=np.int64) if exit_layers is None
-                                  else exit_layers)
+                return ExitResult(logits, np.full(batch, num_layers, dtype=np.int64))
             answer.index_copy_(0, torch.from_numpy(alive).to(device), logits)
             break
         leave = rule.decide(LayerView(number, num_layers, logits, h, mask))    # host list of bools
