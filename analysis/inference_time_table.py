@@ -1,8 +1,9 @@
 """The numbers behind the inference-time figure, as a table: per task x backbone, every timed method at
 its operating point (the full model first, then the registry's order), its FLOPs speed-up against the
-own full model and against the family's reference depth (the paper's convention), and per batch size the median wall-clock seconds over the test split and the wall
-speed-up against the full model; the plain HF forward (default kernels) last, as the figure's grey
-cross. Read from the same timing records as the figure (analysis/inference_time.py).
+own full model and against the family's reference depth (the paper's convention), and per batch size
+the median wall-clock seconds over the test split and the wall speed-up against the full model; the
+plain HF forward (default kernels) last, as the figure's grey cross. Read from the same timing
+records as the figure (analysis/inference_time.py).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def inference_time_layout(table: pd.DataFrame, preset: str) -> Layout:
     caption = (f"Inference time, preset {preset}: median wall-clock seconds over the test split and the full "
                f"model's median over each method's (same batch size), beside the exact-FLOPs speed-up against "
                f"the own full model (what the wall time is compared with) and against the backbone family's "
-               f"reference depth (the paper's convention, as in every other table); every method through the same runner and fast linear path, the plain HF "
-               f"forward (default kernels) as a reference. {machines}.")
+               f"reference depth (the paper's convention, as in every other table); every method through the "
+               f"same runner and fast linear path, the plain HF forward (default kernels) as a reference. "
+               f"{machines}.")
     layout = Layout(name=f"{NAME}-{preset}", caption=caption, stub="Method", columns=columns, groups=groups)
     layout.check()
     return layout

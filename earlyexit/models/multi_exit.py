@@ -331,9 +331,10 @@ def exit_loop(run_layer: Callable, attention_mask: torch.Tensor, num_layers: int
             # real tokens per row on the host (one transfer per batch when the caller has not got them)
             lengths = attention_mask.sum(1).cpu().numpy() if lengths is None else np.asarray(lengths)
         leave = np.array(leave, dtype=bool)
-        exit_layers[alive[leave]] = number
+        left = alive[leave]                        # their batch positions
+        exit_layers[left] = number
         gone = torch.from_numpy(np.flatnonzero(leave)).to(device)
-        answer.index_copy_(0, torch.from_numpy(alive[leave]).to(device), logits[gone])
+        answer.index_copy_(0, torch.from_numpy(left).to(device), logits[gone])
         stay = np.flatnonzero(~leave)
         if len(stay) == 0:
             break
