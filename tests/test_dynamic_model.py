@@ -2,6 +2,7 @@
 layers see only the rows still running, the last exit equals the plain model, and the cost of an
 instance exiting at layer k is the k-layer model's."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -163,6 +164,40 @@ def test_fastbert_head_equals_multihead_attention_at_position_zero(training, pad
     torch.testing.assert_close(head(hidden, mask), expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("one_row", [True, False])
+def test_fastbert_head_packed_path_equals_the_module_path(one_row, padded_batch):
+    """In CPU inference the head's two products over every position run on the backbone's packed
+    oneDNN path (the tanh inside the GEMM; issue 18), one row with matrix-vector products after them:
+    within 1e-5 of the module path in fp32, its `lean` function alike; within 5e-2 in bf16 (weights in
+    bf16, or fp32 weights under bf16 autocast). The backbone's switch turns the packed path off."""
+    from earlyexit.models.fast_linear import _packable
+    from earlyexit.models.multi_exit import AttentionHead, additive_mask
+
+    ids, real, _ = padded_batch
+    ids, real = (ids[:1], real[:1]) if one_row else (ids, real)
+    torch.manual_seed(0)
+    head = AttentionHead(hidden=32, num_labels=3, width=16, heads=2, dropout=0.0).eval()
+    hidden = torch.randn(*ids.shape, 32)
+    mask = additive_mask(real.long(), hidden.dtype)
+    expected = head(hidden, mask)                        # autograd on: the module path
+    assert head._packed_products() is None
+    with torch.no_grad():
+        assert head._packed_products()[0] == torch.float32
+        torch.testing.assert_close(head(hidden, mask), expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(head.lean()(hidden, mask), expected, atol=1e-5, rtol=0)
+        if _packable(torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                assert head._packed_products()[0] == torch.bfloat16
+                torch.testing.assert_close(head.lean()(hidden, mask).float(), expected, atol=5e-2, rtol=0)
+            in_bf16 = copy.deepcopy(head).to(torch.bfloat16)
+            assert in_bf16._packed_products()[0] == torch.bfloat16
+            torch.testing.assert_close(in_bf16.lean()(hidden.bfloat16(), mask.bfloat16()).float(), expected,
+                                       atol=5e-2, rtol=0)
+        head.reduce.fast = False
+        assert head._packed_products() is None
+        torch.testing.assert_close(head.lean()(hidden, mask), expected, atol=1e-5, rtol=0)
+
+
 def test_a_learned_rule_reuses_the_exit_heads_pooled_vector_only_for_the_same_states():
     from earlyexit.models.multi_exit import PooledHead
 
@@ -191,11 +226,13 @@ def test_pooled_heads_inference_shortcut_equals_the_module_path(kind, padded_bat
         hidden = torch.randn(rows, ids.shape[1], model.hf.config.hidden_size)
         with torch.no_grad():
             shortcut = head(hidden, None)
-            reused = head.pooled_of(hidden)                 # the kept vector (one row: given its row dimension)
-            assert reused.shape == (rows, hidden.shape[-1]) and reused.data_ptr() == head._last[1].data_ptr()
+            reused = head.pooled_of(hidden)                 # the kept vector (one row: [H], as the rules read it)
+            assert reused.shape == ((rows, hidden.shape[-1]) if rows > 1 else (hidden.shape[-1],))
+            assert reused is head._last[1]
             expected = head.classifier(head.dropout(head.pooler(hidden)))
             assert shortcut.shape == expected.shape and torch.equal(shortcut, expected)
-            torch.testing.assert_close(head.pooled_of(hidden), head.pooler(hidden), rtol=0, atol=0)
+            torch.testing.assert_close(reused.view(rows, -1), head.pooler(hidden), rtol=0, atol=0)
+            assert torch.equal(head.lean()(hidden, None), expected)     # what the runner calls
     assert _first_token_tanh(head.pooler.train()) is None          # a pooler in training mode: its modules
     other = PooledHead(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh()), 8, 2, 0.1).eval()
     assert _first_token_tanh(other.pooler) is None
@@ -224,7 +261,8 @@ def _aten_ops(run) -> list[str]:
 def test_while_nobody_leaves_the_runner_adds_no_op_and_a_rule_only_its_score(heads, rows):
     """Issue 18: at batch 1 every op after a layer costs tens of µs. Until a row leaves, real early exit
     dispatches exactly the ops of every layer and every exit head; a rule adds only the ops of its
-    per-row score (PABEE: one argmax per layer; its counters and every comparison live on the host)."""
+    per-row score (PABEE: one argmax per layer; its counters and every comparison live on the host; the
+    entropy rules none, their score is computed on the host)."""
     m = model("bert", heads)
     ids, types, real = (t[:rows] for t in batch("bert"))
     every_exit = _aten_ops(lambda: m(ids, types, real))
@@ -233,3 +271,8 @@ def test_while_nobody_leaves_the_runner_adds_no_op_and_a_rule_only_its_score(hea
     transfer = ["aten.resolve_conj", "aten.resolve_neg"]            # what `tolist()` dispatches
     assert len(patience) == len(every_exit) + 3 * (m.num_layers - 1)
     assert [op for op in patience if op not in every_exit] == (["aten.argmax", *transfer] * (m.num_layers - 1))
+    # the entropy rules bring the logits over and compute on the host: the transfer alone
+    for rule in (EntropyRule(0.0), NormalizedEntropyRule(0.0)):
+        ops = _aten_ops(lambda: m.early_exit(ids, types, real, rule))
+        assert len(ops) == len(every_exit) + 2 * (m.num_layers - 1)
+        assert [op for op in ops if op not in every_exit] == transfer * (m.num_layers - 1)

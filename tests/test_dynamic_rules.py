@@ -104,23 +104,57 @@ def test_entropy_rules_refuse_regression():
             run(torch.zeros(3, 2, 1), rule)
 
 
-def test_entropy_rules_decide_exactly_as_their_formulas_even_at_the_boundary():
-    """The rules compare sum p log p (fp32) on the host with the negated threshold rounded to fp32
-    (negation is exact, and one op less per layer): every decision equals entropy < S and
-    entropy / ln C < speed on the device, thresholds set to the rows' own entropies included (where
-    a rounding difference would show)."""
-    from earlyexit.dynamic.exit_rules import LayerView
+def _entropy_in_decimal(row: list[float]) -> float:
+    """The entropy of softmax(row) with 50 significant digits (the reference)."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as context:
+        context.prec = 50
+        z = [Decimal(x) for x in row]
+        top = max(z)
+        weights = [(x - top).exp() for x in z]
+        total = sum(weights)
+        return float(total.ln() - sum(w * (x - top) for w, x in zip(weights, z)) / total)
+
+
+def test_entropy_rules_decide_on_the_float64_entropy_even_at_the_boundary():
+    """The entropy rules compute the entropy on the host in float64 from the logits (no device op
+    after a layer, issue 18): every decision equals entropy < S and entropy / ln C < speed with the
+    entropy taken in float64, thresholds a hair (1e-10) off the rows' own entropies included. There
+    the fp32 entropy (the device's, `entropy`) decides some rows the other way, so the test tells
+    the two apart."""
+    from earlyexit.dynamic.exit_rules import LayerView, host_entropies
 
     torch.manual_seed(0)
     for classes in (2, 3):
         logits = torch.randn(400, classes) * 3
-        h = entropy(logits)
+        exact = torch.tensor([_entropy_in_decimal(row) for row in logits.tolist()], dtype=torch.float64)
+        assert torch.allclose(torch.tensor(host_entropies(logits), dtype=torch.float64), exact, rtol=1e-14, atol=0)
         view = LayerView(1, 2, logits, torch.zeros(400, 1, 4), torch.zeros(400, 1, 1, 1))
-        u = h / math.log(classes)
-        for s in [*h[:50].tolist(), 0.0, 0.3, float(h.median())]:
-            assert EntropyRule(s).decide(view) == (h < s).tolist()
-        for s in [*u[:50].tolist(), 0.0, 0.5, float(u.median())]:
-            assert NormalizedEntropyRule(s).decide(view) == (u < s).tolist()
+        fp32_differs = False
+        for scale in (1.0, 1 / math.log(classes)):
+            rule = EntropyRule if scale == 1.0 else NormalizedEntropyRule
+            score = exact * scale
+            near = score[:50]
+            for s in [*(near * (1 + 1e-10)).tolist(), *(near * (1 - 1e-10)).tolist(), 0.0, 0.3, float(score.median())]:
+                assert rule(s).decide(view) == (score < s).tolist()
+                fp32_differs |= (entropy(logits) * scale < s).tolist() != (score < s).tolist()
+        assert fp32_differs
+
+
+def test_entropy_rules_never_exit_at_zero_and_not_on_nan():
+    from earlyexit.dynamic.exit_rules import LayerView, host_entropies
+
+    logits = torch.tensor([[60.0, -60.0, -60.0], [0.0, 0.0, 0.0], [float("nan"), 1.0, 0.0], [30.0, 30.0, 2.0]])
+    h = host_entropies(logits)
+    # a confident row's tiny entropy to full relative precision (log(1 + r) would give 0 here)
+    assert h[0] > 0.0 and h[0] == pytest.approx(_entropy_in_decimal([60.0, -60.0, -60.0]), rel=1e-14)
+    assert h[1] == pytest.approx(math.log(3), abs=1e-15) and math.isnan(h[2])
+    assert h[3] == pytest.approx(_entropy_in_decimal([30.0, 30.0, 2.0]), rel=1e-14)     # a tie at the top
+    view = LayerView(1, 2, logits[:3], torch.zeros(3, 1, 4), torch.zeros(3, 1, 1, 1))
+    assert EntropyRule(0.0).decide(view) == [False, False, False]
+    assert NormalizedEntropyRule(0.0).decide(view) == [False, False, False]
+    assert EntropyRule(2.0).decide(view) == [True, True, False]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

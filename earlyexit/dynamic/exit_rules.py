@@ -3,13 +3,14 @@
 A rule is one object per inference pass over a batch (`MultiExitClassifier.early_exit` calls
 `start` once, then `decide` after every layer but the last, whose classifier always answers).
 It sees a `LayerView` of the rows still running at that layer and returns its decision on the
-host, a list of bools: True for the rows that leave now. A rule computes its per-row score on the
-device (the entropy, the argmax, a learned exit probability), brings it to the host with one
-`tolist()` (the one device-to-host transfer per layer) and compares there, in the score's own
-dtype (`in_dtype`): exactly the decisions of the comparison on the device, without the device ops
-for the comparison and the state. At batch 1 every op and every numpy call after a layer costs
-tens of µs (the layer's weights have just pushed the interpreter's data out of the caches), while
-a few Python comparisons cost next to nothing (issue 18).
+host, a list of bools: True for the rows that leave now. A rule brings one tensor per layer to
+the host with one `tolist()` (the one device-to-host transfer per layer) and decides there. A
+score computed on the device (the argmax, a learned exit probability) is compared in its own dtype
+(`in_dtype`): exactly the decisions of the comparison on the device, without the device ops for the
+comparison and the state. The entropy rules bring the logits and compute the entropy on the host in
+float64 (`host_entropies`), in place of four device ops. At batch 1 every op and every numpy call
+after a layer costs tens of µs (the layer's weights have just pushed the interpreter's data out of
+the caches), while Python arithmetic on a few numbers costs next to nothing (issue 18).
 
 Rules may hold state per instance (PABEE's patience counter) in the order of the rows still
 running: after rows leave, `drop(keep)` gives the positions (into the previous layer's rows) of
@@ -62,6 +63,12 @@ def in_dtype(value: float, dtype: torch.dtype) -> float:
     return torch.tensor(value, dtype=dtype).item()
 
 
+def host_scores(scores: torch.Tensor) -> list[float]:
+    """Per-row scores [R] or [R, 1] (a column) on the host, with the one `tolist()`."""
+    values = scores.tolist()
+    return [v for (v,) in values] if scores.dim() == 2 else values
+
+
 class ExitRule:
     """Base: `start` resets per-batch state; `decide` returns a list of A bools (True: exit now)."""
 
@@ -92,16 +99,32 @@ class ExitAtLayer(ExitRule):
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Natural-log entropy of softmax(logits) per row, computed stably from log-softmax."""
-    return -_sum_p_log_p(logits)
+    """Natural-log entropy of softmax(logits) per row, computed stably from log-softmax (fp32)."""
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    return -(log_p.exp() * log_p).sum(-1)
 
 
-def _sum_p_log_p(logits: torch.Tensor) -> torch.Tensor:
-    """sum_c p_c log p_c (the negative entropy) per row, in fp32. The rules compare it with the
-    negated threshold: negation is exact, so the decisions are those of entropy < threshold, with
-    one op less per layer (batch-1 exits pay per op)."""
-    log_p = torch.log_softmax(logits if logits.dtype == torch.float32 else logits.float(), dim=-1)
-    return (log_p.exp() * log_p).sum(-1)
+def host_entropies(logits: torch.Tensor) -> list[float]:
+    """The entropy rules' score: natural-log entropy of softmax(logits) per row, computed on the host
+    in float64 from the logits' one `tolist()`, as log1p(r) - sum_c e_c (z_c - m) / (1 + r), with m
+    the row's largest logit, e_c = exp(z_c - m) and r the sum of e_c over the other classes (log1p
+    keeps the relative precision of a confident row's tiny entropy, which log(1 + r) would lose).
+
+    Why on the host: after a layer every device op costs a batch-1 exit tens of µs (issue 18), and
+    the entropy on the device is four of them. The float64 value is the exact entropy to about 1e-16,
+    so a decision can differ from an fp32 device computation (this suite's earlier one, or the
+    authors' log A - B / A) only for a row whose entropy lies within fp32 rounding (about 1e-7) of
+    the threshold; it is the same at every batch size. Never negative (s >= 1 and every z_c - m <= 0),
+    so a threshold of 0 never exits; NaN logits give NaN, which exits nobody."""
+    out = []
+    for row in logits.tolist():
+        top = max(row)
+        others = row.copy()
+        others.remove(top)                              # the largest's e_c = 1 and z_c - m = 0
+        weights = [math.exp(z - top) for z in others]
+        rest = sum(weights)
+        out.append(math.log1p(rest) - sum(w * (z - top) for w, z in zip(weights, others)) / (1.0 + rest))
+    return out
 
 
 def _classification_only(logits: torch.Tensor, rule: str) -> None:
@@ -115,12 +138,11 @@ class EntropyRule(ExitRule):
 
     def __init__(self, threshold: float):
         self.threshold = float(threshold)
-        self._bound = in_dtype(-self.threshold, torch.float32)      # sum p log p is fp32
 
     def decide(self, view: LayerView) -> list[bool]:
         _classification_only(view.logits, "entropy exit (DeeBERT)")
-        bound = self._bound
-        return [s > bound for s in _sum_p_log_p(view.logits).tolist()]   # entropy < threshold
+        threshold = self.threshold
+        return [h < threshold for h in host_entropies(view.logits)]
 
 
 class NormalizedEntropyRule(ExitRule):
@@ -128,13 +150,11 @@ class NormalizedEntropyRule(ExitRule):
 
     def __init__(self, speed: float):
         self.speed = float(speed)
-        self._bound = in_dtype(self.speed, torch.float32)
 
     def decide(self, view: LayerView) -> list[bool]:
         _classification_only(view.logits, "normalised-entropy exit (FastBERT)")
-        # (-s) / c == s / (-c) exactly: entropy / ln C < speed
-        bound = self._bound
-        return [u < bound for u in (_sum_p_log_p(view.logits) / -math.log(view.logits.shape[-1])).tolist()]
+        speed, log_classes = self.speed, math.log(view.logits.shape[-1])
+        return [h / log_classes < speed for h in host_entropies(view.logits)]
 
 
 class PatienceRule(ExitRule):

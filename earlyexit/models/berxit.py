@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from earlyexit.dynamic.exit_rules import ExitRule, LayerView, in_dtype
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_scores, in_dtype
 from earlyexit.models.multi_exit import OWN_POOLER, MultiExitClassifier, _pretrained_pooler
 
 # The eval script's "never exit" value; LTE outputs lie in (0, 1), so no threshold <= 0 fires.
@@ -30,9 +30,19 @@ class LearningToExit(nn.Module):
         return self.column(pooled).squeeze(-1)
 
     def column(self, pooled: torch.Tensor) -> torch.Tensor:
-        """u as a column [..., 1]: the exit rule reads it as is (one op less per layer; no module
-        call either)."""
-        return torch.sigmoid(F.linear(pooled, self.linear.weight, self.linear.bias))
+        """u as a column [R, 1] of pooled [R, H], or [1] of one pooled vector [H]."""
+        return self.lean()(pooled)
+
+    def lean(self):
+        """`column` as a plain function over the module's tensors: the exit rule calls it after
+        every layer, where a batch-1 exit pays each module call and attribute lookup (issue 18)."""
+        weight, bias = self.linear.weight, self.linear.bias
+
+        def column(pooled: torch.Tensor) -> torch.Tensor:
+            if pooled.dim() == 1:          # one row: a matrix-vector product (no GEMM packing)
+                return torch.sigmoid(torch.addmv(bias, weight, pooled))
+            return torch.sigmoid(F.linear(pooled, weight, bias))
+        return column
 
 
 def lte_targets(layer_logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
@@ -155,9 +165,11 @@ class LTERule(ExitRule):
 
     def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
         super().start(batch_size, num_layers, device)
-        self._exits, self._lte = list(self.model.exits), self.model.lte     # no module lookups per layer
+        # no module calls or lookups per layer
+        self._pooled = [head.pooled_of for head in self.model.exits[:-1]]     # layers 1..L-1 decide
+        self._lte = self.model.lte.lean()
 
     def decide(self, view: LayerView) -> list[bool]:
-        u = self._lte.column(self._exits[view.layer - 1].pooled_of(view.hidden))    # [A, 1]
+        u = self._lte(self._pooled[view.layer - 1](view.hidden))     # [A, 1], or [1] for one row
         tau = in_dtype(self.tau[view.layer - 1], u.dtype)     # as the device compares u < τ
-        return [x < tau for (x,) in u.tolist()]
+        return [x < tau for x in host_scores(u)]

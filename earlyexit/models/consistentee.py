@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from earlyexit.dynamic.exit_rules import ExitRule, LayerView, in_dtype
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_scores, in_dtype
 from earlyexit.models.multi_exit import SHARED_POOLER, MultiExitClassifier
 
 # Clamp policy probabilities before logs (the BERT code has no epsilon, spec B7; its LLM code uses 1e-6).
@@ -34,10 +34,21 @@ class ExitPolicy(nn.Module):
         return self.column(pooled).squeeze(-1)
 
     def column(self, pooled: torch.Tensor) -> torch.Tensor:
-        """P(exit) as a column [R, 1]: the exit rule reads it as is (one op less per layer)."""
-        # the Linears' own ops without their module calls (a batch-1 exit pays per call, every layer)
-        hidden = nn.functional.gelu(nn.functional.linear(pooled, self.hidden.weight, self.hidden.bias))
-        return torch.sigmoid(nn.functional.linear(hidden, self.out.weight, self.out.bias))
+        """P(exit) as a column [R, 1] of pooled [R, H] (the exit rule reads it as is: one op less
+        per layer), or [1] of one pooled vector [H]."""
+        return self.lean()(pooled)
+
+    def lean(self):
+        """`column` as a plain function over the module's tensors: the exit rule calls it after
+        every layer, where a batch-1 exit pays each module call and attribute lookup (issue 18)."""
+        w1, b1, w2, b2 = self.hidden.weight, self.hidden.bias, self.out.weight, self.out.bias
+        gelu, linear = nn.functional.gelu, nn.functional.linear
+
+        def column(pooled: torch.Tensor) -> torch.Tensor:
+            if pooled.dim() == 1:          # one row: matrix-vector products (no GEMM packing)
+                return torch.sigmoid(torch.addmv(b2, w2, gelu(torch.addmv(b1, w1, pooled))))
+            return torch.sigmoid(linear(gelu(linear(pooled, w1, b1)), w2, b2))
+        return column
 
 
 class LayerPolicies(nn.Module):
@@ -207,11 +218,12 @@ class PolicyRule(ExitRule):
 
     def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
         super().start(batch_size, num_layers, device)
-        # plain lists: no module lookups per layer
-        self._exits, self._policies = list(self.model.exits), list(self.model.policies.layers)
+        # plain lists of functions: no module calls or lookups per layer
+        self._pooled = [head.pooled_of for head in self.model.exits[:-1]]     # layers 1..L-1 decide
+        self._policies = [policy.lean() for policy in self.model.policies.layers]
 
     def decide(self, view: LayerView) -> list[bool]:
-        pooled = self._exits[view.layer - 1].pooled_of(view.hidden)          # the exit head's, reused
-        p = self._policies[view.layer - 1].column(pooled)                     # [A, 1]
+        pooled = self._pooled[view.layer - 1](view.hidden)          # the exit head's, reused
+        p = self._policies[view.layer - 1](pooled)                  # [A, 1], or [1] for one row
         bound = in_dtype(self.threshold, p.dtype)           # as the device compares p > threshold
-        return [x > bound for (x,) in p.tolist()]
+        return [x > bound for x in host_scores(p)]

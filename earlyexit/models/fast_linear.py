@@ -32,7 +32,40 @@ from transformers.activations import GELUActivation
 MIN_FAST_WIDTH = 256
 
 
-class FastLinear(nn.Linear):
+PACKED = "_packed"          # the prefix of the __dict__ slots holding packed weights
+
+
+def packed_weight(owner: nn.Module, slot: str, weight: torch.Tensor, bias: torch.Tensor | None,
+                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`weight` packed for oneDNN (and `bias`) in `dtype`, kept in `owner.__dict__[slot]` (`slot`
+    starts with PACKED; `owner` a `PackedCache`) and packed again when the weight was replaced or
+    updated in place by an ordinary op (its storage or version counter changed)."""
+    # inference tensors (made inside torch.inference_mode) keep no version counter
+    key = (weight.data_ptr(), 0 if weight.is_inference() else weight._version, dtype, tuple(weight.shape))
+    cache = owner.__dict__.get(slot)
+    if cache is None or cache[0] != key:
+        packed_bias = None if bias is None else bias.detach().to(dtype)
+        cache = (key, torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(dtype), None), packed_bias)
+        owner.__dict__[slot] = cache
+    return cache[1], cache[2]
+
+
+class PackedCache:
+    """Mixin of a module that keeps packed weights (`packed_weight`). Fused optimizers update weights
+    without bumping their version counters, so the packed copies are also dropped at every
+    train()/eval() switch (the training loop makes one around each step and each evaluation); copies
+    (deepcopy, pickling) pack their own."""
+
+    def train(self, mode: bool = True):
+        for slot in [key for key in self.__dict__ if key.startswith(PACKED)]:
+            del self.__dict__[slot]
+        return super().train(mode)
+
+    def __getstate__(self):
+        return {key: value for key, value in super().__getstate__().items() if not key.startswith(PACKED)}
+
+
+class FastLinear(PackedCache, nn.Linear):
     """nn.Linear with the packed oneDNN path for CPU inference (`fast`: on/off switch)."""
 
     fast: bool = True
@@ -63,11 +96,17 @@ class FastLinear(nn.Linear):
 
     def _packed_dtype(self, x: torch.Tensor) -> torch.dtype | None:
         """The dtype of the packed weights this call runs with; None: nn.Linear's own forward."""
-        if not self.fast or x.device.type != "cpu" or torch.is_grad_enabled():
+        # an empty input (HeadPrune's output projection of a layer left with no heads) has no
+        # oneDNN primitive; nn.Linear gives its answer (the bias)
+        if x.device.type != "cpu" or x.numel() == 0:
             return None
-        # an empty weight or input (HeadPrune's output projection of a layer left with no heads)
-        # has no oneDNN primitive; nn.Linear gives its answer (the bias)
-        if self.weight.numel() == 0 or x.numel() == 0:
+        return self.packed_dtype()
+
+    def packed_dtype(self) -> torch.dtype | None:
+        """The dtype of the packed weights a CPU input runs with now (no autograd, the switch on, a
+        weight on the CPU that oneDNN packs, fp32 or bf16 autocast or none); None: nn.Linear's own
+        forward."""
+        if not self.fast or torch.is_grad_enabled() or self.weight.device.type != "cpu" or self.weight.numel() == 0:
             return None
         if torch.is_autocast_enabled("cpu"):
             dtype = torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
@@ -76,30 +115,8 @@ class FastLinear(nn.Linear):
         return dtype if dtype is not None and _packable(dtype) else None
 
     def _packed(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The packed weight (and bias) in `dtype`, packed again when the weight was replaced or
-        updated in place by an ordinary op (its storage or version counter changed)."""
-        w = self.weight
-        # inference tensors (made inside torch.inference_mode) keep no version counter
-        key = (w.data_ptr(), 0 if w.is_inference() else w._version, dtype, tuple(w.shape))
-        cache = self.__dict__.get("_packed_cache")
-        if cache is None or cache[0] != key:
-            bias = None if self.bias is None else self.bias.detach().to(dtype)
-            cache = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach().to(dtype), None), bias)
-            self.__dict__["_packed_cache"] = cache
-        return cache[1], cache[2]
-
-    def train(self, mode: bool = True):
-        # fused optimizers update weights without bumping their version counters, so the packed copy
-        # is also dropped at every train()/eval() switch (the training loop makes one around each step
-        # and each evaluation)
-        self.__dict__.pop("_packed_cache", None)
-        return super().train(mode)
-
-    def __getstate__(self):
-        # copies (deepcopy, pickling) pack their own weights
-        state = super().__getstate__()
-        state.pop("_packed_cache", None)
-        return state
+        """The packed weight (and bias) in `dtype`."""
+        return packed_weight(self, PACKED + "_cache", self.weight, self.bias, dtype)
 
 
 @functools.cache
@@ -117,7 +134,7 @@ class FastIntermediate(nn.Module):
 
     def __init__(self, intermediate: nn.Module):
         super().__init__()
-        self.dense = _as_fast(intermediate.dense)
+        self.dense = as_fast(intermediate.dense)
         self.intermediate_act_fn = intermediate.intermediate_act_fn
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -134,7 +151,7 @@ class FastOutput(nn.Module):
 
     def __init__(self, output: nn.Module):
         super().__init__()
-        self.dense = _as_fast(output.dense)
+        self.dense = as_fast(output.dense)
         self.LayerNorm = output.LayerNorm
         self.dropout = output.dropout
 
@@ -145,7 +162,7 @@ class FastOutput(nn.Module):
         return self.LayerNorm(self.dense(hidden_states, residual=input_tensor))
 
 
-def _as_fast(linear: nn.Linear) -> FastLinear:
+def as_fast(linear: nn.Linear) -> FastLinear:
     """A FastLinear holding `linear`'s own parameters (not copies: an optimizer keeps working)."""
     if isinstance(linear, FastLinear):
         return linear
@@ -183,7 +200,7 @@ def install_fast_linears(hf_model: nn.Module, enabled: bool | None = None) -> nn
         for parent in list(layer.modules()):
             for name, child in list(parent.named_children()):
                 if type(child) is nn.Linear:
-                    setattr(parent, name, _as_fast(child))
+                    setattr(parent, name, as_fast(child))
     set_fast_linears(hf_model, enabled)
     return hf_model
 

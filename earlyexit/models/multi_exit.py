@@ -30,6 +30,7 @@ Two forwards:
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from earlyexit.dynamic.exit_rules import ExitRule, LayerView
+from earlyexit.models.fast_linear import PACKED, PackedCache, as_fast, fast_linears, packed_weight
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -85,29 +87,44 @@ class PooledHead(nn.Module):
         self._last = None
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if not torch.is_grad_enabled() and not self.training and (dense := _first_token_tanh(self.pooler)) is not None:
-            # inference: the same ops without five module calls, which cost as much as the ops
-            # themselves on one row (batch-1 exits, every layer)
-            if hidden.shape[0] == 1:
-                # one row: matrix-vector products, which read each weight once without the GEMM's
-                # packing (a batch-1 exit pays this at every layer)
-                pooled = torch.tanh(torch.addmv(dense.bias, dense.weight, hidden[0, 0]))
-                self._last = (hidden, pooled)       # [H]: `pooled_of` adds the row dimension when asked
-                return torch.addmv(self.classifier.bias, self.classifier.weight, pooled)[None]
-            pooled = torch.tanh(F.linear(hidden[:, 0], dense.weight, dense.bias))
-            self._last = (hidden, pooled)
-            return F.linear(pooled, self.classifier.weight, self.classifier.bias)
+        if not torch.is_grad_enabled() and (lean := self.lean()) is not None:
+            return lean(hidden, attention_mask)
         pooled = self.pooler(hidden)
         # kept only without autograd: a kept graph would outlive its step
         self._last = None if torch.is_grad_enabled() else (hidden, pooled)
         return self.classifier(self.dropout(pooled))
 
+    def lean(self) -> Callable | None:
+        """The head in eval mode as a plain function (hidden, mask) -> logits over its tensors, for
+        inference without autograd; None in training or when its pooler is not tanh(Linear(first
+        token)). After every layer a batch-1 exit pays each module call, attribute lookup and op
+        as if the caches were cold (the layer's weights have just streamed through them), so the
+        function calls the ops alone (issue 18)."""
+        dense = None if self.training else _first_token_tanh(self.pooler)
+        if dense is None:
+            return None
+        w1, b1, w2, b2 = dense.weight, dense.bias, self.classifier.weight, self.classifier.bias
+        state = self.__dict__                  # `_last` without nn.Module's __setattr__
+
+        def head(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            if hidden.shape[0] == 1:
+                # one row: matrix-vector products, which read each weight once without the GEMM's
+                # packing; the pooled vector stays [H] (`pooled_of`)
+                pooled = torch.tanh(torch.addmv(b1, w1, hidden[0, 0]))
+                state["_last"] = (hidden, pooled)
+                return torch.addmv(b2, w2, pooled)[None]
+            pooled = torch.tanh(F.linear(hidden[:, 0], w1, b1))
+            state["_last"] = (hidden, pooled)
+            return F.linear(pooled, w2, b2)
+        return head
+
     def pooled_of(self, hidden: torch.Tensor) -> torch.Tensor:
-        """pooler(hidden), reused from the last forward when it read these very states."""
+        """pooler(hidden) [R, H], reused from the last forward when it read these very states; [H]
+        when that forward took the one-row path (the exit rules' one-row products read it as is)."""
         last = self._last
         if last is None or last[0] is not hidden:
             return self.pooler(hidden)
-        return last[1] if last[1].dim() == 2 else last[1][None]
+        return last[1]
 
 
 def _first_token_tanh(pooler: nn.Module) -> nn.Linear | None:
@@ -143,33 +160,83 @@ class FinalHead(nn.Module):
         return hf.classifier(hidden)
 
 
-class AttentionHead(nn.Module):
+class AttentionHead(PackedCache, nn.Module):
     """FastBERT's classifier: Linear(H, w) + tanh, self-attention (heads, width w, padding masked),
-    position 0, Linear(w, w) + tanh, Linear(w, C)."""
+    position 0, Linear(w, w) + tanh, Linear(w, C).
 
-    def __init__(self, hidden: int, num_labels: int, width: int = 128, heads: int = 2, dropout: float = 0.1):
+    Its two products over every position (Linear(H, w) and the attention's in-projection) take the
+    backbone's packed oneDNN path in CPU inference (earlyexit/models/fast_linear.py), the tanh inside
+    the first GEMM: `reduce` is a FastLinear (switched with the backbone's), the in-projection is
+    packed alongside it. Right after a layer the default GEMM costs about 100 µs a call at batch 1
+    against about 60 for the packed one (issue 18)."""
+
+    def __init__(self, hidden: int, num_labels: int, width: int = 128, heads: int = 2, dropout: float = 0.1,
+                 fast: bool = True):
         super().__init__()
         self.width, self.heads = width, heads
-        self.reduce = nn.Linear(hidden, width)
+        self.reduce = as_fast(nn.Linear(hidden, width))
+        self.reduce.fast = fast
         self.attention = nn.MultiheadAttention(width, heads, dropout=dropout, batch_first=True)
         self.dense = nn.Linear(width, width)
         self.out = nn.Linear(width, num_labels)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        # nn.MultiheadAttention's own forward, written out with F.linear for every Linear: on one row
-        # the module calls and Python checks cost more than the ops, and a batch-1 exit pays every
-        # call at every layer. Only position 0 is read: the only query.
-        x = torch.tanh(F.linear(hidden, self.reduce.weight, self.reduce.bias))  # [B, T, w]
-        attention, batch, width, heads = self.attention, x.shape[0], self.width, self.heads
-        # q, k and v of every position in one product (the in-projection's own weight), split by views
-        q, k, v = (F.linear(x, attention.in_proj_weight, attention.in_proj_bias)
-                   .view(batch, -1, 3, heads, width // heads).permute(2, 0, 3, 1, 4).unbind())  # [B, h, T, d]
-        mask = attention_mask if attention_mask.dtype == q.dtype else attention_mask.to(q.dtype)
-        context = F.scaled_dot_product_attention(q[:, :, :1], k, v, attn_mask=mask,
-                                                 dropout_p=attention.dropout if self.training else 0.0)
-        # [B, h, 1, d] -> [B, h * d], the heads side by side (one query: no transpose needed)
-        attended = F.linear(context.reshape(batch, width), attention.out_proj.weight, attention.out_proj.bias)
-        return F.linear(torch.tanh(F.linear(attended, self.dense.weight, self.dense.bias)), self.out.weight, self.out.bias)
+        return _attention_logits(self._tensors(), self.heads, hidden, attention_mask,
+                                 self.attention.dropout if self.training else 0.0, self._packed_products())
+
+    def lean(self) -> Callable | None:
+        """The head in eval mode as a plain function (hidden, mask) -> logits over its tensors (see
+        `PooledHead.lean`); None in training (dropout)."""
+        if self.training:
+            return None
+        return functools.partial(_attention_logits, self._tensors(), self.heads, dropout=0.0,
+                                 packed=self._packed_products())
+
+    def _tensors(self) -> tuple:
+        attention = self.attention
+        return (self.reduce.weight, self.reduce.bias, attention.in_proj_weight, attention.in_proj_bias,
+                attention.out_proj.weight, attention.out_proj.bias, self.dense.weight, self.dense.bias,
+                self.out.weight, self.out.bias)
+
+    def _packed_products(self) -> tuple | None:
+        """(dtype, packed reduce weight, its bias, packed in-projection, its bias) when the products
+        run packed now (`FastLinear.packed_dtype`), else None."""
+        dtype = None if self.training else self.reduce.packed_dtype()
+        if dtype is None:
+            return None
+        attention = self.attention
+        return (dtype, *self.reduce._packed(dtype),
+                *packed_weight(self, PACKED + "_in_proj", attention.in_proj_weight, attention.in_proj_bias, dtype))
+
+
+def _attention_logits(tensors: tuple, heads: int, hidden: torch.Tensor, attention_mask: torch.Tensor,
+                      dropout: float, packed: tuple | None = None) -> torch.Tensor:
+    """`AttentionHead`'s ops: nn.MultiheadAttention's own forward written out with F.linear for every
+    Linear (on one row the module calls and Python checks cost more than the ops, and a batch-1 exit
+    pays every call at every layer). Only position 0 is read: the only query. `packed`: the two
+    products over every position on the packed path (`AttentionHead._packed_products`)."""
+    reduce_w, reduce_b, in_w, in_b, attn_out_w, attn_out_b, dense_w, dense_b, out_w, out_b = tensors
+    batch, width = hidden.shape[0], reduce_w.shape[0]
+    if packed is None:
+        qkv = F.linear(torch.tanh(F.linear(hidden, reduce_w, reduce_b)), in_w, in_b)     # [B, T, 3w]
+    else:
+        dtype, reduce_packed, reduce_bias, in_packed, in_bias = packed
+        rows = hidden.reshape(-1, hidden.shape[-1])
+        rows = rows if rows.dtype == dtype else rows.to(dtype)
+        x = torch.ops.mkldnn._linear_pointwise(rows, reduce_packed, reduce_bias, "tanh", [], "")
+        qkv = torch.ops.mkldnn._linear_pointwise(x, in_packed, in_bias, "none", [], "")   # [B T, 3w]
+    # q, k and v of every position in one product (the in-projection's own weight), split by views
+    q, k, v = qkv.view(batch, -1, 3, heads, width // heads).permute(2, 0, 3, 1, 4).unbind()  # [B, h, T, d]
+    mask = attention_mask if attention_mask.dtype == q.dtype else attention_mask.to(q.dtype)
+    context = F.scaled_dot_product_attention(q[:, :, :1], k, v, attn_mask=mask, dropout_p=dropout)  # [B, h, 1, d]
+    if batch == 1 and context.dtype == attn_out_w.dtype:
+        # one row: matrix-vector products (no GEMM packing), as `PooledHead` on one row (under bf16
+        # autocast the context is bf16 and the weights fp32: F.linear's autocast path below)
+        attended = torch.addmv(attn_out_b, attn_out_w, context.reshape(width))   # the heads side by side
+        return torch.addmv(out_b, out_w, torch.tanh(torch.addmv(dense_b, dense_w, attended)))[None]
+    # [B, h, 1, d] -> [B, h * d], the heads side by side (one query: no transpose needed)
+    attended = F.linear(context.reshape(batch, width), attn_out_w, attn_out_b)
+    return F.linear(torch.tanh(F.linear(attended, dense_w, dense_b)), out_w, out_b)
 
 
 def own_pooler_exits(hf_model: nn.Module) -> nn.ModuleList:
@@ -189,8 +256,9 @@ def shared_pooler_exits(hf_model: nn.Module) -> nn.ModuleList:
 
 def attention_exits(hf_model: nn.Module, width: int = 128, heads: int = 2) -> nn.ModuleList:
     config = hf_model.config
+    fast = any(linear.fast for linear in fast_linears(hf_model))    # on the packed path with the backbone's
     return nn.ModuleList(AttentionHead(config.hidden_size, config.num_labels, width, heads,
-                                      config.attention_probs_dropout_prob)
+                                      config.attention_probs_dropout_prob, fast)
                          for _ in range(config.num_hidden_layers))
 
 
@@ -261,7 +329,12 @@ class MultiExitClassifier(nn.Module):
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
         for layer in self.layers[:depth]:
             h = layer(h, mask)
-        return self.exits[depth - 1](h, mask)
+        return self.lean_exits()[depth - 1](h, mask)
+
+    def lean_exits(self) -> list:
+        """The exit heads as plain functions where they have one (`lean`: in eval mode), else the
+        modules; the early-exit runner and the truncated reference call these, per batch."""
+        return [(lean() if (lean := getattr(head, "lean", None)) else None) or head for head in self.exits]
 
     @torch.no_grad()
     def early_exit(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
@@ -270,7 +343,7 @@ class MultiExitClassifier(nn.Module):
         always answers); only rows still alive run the next layer. `lengths`: real tokens per row
         on the host, when the caller has them (else read from the mask: one transfer)."""
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
-        layers, exits = list(self.layers), list(self.exits)    # plain lists: no module lookups per layer
+        layers, exits = list(self.layers), self.lean_exits()    # plain lists: no module lookups per layer
 
         def run_layer(number, keep, width):
             nonlocal h, mask
