@@ -193,10 +193,14 @@ class AttentionHead(PackedCache, nn.Module):
                                  packed=self._packed_products())
 
     def _tensors(self) -> tuple:
-        attention = self.attention
-        return (self.reduce.weight, self.reduce.bias, attention.in_proj_weight, attention.in_proj_bias,
-                attention.out_proj.weight, attention.out_proj.bias, self.dense.weight, self.dense.bias,
-                self.out.weight, self.out.bias)
+        # read from the modules' own tables: nn.Module's attribute fallback for each of these 14
+        # lookups cost more than the rest of `lean` (a batch-1 exit builds it for every instance)
+        modules = self._modules
+        reduce, dense, out = (modules[name]._parameters for name in ("reduce", "dense", "out"))
+        attention = modules["attention"]
+        inside, out_proj = attention._parameters, attention._modules["out_proj"]._parameters
+        return (reduce["weight"], reduce["bias"], inside["in_proj_weight"], inside["in_proj_bias"],
+                out_proj["weight"], out_proj["bias"], dense["weight"], dense["bias"], out["weight"], out["bias"])
 
     def _packed_products(self) -> tuple | None:
         """(dtype, packed reduce weight, its bias, packed in-projection, its bias) when the products
@@ -270,6 +274,12 @@ EXIT_HEADS: dict[str, Callable[[nn.Module], nn.ModuleList]] = {
 }
 
 
+def lean_head(head: nn.Module) -> Callable:
+    """The head as a plain function where it has one (`lean`: in eval mode), else the module."""
+    lean = getattr(head, "lean", None)
+    return (lean() if lean is not None else None) or head
+
+
 # --- the model ----------------------------------------------------------------------------------
 
 @dataclass
@@ -329,12 +339,11 @@ class MultiExitClassifier(nn.Module):
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
         for layer in self.layers[:depth]:
             h = layer(h, mask)
-        return self.lean_exits()[depth - 1](h, mask)
+        return lean_head(self.exits[depth - 1])(h, mask)
 
     def lean_exits(self) -> list:
-        """The exit heads as plain functions where they have one (`lean`: in eval mode), else the
-        modules; the early-exit runner and the truncated reference call these, per batch."""
-        return [(lean() if (lean := getattr(head, "lean", None)) else None) or head for head in self.exits]
+        """Every exit head as `lean_head` gives it: what the early-exit runner calls, per batch."""
+        return [lean_head(head) for head in self.exits]
 
     @torch.no_grad()
     def early_exit(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
