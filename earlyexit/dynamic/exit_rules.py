@@ -115,15 +115,35 @@ def host_entropies(logits: torch.Tensor) -> list[float]:
     so a decision can differ from an fp32 device computation (this suite's earlier one, or the
     authors' log A - B / A) only for a row whose entropy lies within fp32 rounding (about 1e-7) of
     the threshold; it is the same at every batch size. Never negative (s >= 1 and every z_c - m <= 0),
-    so a threshold of 0 never exits; NaN logits give NaN, which exits nobody."""
+    so a threshold of 0 never exits; NaN logits give NaN, which exits nobody.
+
+    Cost: a few µs a row in Python (two classes: under 1 µs, `_two_class_entropies`). On the CPU
+    that is nothing beside a layer at any batch size; on a GPU at batch 32 it is about what the four
+    kernel launches it replaces cost."""
+    rows = logits.tolist()
+    if logits.shape[-1] == 2:
+        return _two_class_entropies(rows)
+    return [_entropy_of_row(row) for row in rows]
+
+
+def _entropy_of_row(row: list[float]) -> float:
+    top = max(row)
+    others = row.copy()
+    others.remove(top)                                  # the largest's e_c = 1 and z_c - m = 0
+    weights = [math.exp(z - top) for z in others]
+    rest = sum(weights)
+    return math.log1p(rest) - sum(w * (z - top) for w, z in zip(weights, others)) / (1.0 + rest)
+
+
+def _two_class_entropies(rows: list[list[float]]) -> list[float]:
+    """`_entropy_of_row` of two-class rows, bit for bit, in fewer steps: with d = m - (the other
+    logit) and e = exp(-d), the sums hold one term each, e (z - m) = -(e d) exactly, and so
+    log1p(e) - (-(e d)) / (1 + e) = log1p(e) + (e d) / (1 + e)."""
     out = []
-    for row in logits.tolist():
-        top = max(row)
-        others = row.copy()
-        others.remove(top)                              # the largest's e_c = 1 and z_c - m = 0
-        weights = [math.exp(z - top) for z in others]
-        rest = sum(weights)
-        out.append(math.log1p(rest) - sum(w * (z - top) for w, z in zip(weights, others)) / (1.0 + rest))
+    for a, b in rows:
+        d = a - b if a >= b else b - a                  # NaN: b - a, NaN as it should be
+        e = math.exp(-d)
+        out.append(math.log1p(e) + (e * d) / (1.0 + e))
     return out
 
 
