@@ -114,7 +114,7 @@ def host_entropies(logits: torch.Tensor) -> list[float]:
     the entropy on the device is four of them. The float64 value is the exact entropy to about 1e-16,
     so a decision can differ from an fp32 device computation (this suite's earlier one, or the
     authors' log A - B / A) only for a row whose entropy lies within fp32 rounding (about 1e-7) of
-    the threshold; it is the same at every batch size. Never negative (s >= 1 and every z_c - m <= 0),
+    the threshold; it is the same at every batch size. Never negative (1 + r >= 1 and every z_c - m <= 0),
     so a threshold of 0 never exits; NaN logits give NaN, which exits nobody.
 
     Cost: a few µs a row in Python (two classes: under 1 µs, `_two_class_entropies`). On the CPU
