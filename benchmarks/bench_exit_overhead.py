@@ -12,8 +12,9 @@ one runner (earlyexit.cost.timing.InferenceRunner), in two cases:
   reference = the model truncated to its first k layers with exit k.
 So seconds - reference_seconds is the exit machinery: the exit heads, the rule, the one
 device-to-host transfer per layer, dropping finished rows. The two alternate batch by batch inside
-each pass (median of --repeats passes after a warm-up: bench_common.interleaved_by_batch); the
-predictions of both are checked to agree.
+each pass (median of --repeats passes after a warm-up: bench_common.interleaved_by_batch), inside
+the timed model's inference session as in the timing rule (`TimedModel.session`); the predictions
+of both are checked to agree.
 Without --data-dir it uses the synthetic sentiment task. Writes
 {"rows": [{"method", "batch_size", "case", "seconds", "reference_seconds", ...}], ...}.
 """
@@ -92,13 +93,14 @@ def main(argv=None):
                 # one batch, its predictions on the host (as the timing rule ends a batch)
                 variants = {"method": lambda b, run=run: _answer(run.timed.forward(b)[0]),
                             "reference": lambda b, reference=reference: _answer(reference(b))}
-                with torch.inference_mode():
+                # both in the model's inference session, as the timing rule runs them (one model)
+                with torch.inference_mode(), run.timed.session():
                     answers = {v: np.concatenate([f(b) for b in batches]) for v, f in variants.items()}
                     exits = np.concatenate([run.timed.forward(b)[1] for b in batches])
                 if not (answers["method"] == answers["reference"]).all():
                     sys.exit(f"bench_exit_overhead: {name} {case}: its answers differ from the reference's")
                 load = wait_for_quiet(args.max_load, args.max_wait)
-                with torch.inference_mode():
+                with torch.inference_mode(), run.timed.session():
                     t = interleaved_by_batch(variants, batches, args.repeats)
                 row = {"method": name, "batch_size": bs, "case": case, "exit_layer": layer, "instances": n,
                        "seconds": t["method"], "reference_seconds": t["reference"],

@@ -198,6 +198,37 @@ def test_fastbert_head_packed_path_equals_the_module_path(one_row, padded_batch)
         torch.testing.assert_close(head.lean()(hidden, mask), expected, atol=1e-5, rtol=0)
 
 
+def test_fastbert_one_row_head_folds_the_attention_and_follows_weight_updates():
+    """On one row in CPU inference the head's attention with its one query is folded
+    (`fold_one_query`: keys and the value, output and dense products folded into cached matrices),
+    so one product over every position runs instead of two; padding stays masked. Within 1e-5 of
+    the module path, and folded again after an in-place weight update."""
+    from earlyexit.models.multi_exit import AttentionHead, additive_mask
+
+    torch.manual_seed(0)
+    head = AttentionHead(hidden=32, num_labels=3, width=16, heads=2, dropout=0.0).eval()
+    real = torch.arange(11)[None] < 6                         # positions 6..10 are padding
+    hidden = torch.randn(1, 11, 32)
+    hidden[:, 6:] *= 50.0                                     # padding that would move the answer if it were read
+    mask = additive_mask(real.long(), hidden.dtype)
+    two_rows = torch.cat([hidden, torch.randn(1, 11, 32)]), torch.cat([mask, mask])
+    for update in (False, True):
+        if update:
+            with torch.no_grad():
+                head.dense.weight.mul_(-2.0)
+                head.attention.in_proj_bias.add_(0.5)
+        expected = head(hidden, mask)                         # autograd on: the module path
+        with torch.no_grad():
+            ops = _aten_ops(lambda: head.lean(rows=1)(hidden, mask))
+            torch.testing.assert_close(head.lean(rows=1)(hidden, mask), expected, atol=1e-5, rtol=0)
+            torch.testing.assert_close(head.lean()(hidden, mask), expected, atol=1e-5, rtol=0)
+        assert ops.count("mkldnn._linear_pointwise") == 1 and "aten.addmv" in ops
+        assert _aten_ops(lambda: head.lean()(*two_rows)).count("mkldnn._linear_pointwise") == 2
+    unpadded = torch.randn(1, 11, 32)
+    with torch.no_grad():
+        assert not torch.allclose(head.lean(rows=1)(unpadded, torch.zeros_like(mask)), head.lean(rows=1)(unpadded, mask))
+
+
 def test_a_learned_rule_reuses_the_exit_heads_pooled_vector_only_for_the_same_states():
     from earlyexit.models.multi_exit import PooledHead
 

@@ -318,3 +318,33 @@ def test_legend_names_a_variant_once():
     assert legend_label(Row("hashee", "mi", "MI")) == "HashEE (MI)"
     assert legend_label(Row("consistentee", "default", "ConsistentEE")) == "ConsistentEE"
     assert legend_label(Row("pabee", "default", "PABEE")) == "PABEE"
+
+
+def test_every_timed_pass_runs_inside_the_timed_models_inference_session(split):
+    """The runner enters the method's session once around all of a case's passes, warm-up included
+    (what a method builds per batch is built once per session: earlyexit/models/inference_session.py)."""
+    import contextlib
+
+    from earlyexit.cost.timing import time_case
+    from earlyexit.dynamic.exit_rules import NeverExit
+    from earlyexit.methods._dynamic import EarlyExitModel
+    from earlyexit.models.multi_exit import MultiExitClassifier
+
+    timed = EarlyExitModel(MultiExitClassifier(tiny_classifier(num_layers=3, num_labels=3), "own-pooler"), NeverExit)
+    model, events = timed.model, []
+    real_session, real_forward = model.inference_session, timed.forward
+
+    @contextlib.contextmanager
+    def recorded():
+        with real_session():
+            events.append("enter")
+            yield
+            events.append("leave")
+
+    model.inference_session = recorded
+    timed.forward = lambda batch: events.append("inside" if model.__dict__.get("_inference_session") is not None
+                                                else "outside") or real_forward(batch)
+    case = TimingCase("deebert", "default", "DeeBERT", "dynamic", None, None, InferenceRunner(timed, 0, CPU))
+    time_case(case, split, 8, warmup=1, repeats=2, device=CPU)
+    batches = -(-len(split) // 8)
+    assert events == ["enter", *["inside"] * (3 * batches), "leave"]

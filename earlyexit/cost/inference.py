@@ -16,6 +16,7 @@ the overhead is measured against (`reference`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -48,6 +49,13 @@ class TimedModel:
         from earlyexit.data.batching import attach_exit_layers
 
         return attach_exit_layers(dataclasses.replace(split, exit_layers=None), None, self.num_layers, None)
+
+    def session(self):
+        """The context every timed pass runs in (the runner enters it once around all of them): the
+        model's inference session where it has one (earlyexit/models/inference_session.py: per-batch
+        functions built once), else nothing."""
+        open_session = getattr(self.model, "inference_session", None)
+        return open_session() if open_session is not None else contextlib.nullcontext()
 
     def forward(self, batch) -> tuple[torch.Tensor, np.ndarray | None]:
         """One batch (earlyexit.data.batching.Batch, on the device): logits [B, C] on the device, and per

@@ -4,7 +4,9 @@ For one task x backbone (the first seed's weights), every timed method runs the 
 each batch size: its padded batches are built and moved to the device first (tokenisation,
 batching and host-to-device copies are outside the clock, the same for every method), then one
 pass = every batch through the method's real inference, ending with the predictions on the host.
-`warmup` passes are run and discarded, then `repeats` timed passes; the median is reported.
+`warmup` passes are run and discarded, then `repeats` timed passes; the median is reported. All of
+a case's passes run inside its timed model's session (`TimedModel.session`: what a method builds
+per batch, e.g. its exit heads' functions, is built once).
 On CUDA the clock reads after `torch.cuda.synchronize()`.
 
 Every method runs through the one `InferenceRunner` here: the method gives its trained model at its
@@ -89,7 +91,8 @@ def time_case(case: TimingCase, split, batch_size: int, *, warmup: int, repeats:
     def one_pass():
         return [case.runner.run(batch) for batch in batches]
 
-    seconds, outputs = time_passes(one_pass, warmup=warmup, repeats=repeats, device=device)
+    with case.runner.timed.session():
+        seconds, outputs = time_passes(one_pass, warmup=warmup, repeats=repeats, device=device)
     cost = case.runner.cost(split, batches, outputs)
     return {"batch_size": batch_size, "seconds": seconds, "median_seconds": statistics.median(seconds)}, cost
 

@@ -165,9 +165,10 @@ class LTERule(ExitRule):
 
     def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
         super().start(batch_size, num_layers, device)
-        # no module calls or lookups per layer
-        self._pooled = [head.pooled_of for head in self.model.exits[:-1]]     # layers 1..L-1 decide
-        self._lte = self.model.lte.lean()
+        # no module calls or lookups per layer (built once per session)
+        self._pooled, self._lte = self.model.session_cached("lte rule", lambda: (
+            [head.pooled_of for head in self.model.exits[:-1]],                 # layers 1..L-1 decide
+            self.model.lte.lean()))
 
     def decide(self, view: LayerView) -> list[bool]:
         u = self._lte(self._pooled[view.layer - 1](view.hidden))     # [A, 1], or [1] for one row

@@ -218,9 +218,10 @@ class PolicyRule(ExitRule):
 
     def start(self, batch_size: int, num_layers: int, device: torch.device) -> None:
         super().start(batch_size, num_layers, device)
-        # plain lists of functions: no module calls or lookups per layer
-        self._pooled = [head.pooled_of for head in self.model.exits[:-1]]     # layers 1..L-1 decide
-        self._policies = [policy.lean() for policy in self.model.policies.layers]
+        # plain lists of functions: no module calls or lookups per layer (built once per session)
+        self._pooled, self._policies = self.model.session_cached("policy rule", lambda: (
+            [head.pooled_of for head in self.model.exits[:-1]],                 # layers 1..L-1 decide
+            [policy.lean() for policy in self.model.policies.layers]))
 
     def decide(self, view: LayerView) -> list[bool]:
         pooled = self._pooled[view.layer - 1](view.hidden)          # the exit head's, reused

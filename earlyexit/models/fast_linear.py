@@ -106,12 +106,15 @@ class FastLinear(PackedCache, nn.Linear):
         """The dtype of the packed weights a CPU input runs with now (no autograd, the switch on, a
         weight on the CPU that oneDNN packs, fp32 or bf16 autocast or none); None: nn.Linear's own
         forward."""
-        if not self.fast or torch.is_grad_enabled() or self.weight.device.type != "cpu" or self.weight.numel() == 0:
+        if not self.fast or torch.is_grad_enabled():
+            return None
+        weight = self._parameters["weight"]     # without nn.Module's attribute fallback: every call pays it
+        if weight.device.type != "cpu" or weight.numel() == 0:
             return None
         if torch.is_autocast_enabled("cpu"):
             dtype = torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
         else:
-            dtype = self.weight.dtype if self.weight.dtype in (torch.float32, torch.bfloat16) else None
+            dtype = weight.dtype if weight.dtype in (torch.float32, torch.bfloat16) else None
         return dtype if dtype is not None and _packable(dtype) else None
 
     def _packed(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:

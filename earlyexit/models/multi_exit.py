@@ -41,6 +41,7 @@ from torch import nn
 
 from earlyexit.dynamic.exit_rules import ExitRule, LayerView
 from earlyexit.models.fast_linear import PACKED, PackedCache, as_fast, fast_linears, packed_weight
+from earlyexit.models.inference_session import InferenceSession
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -94,10 +95,11 @@ class PooledHead(nn.Module):
         self._last = None if torch.is_grad_enabled() else (hidden, pooled)
         return self.classifier(self.dropout(pooled))
 
-    def lean(self) -> Callable | None:
+    def lean(self, rows: int | None = None) -> Callable | None:
         """The head in eval mode as a plain function (hidden, mask) -> logits over its tensors, for
         inference without autograd; None in training or when its pooler is not tanh(Linear(first
-        token)). After every layer a batch-1 exit pays each module call, attribute lookup and op
+        token)). `rows`: how many rows every call will have, when the caller knows (unused: one
+        function serves any number). After every layer a batch-1 exit pays each module call, attribute lookup and op
         as if the caches were cold (the layer's weights have just streamed through them), so the
         function calls the ops alone (issue 18)."""
         dense = None if self.training else _first_token_tanh(self.pooler)
@@ -168,7 +170,9 @@ class AttentionHead(PackedCache, nn.Module):
     backbone's packed oneDNN path in CPU inference (earlyexit/models/fast_linear.py), the tanh inside
     the first GEMM: `reduce` is a FastLinear (switched with the backbone's), the in-projection is
     packed alongside it. Right after a layer the default GEMM costs about 100 µs a call at batch 1
-    against about 60 for the packed one (issue 18)."""
+    against about 60 for the packed one (issue 18). On one row that path skips the in-projection
+    over every position: the linear maps around the attention fold into two cached matrices
+    (`fold_one_query`, `_one_row_head`)."""
 
     def __init__(self, hidden: int, num_labels: int, width: int = 128, heads: int = 2, dropout: float = 0.1,
                  fast: bool = True):
@@ -181,16 +185,22 @@ class AttentionHead(PackedCache, nn.Module):
         self.out = nn.Linear(width, num_labels)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return _attention_logits(self._tensors(), self.heads, hidden, attention_mask,
-                                 self.attention.dropout if self.training else 0.0, self._packed_products())
+        tensors = self._tensors()
+        return _attention_logits(tensors, self.heads, hidden, attention_mask,
+                                 self.attention.dropout if self.training else 0.0, self._packed_products(tensors))
 
-    def lean(self) -> Callable | None:
+    def lean(self, rows: int | None = None) -> Callable | None:
         """The head in eval mode as a plain function (hidden, mask) -> logits over its tensors (see
-        `PooledHead.lean`); None in training (dropout)."""
+        `PooledHead.lean`); None in training (dropout). `rows` = 1 (every call has one row, a batch-1
+        exit): the one-row function itself where the products run packed, as every level of call
+        costs after a layer."""
         if self.training:
             return None
-        return functools.partial(_attention_logits, self._tensors(), self.heads, dropout=0.0,
-                                 packed=self._packed_products())
+        tensors = self._tensors()
+        packed = self._packed_products(tensors)
+        if rows == 1 and packed is not None:
+            return _one_row_head(packed, self.heads)
+        return functools.partial(_attention_logits, tensors, self.heads, dropout=0.0, packed=packed)
 
     def _tensors(self) -> tuple:
         # read from the modules' own tables: nn.Module's attribute fallback for each of these 14
@@ -202,15 +212,34 @@ class AttentionHead(PackedCache, nn.Module):
         return (reduce["weight"], reduce["bias"], inside["in_proj_weight"], inside["in_proj_bias"],
                 out_proj["weight"], out_proj["bias"], dense["weight"], dense["bias"], out["weight"], out["bias"])
 
-    def _packed_products(self) -> tuple | None:
-        """(dtype, packed reduce weight, its bias, packed in-projection, its bias) when the products
-        run packed now (`FastLinear.packed_dtype`), else None."""
-        dtype = None if self.training else self.reduce.packed_dtype()
+    def _packed_products(self, tensors: tuple | None = None) -> tuple | None:
+        """(dtype, packed reduce weight, its bias, packed in-projection, its bias, the folded
+        one-row matrices) when the products run packed now (`FastLinear.packed_dtype`), else None.
+        `tensors`: `_tensors()`, when the caller has read them."""
+        reduce = self._modules["reduce"]
+        dtype = None if self.training else reduce.packed_dtype()
         if dtype is None:
             return None
-        attention = self.attention
-        return (dtype, *self.reduce._packed(dtype),
-                *packed_weight(self, PACKED + "_in_proj", attention.in_proj_weight, attention.in_proj_bias, dtype))
+        tensors = self._tensors() if tensors is None else tensors
+        return (dtype, *reduce._packed(dtype), *packed_weight(self, PACKED + "_in_proj", *tensors[2:4], dtype),
+                self._folded(dtype, tensors[2:]))
+
+    def _folded(self, dtype: torch.dtype, tensors: tuple) -> tuple:
+        """`_one_row_head`'s matrices in `dtype`: `fold_one_query`'s four, folded in float64 from
+        the current weights, then the output layer's weight and bias. `tensors`: `_tensors()` from
+        the in-projection on. Cached like the packed weights (a `PackedCache` slot), folded again
+        when a weight was replaced or updated in place."""
+        try:
+            versions = tuple(t._version for t in tensors)
+        except RuntimeError:                # inference tensors (made in inference mode) keep none
+            versions = None
+        key = (dtype, tuple(t.data_ptr() for t in tensors), versions)
+        cache = self.__dict__.get(PACKED + "_folded")
+        if cache is None or cache[0] != key:
+            folded = fold_one_query(*(t.detach().double() for t in tensors[:6]), self.heads)
+            cache = (key, tuple(m.to(dtype) for m in (*folded, *tensors[6:])))
+            self.__dict__[PACKED + "_folded"] = cache
+        return cache[1]
 
 
 def _attention_logits(tensors: tuple, heads: int, hidden: torch.Tensor, attention_mask: torch.Tensor,
@@ -224,7 +253,9 @@ def _attention_logits(tensors: tuple, heads: int, hidden: torch.Tensor, attentio
     if packed is None:
         qkv = F.linear(torch.tanh(F.linear(hidden, reduce_w, reduce_b)), in_w, in_b)     # [B, T, 3w]
     else:
-        dtype, reduce_packed, reduce_bias, in_packed, in_bias = packed
+        dtype, reduce_packed, reduce_bias, in_packed, in_bias, _ = packed
+        if batch == 1:
+            return _one_row_head(packed, heads)(hidden, attention_mask)
         rows = hidden.reshape(-1, hidden.shape[-1])
         rows = rows if rows.dtype == dtype else rows.to(dtype)
         x = torch.ops.mkldnn._linear_pointwise(rows, reduce_packed, reduce_bias, "tanh", [], "")
@@ -241,6 +272,55 @@ def _attention_logits(tensors: tuple, heads: int, hidden: torch.Tensor, attentio
     # [B, h, 1, d] -> [B, h * d], the heads side by side (one query: no transpose needed)
     attended = F.linear(context.reshape(batch, width), attn_out_w, attn_out_b)
     return F.linear(torch.tanh(F.linear(attended, dense_w, dense_b)), out_w, out_b)
+
+
+def fold_one_query(in_w: torch.Tensor, in_b: torch.Tensor, attn_out_w: torch.Tensor, attn_out_b: torch.Tensor,
+                   dense_w: torch.Tensor, dense_b: torch.Tensor, heads: int) -> tuple:
+    """The FastBERT head's attention with its one query (position 0), folded into two matrices.
+
+    With x_t the reduced states and, per attention head h of width d, q = Wq_h x_0 + bq_h and
+    k_t = Wk_h x_t + bk_h: q . k_t = x_t . (Wk_h^T q) + q . bk_h, and the last term is the same at
+    every position, so the softmax drops it. The scores are therefore x_t . u_h with
+    u_h = (Wk_h^T Wq_h x_0 + Wk_h^T bq_h) / sqrt(d): one matrix-vector product of x_0, no keys. As the
+    weights p_t sum to 1, sum_t p_t (Wv_h x_t + bv_h) = Wv_h z_h + bv_h with z_h = sum_t p_t x_t, and
+    the value, output and dense products are linear in z, so they fold into one [w, h w] matrix.
+    Returns (query_key [h w, w], its bias [h w], value_out_dense [w, h w], its bias [w])."""
+    width = in_w.shape[1]
+    size = width // heads
+    w_q, w_k, w_v = (part.view(heads, size, width) for part in in_w.split(width))
+    b_q, _, b_v = (part.view(heads, size) for part in in_b.split(width))
+    scale = size ** -0.5
+    query_key = (torch.einsum("hdi,hdj->hij", w_k, w_q) * scale).reshape(heads * width, width)
+    query_key_bias = (torch.einsum("hdi,hd->hi", w_k, b_q) * scale).reshape(heads * width)
+    out_blocks = attn_out_w.view(width, heads, size)                  # out_proj's columns per head
+    value_out = torch.einsum("ohd,hdj->ohj", out_blocks, w_v).reshape(width, heads * width)
+    value_out_bias = attn_out_b + torch.einsum("ohd,hd->o", out_blocks, b_v)
+    return (query_key.contiguous(), query_key_bias, (dense_w @ value_out).contiguous(),
+            dense_w @ value_out_bias + dense_b)
+
+
+def _one_row_head(packed: tuple, heads: int) -> Callable:
+    """`AttentionHead` on one row in CPU inference as a function (hidden [1, T, H], mask) -> logits,
+    over `_packed_products`' packed reduction and folded matrices (`fold_one_query`): one packed
+    product over every position (the reduction and its tanh), the attention with the reduced states
+    as keys and values (scale 1: folded in), three matrix-vector products. Against the written-out
+    one-row path, one product over every position fewer, which right after a layer costs tens of
+    µs a head at batch 1 (issue 18)."""
+    dtype, reduce_packed, reduce_bias, _, _, folded = packed
+    query_key, query_key_bias, value_out_dense, value_out_dense_bias, out_w, out_b = folded
+    width = query_key.shape[1]
+    linear = torch.ops.mkldnn._linear_pointwise
+
+    def head(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        rows = hidden[0] if hidden.dtype == dtype else hidden[0].to(dtype)
+        x = linear(rows, reduce_packed, reduce_bias, "tanh", [], "")                                # [T, w]
+        scores_by = torch.addmv(query_key_bias, query_key, x[0]).view(1, heads, 1, width)          # u_h
+        states = x.expand(1, heads, -1, width)
+        mask = attention_mask if attention_mask.dtype == dtype else attention_mask.to(dtype)
+        pooled = F.scaled_dot_product_attention(scores_by, states, states, attn_mask=mask, scale=1.0)  # z_h
+        dense = torch.tanh(torch.addmv(value_out_dense_bias, value_out_dense, pooled.view(heads * width)))
+        return torch.addmv(out_b, out_w, dense)[None]
+    return head
 
 
 def own_pooler_exits(hf_model: nn.Module) -> nn.ModuleList:
@@ -274,10 +354,11 @@ EXIT_HEADS: dict[str, Callable[[nn.Module], nn.ModuleList]] = {
 }
 
 
-def lean_head(head: nn.Module) -> Callable:
-    """The head as a plain function where it has one (`lean`: in eval mode), else the module."""
+def lean_head(head: nn.Module, rows: int | None = None) -> Callable:
+    """The head as a plain function where it has one (`lean`: in eval mode), else the module.
+    `rows`: how many rows every call will have, when the caller knows."""
     lean = getattr(head, "lean", None)
-    return (lean() if lean is not None else None) or head
+    return (lean(rows) if lean is not None else None) or head
 
 
 # --- the model ----------------------------------------------------------------------------------
@@ -295,7 +376,7 @@ class ExitResult:
     exit_layers: np.ndarray  # [B] 1-based layer whose exit answered
 
 
-class MultiExitClassifier(nn.Module):
+class MultiExitClassifier(InferenceSession, nn.Module):
     def __init__(self, hf_model: nn.Module, exits: nn.ModuleList | str):
         """`exits`: the exit heads (one per layer), or a key of EXIT_HEADS to build them."""
         super().__init__()
@@ -339,11 +420,14 @@ class MultiExitClassifier(nn.Module):
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
         for layer in self.layers[:depth]:
             h = layer(h, mask)
-        return lean_head(self.exits[depth - 1])(h, mask)
+        rows = 1 if h.shape[0] == 1 else None
+        return self.session_cached(("exit", depth, rows), lambda: lean_head(self.exits[depth - 1], rows))(h, mask)
 
-    def lean_exits(self) -> list:
-        """Every exit head as `lean_head` gives it: what the early-exit runner calls, per batch."""
-        return [lean_head(head) for head in self.exits]
+    def lean_exits(self, rows: int | None = None) -> list:
+        """Every exit head as `lean_head` gives it: what the early-exit runner calls, built per batch
+        (once per session: earlyexit/models/inference_session.py). `rows`: how many rows every call
+        will have, when the caller knows (a batch of one)."""
+        return self.session_cached(("exits", rows), lambda: [lean_head(head, rows) for head in self.exits])
 
     @torch.no_grad()
     def early_exit(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, attention_mask: torch.Tensor,
@@ -352,7 +436,8 @@ class MultiExitClassifier(nn.Module):
         always answers); only rows still alive run the next layer. `lengths`: real tokens per row
         on the host, when the caller has them (else read from the mask: one transfer)."""
         h, mask = self.embed(input_ids, token_type_ids, attention_mask)
-        layers, exits = list(self.layers), self.lean_exits()    # plain lists: no module lookups per layer
+        # plain lists: no module lookups per layer (a batch of one keeps one row to its exit)
+        layers, exits = list(self.layers), self.lean_exits(1 if h.shape[0] == 1 else None)
 
         def run_layer(number, keep, width):
             nonlocal h, mask
