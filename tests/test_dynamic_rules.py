@@ -168,18 +168,58 @@ def test_entropy_rules_never_exit_at_zero_and_not_on_nan():
     assert EntropyRule(2.0).decide(view) == [True, True, False]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_host_comparisons_decide_as_the_device_does_in_the_scores_dtype(dtype):
-    """Rules compare their scores' `tolist()` on the host with the threshold rounded to the scores'
-    dtype (`in_dtype`): the decisions of the device comparison, thresholds a hair off a score included
-    (there a float64 comparison with the unrounded threshold would decide the other way)."""
-    from earlyexit.dynamic.exit_rules import in_dtype
+def _sigmoid_in_decimal(z: float) -> float:
+    from decimal import Decimal, localcontext
 
-    torch.manual_seed(0)
-    scores = torch.rand(300).to(dtype)
-    near = scores[:30].double()
-    host = scores.tolist()
-    for t in [*near.tolist(), *(near + 1e-9).tolist(), *(near - 1e-9).tolist(), 0.5]:
-        bound = in_dtype(t, dtype)
-        assert [x > bound for x in host] == (scores > t).tolist()
-        assert [x < bound for x in host] == (scores < t).tolist()
+    with localcontext() as context:
+        context.prec = 50
+        return float(1 / (1 + (-Decimal(z)).exp()))
+
+
+def test_host_sigmoids_are_the_exact_logistic_without_overflow():
+    """The learned rules' exit probability, on the host in float64 (`host_sigmoids`): against a
+    50-digit reference, on a column or a vector; scores of ±1000 (exp would overflow either way
+    round in a one-form formula) give 1 and 0; NaN stays NaN."""
+    from earlyexit.dynamic.exit_rules import host_sigmoids
+
+    z = torch.tensor([0.0, 2.0, -2.0, 17.5, -17.5, 1e-9, -30.0], dtype=torch.float32)
+    exact = [_sigmoid_in_decimal(v) for v in z.tolist()]
+    for scores in (z, z[:, None]):
+        assert host_sigmoids(scores) == pytest.approx(exact, rel=1e-15, abs=0)
+    extremes = host_sigmoids(torch.tensor([1000.0, -1000.0, float("nan")]))
+    assert extremes[:2] == [1.0, 0.0] and math.isnan(extremes[2])
+
+
+@pytest.mark.parametrize("name", ["consistentee", "berxit"])
+def test_learned_rules_decide_on_the_float64_sigmoid_of_their_score(name):
+    """PolicyRule (P(exit) > threshold) and LTERule (u < τ) compare the float64 sigmoid of the
+    score their policy or exit module computes on the device, with thresholds 1e-10 either side of
+    a row's own probability; real early exit dispatches no sigmoid."""
+    from earlyexit.dynamic.exit_rules import LayerView, host_sigmoids
+    from earlyexit.models.berxit import BERxiTClassifier, LTERule
+    from earlyexit.models.consistentee import ConsistentEEClassifier, PolicyRule
+    from tests.test_dynamic_model import _aten_ops, batch
+
+    torch.manual_seed(3)
+    hf = tiny_classifier(num_layers=4, num_labels=3)
+    if name == "consistentee":
+        model, make, leaves = ConsistentEEClassifier(hf, policy_width=8).eval(), PolicyRule, lambda p, t: p > t
+        score_of = lambda pooled: model.policies.layers[0].lean(logit=True)(pooled)
+    else:
+        model, make, leaves = BERxiTClassifier(hf).eval(), LTERule, lambda u, t: u < t
+        score_of = lambda pooled: model.lte.lean(logit=True)(pooled)
+    ids, types, real = batch("bert")
+    with torch.no_grad():
+        h, mask = model.embed(ids, types, real)
+        h = model.layers[0](h, mask)
+        probabilities = host_sigmoids(score_of(model.exits[0].pooler(h)))
+        view = LayerView(1, model.num_layers, model.exits[0](h, mask), h, mask)
+        for middle in sorted(probabilities)[2:-2]:
+            for threshold in (middle - 1e-10, middle + 1e-10):
+                rule = make(model, threshold)
+                rule.start(len(ids), model.num_layers, ids.device)
+                decided = rule.decide(view)
+                assert decided == [leaves(p, threshold) for p in probabilities]
+                assert 0 < sum(decided) < len(ids)
+    ops = _aten_ops(lambda: model.early_exit(ids, types, real, make(model, float(sorted(probabilities)[4]))))
+    assert "aten.sigmoid" not in ops

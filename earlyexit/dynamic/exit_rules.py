@@ -4,13 +4,13 @@ A rule is one object per inference pass over a batch (`MultiExitClassifier.early
 `start` once, then `decide` after every layer but the last, whose classifier always answers).
 It sees a `LayerView` of the rows still running at that layer and returns its decision on the
 host, a list of bools: True for the rows that leave now. A rule brings one tensor per layer to
-the host with one `tolist()` (the one device-to-host transfer per layer) and decides there. A
-score computed on the device (the argmax, a learned exit probability) is compared in its own dtype
-(`in_dtype`): exactly the decisions of the comparison on the device, without the device ops for the
-comparison and the state. The entropy rules bring the logits and compute the entropy on the host in
-float64 (`host_entropies`), in place of four device ops. At batch 1 every op and every numpy call
-after a layer costs tens of µs (the layer's weights have just pushed the interpreter's data out of
-the caches), while Python arithmetic on a few numbers costs next to nothing (issue 18).
+the host with one `tolist()` (the one device-to-host transfer per layer) and decides there: PABEE
+the argmax, without device ops for the comparison and the state; the entropy rules the logits,
+whose entropy they compute on the host in float64 (`host_entropies`), in place of four device ops;
+the learned rules the score before their sigmoid, which they take on the host in float64
+(`host_sigmoids`). At batch 1 every op and every numpy call after a layer costs tens of µs (the
+layer's weights have just pushed the interpreter's data out of the caches), while Python
+arithmetic on a few numbers costs next to nothing (issue 18).
 
 Rules may hold state per instance (PABEE's patience counter) in the order of the rows still
 running: after rows leave, `drop(keep)` gives the positions (into the previous layer's rows) of
@@ -28,11 +28,12 @@ Rules here:
   exits; the earliest exit is layer t + 1.
 - `NeverExit`: the full model through the same runner.
 - `ExitAtLayer`: every row leaves at one layer (the exit-overhead benchmark's forced exit).
+Learned rules live with their models (earlyexit/models/berxit.py, consistentee.py) and take their
+exit probabilities' sigmoid on the host (`host_sigmoids`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -53,14 +54,6 @@ class LayerView:
     def size(self) -> int:
         """A, the number of rows still running."""
         return self.logits.shape[0]
-
-
-@functools.lru_cache(maxsize=None)          # rules are made per batch: round each threshold once
-def in_dtype(value: float, dtype: torch.dtype) -> float:
-    """`value` rounded to `dtype`, as a Python float: a device comparison of a `dtype` tensor with
-    the Python number `value` compares with this (torch casts the scalar to the tensor's dtype), so
-    host comparisons of the tensor's `tolist()` with it decide exactly as the device would."""
-    return torch.tensor(value, dtype=dtype).item()
 
 
 def host_scores(scores: torch.Tensor) -> list[float]:
@@ -96,6 +89,25 @@ class ExitAtLayer(ExitRule):
 
     def decide(self, view: LayerView) -> list[bool]:
         return [view.layer == self.layer] * view.size
+
+
+def host_sigmoids(scores: torch.Tensor) -> list[float]:
+    """A learned rule's exit probability sigmoid(z) per row, from its score z [R] or [R, 1] before
+    the sigmoid, computed on the host in float64 from z's one `tolist()` (BERxiT's exit module,
+    ConsistentEE's policies). Why on the host: the sigmoid on the device is one more op after every
+    layer, which costs a batch-1 exit tens of µs (issue 18). A decision can differ from comparing the
+    device's sigmoid (the authors' code) only for a row whose probability lies within the score's
+    rounding (about 6e-8 in fp32) of the threshold, and it is the same at every batch size.
+    Exp never overflows (the form is chosen by the sign of z); NaN stays NaN, which no comparison
+    lets exit."""
+    return [_sigmoid(z) for z in host_scores(scores)]
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)                     # z < 0, or NaN
+    return e / (1.0 + e)
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:

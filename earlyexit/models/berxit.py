@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_scores, in_dtype
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_sigmoids
 from earlyexit.models.multi_exit import OWN_POOLER, MultiExitClassifier, _pretrained_pooler
 
 # The eval script's "never exit" value; LTE outputs lie in (0, 1), so no threshold <= 0 fires.
@@ -33,15 +33,19 @@ class LearningToExit(nn.Module):
         """u as a column [R, 1] of pooled [R, H], or [1] of one pooled vector [H]."""
         return self.lean()(pooled)
 
-    def lean(self):
+    def lean(self, logit: bool = False):
         """`column` as a plain function over the module's tensors: the exit rule calls it after
-        every layer, where a batch-1 exit pays each module call and attribute lookup (issue 18)."""
+        every layer, where a batch-1 exit pays each module call and attribute lookup (issue 18).
+        `logit`: the score before the sigmoid (the rule takes the sigmoid on the host:
+        exit_rules.host_sigmoids)."""
         weight, bias = self.linear.weight, self.linear.bias
 
         def column(pooled: torch.Tensor) -> torch.Tensor:
             if pooled.dim() == 1:          # one row: a matrix-vector product (no GEMM packing)
-                return torch.sigmoid(torch.addmv(bias, weight, pooled))
-            return torch.sigmoid(F.linear(pooled, weight, bias))
+                score = torch.addmv(bias, weight, pooled)
+            else:
+                score = F.linear(pooled, weight, bias)
+            return score if logit else torch.sigmoid(score)
         return column
 
 
@@ -168,9 +172,9 @@ class LTERule(ExitRule):
         # no module calls or lookups per layer (built once per session)
         self._pooled, self._lte = self.model.session_cached("lte rule", lambda: (
             [head.pooled_of for head in self.model.exits[:-1]],                 # layers 1..L-1 decide
-            self.model.lte.lean()))
+            self.model.lte.lean(logit=True)))
 
     def decide(self, view: LayerView) -> list[bool]:
-        u = self._lte(self._pooled[view.layer - 1](view.hidden))     # [A, 1], or [1] for one row
-        tau = in_dtype(self.tau[view.layer - 1], u.dtype)     # as the device compares u < τ
-        return [x < tau for x in host_scores(u)]
+        score = self._lte(self._pooled[view.layer - 1](view.hidden))     # [A, 1], or [1] for one row
+        tau = self.tau[view.layer - 1]
+        return [u < tau for u in host_sigmoids(score)]           # u = sigmoid(score), in float64

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_scores, in_dtype
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_sigmoids
 from earlyexit.models.multi_exit import SHARED_POOLER, MultiExitClassifier
 
 # Clamp policy probabilities before logs (the BERT code has no epsilon, spec B7; its LLM code uses 1e-6).
@@ -38,16 +38,20 @@ class ExitPolicy(nn.Module):
         per layer), or [1] of one pooled vector [H]."""
         return self.lean()(pooled)
 
-    def lean(self):
+    def lean(self, logit: bool = False):
         """`column` as a plain function over the module's tensors: the exit rule calls it after
-        every layer, where a batch-1 exit pays each module call and attribute lookup (issue 18)."""
+        every layer, where a batch-1 exit pays each module call and attribute lookup (issue 18).
+        `logit`: the score before the sigmoid (the rule takes the sigmoid on the host:
+        exit_rules.host_sigmoids)."""
         w1, b1, w2, b2 = self.hidden.weight, self.hidden.bias, self.out.weight, self.out.bias
         gelu, linear = nn.functional.gelu, nn.functional.linear
 
         def column(pooled: torch.Tensor) -> torch.Tensor:
             if pooled.dim() == 1:          # one row: matrix-vector products (no GEMM packing)
-                return torch.sigmoid(torch.addmv(b2, w2, gelu(torch.addmv(b1, w1, pooled))))
-            return torch.sigmoid(linear(gelu(linear(pooled, w1, b1)), w2, b2))
+                score = torch.addmv(b2, w2, gelu(torch.addmv(b1, w1, pooled)))
+            else:
+                score = linear(gelu(linear(pooled, w1, b1)), w2, b2)
+            return score if logit else torch.sigmoid(score)
         return column
 
 
@@ -221,10 +225,10 @@ class PolicyRule(ExitRule):
         # plain lists of functions: no module calls or lookups per layer (built once per session)
         self._pooled, self._policies = self.model.session_cached("policy rule", lambda: (
             [head.pooled_of for head in self.model.exits[:-1]],                 # layers 1..L-1 decide
-            [policy.lean() for policy in self.model.policies.layers]))
+            [policy.lean(logit=True) for policy in self.model.policies.layers]))
 
     def decide(self, view: LayerView) -> list[bool]:
         pooled = self._pooled[view.layer - 1](view.hidden)          # the exit head's, reused
-        p = self._policies[view.layer - 1](pooled)                  # [A, 1], or [1] for one row
-        bound = in_dtype(self.threshold, p.dtype)           # as the device compares p > threshold
-        return [x > bound for x in host_scores(p)]
+        score = self._policies[view.layer - 1](pooled)              # [A, 1], or [1] for one row
+        threshold = self.threshold
+        return [p > threshold for p in host_sigmoids(score)]        # p = sigmoid(score), in float64
