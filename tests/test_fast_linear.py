@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from earlyexit.data.batching import collate, evaluation_batches
-from earlyexit.models.fast_linear import (FastIntermediate, FastLinear, FastOutput, install_fast_linears,
+from earlyexit.models.fast_linear import (FastIntermediate, FastLinear, FastOutput, _packable, install_fast_linears,
                                           set_fast_linears, uses_fast_linears)
 from tests.conftest import tiny_classifier
 
@@ -116,7 +116,7 @@ def test_bf16_autocast_runs_packed_bf16_and_matches_fp32(padded_batch):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             got = hf(input_ids=ids, attention_mask=real.long()).logits
     query = hf.bert.encoder.layer[0].attention.self.query
-    assert query.__dict__["_packed_cache"][0][2] == torch.bfloat16
+    assert query.__dict__["_packed_cache"][1][1].dtype == torch.bfloat16       # the packed bias
     torch.testing.assert_close(got.float(), expected, atol=BF16_LOGITS_ATOL, rtol=0)
 
 
@@ -191,6 +191,33 @@ def test_packed_weights_follow_in_place_updates_optimizer_steps_and_copies(padde
     assert "_packed_cache" not in copied.bert.encoder.layer[0].attention.self.query.__dict__
     with torch.inference_mode():
         torch.testing.assert_close(copied(input_ids=ids, attention_mask=real.long()).logits, both(), atol=1e-5, rtol=0)
+
+
+
+def test_a_bf16_packed_bias_follows_an_in_place_update(padded_batch):
+    """Under bf16 autocast the packed bias is a bf16 copy of the fp32 one: an in-place update of the
+    bias alone packs again."""
+    ids, real, _ = padded_batch
+    if not _packable(torch.bfloat16):
+        pytest.skip("this CPU's oneDNN packs no bf16 weights")
+    hf = install_fast_linears(tiny_classifier("bert", 2), enabled=True)
+    dense = hf.bert.encoder.layer[0].intermediate.dense
+
+    def fast_and_module():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = hf(input_ids=ids, attention_mask=real.long()).logits
+            set_fast_linears(hf, False)
+            module = hf(input_ids=ids, attention_mask=real.long()).logits
+            set_fast_linears(hf, True)
+        return fast.float(), module.float()
+
+    before, _ = fast_and_module()
+    with torch.no_grad():
+        dense.bias.add_(4.0)
+    fast, module = fast_and_module()
+    assert dense.__dict__["_packed_cache"][1][1].equal(dense.bias.bfloat16())
+    assert not torch.allclose(fast, before)
+    torch.testing.assert_close(fast, module, atol=BF16_LOGITS_ATOL, rtol=0)
 
 
 def test_training_and_autograd_use_the_module_path(padded_batch):

@@ -22,6 +22,7 @@ It is off for backbones narrower than 256, where the op's per-call cost outweigh
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,19 +36,37 @@ MIN_FAST_WIDTH = 256
 PACKED = "_packed"          # the prefix of the __dict__ slots holding packed weights
 
 
-def packed_weight(owner: nn.Module, slot: str, weight: torch.Tensor, bias: torch.Tensor | None,
-                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`weight` packed for oneDNN (and `bias`) in `dtype`, kept in `owner.__dict__[slot]` (`slot`
-    starts with PACKED; `owner` a `PackedCache`) and packed again when the weight was replaced or
-    updated in place by an ordinary op (its storage or version counter changed)."""
-    # inference tensors (made inside torch.inference_mode) keep no version counter
-    key = (weight.data_ptr(), 0 if weight.is_inference() else weight._version, dtype, tuple(weight.shape))
+def tensor_state(tensor: torch.Tensor) -> tuple:
+    """What tells that a tensor was replaced or updated in place by an ordinary op: its storage and
+    its version counter (inference tensors, made inside torch.inference_mode, keep none: 0)."""
+    return tensor.data_ptr(), 0 if tensor.is_inference() else tensor._version
+
+
+def derived(owner: nn.Module, slot: str, tensors: tuple, extra, build: Callable, *args):
+    """`build(*args)` (a value computed from `tensors`), kept in `owner.__dict__[slot]` (`slot` starts
+    with PACKED; `owner` a `PackedCache`) and built again when `extra` differs or one of `tensors`
+    was replaced or updated in place (`tensor_state`). Every packed linear call checks it: the key
+    is built inline."""
+    key = [extra]
+    for t in tensors:
+        key += t.data_ptr(), 0 if t.is_inference() else t._version
     cache = owner.__dict__.get(slot)
     if cache is None or cache[0] != key:
-        packed_bias = None if bias is None else bias.detach().to(dtype)
-        cache = (key, torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(dtype), None), packed_bias)
-        owner.__dict__[slot] = cache
-    return cache[1], cache[2]
+        cache = owner.__dict__[slot] = (key, build(*args))
+    return cache[1]
+
+
+def packed_weight(owner: nn.Module, slot: str, weight: torch.Tensor, bias: torch.Tensor | None,
+                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`weight` packed for oneDNN (and `bias`) in `dtype`, kept in `owner.__dict__[slot]` and packed
+    again when either was replaced or updated in place (`derived`)."""
+    tensors = (weight,) if bias is None else (weight, bias)
+    return derived(owner, slot, tensors, (dtype, weight.shape), _pack, weight, bias, dtype)
+
+
+def _pack(weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype) -> tuple:
+    packed_bias = None if bias is None else bias.detach().to(dtype)
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(dtype), None), packed_bias
 
 
 class PackedCache:
@@ -119,7 +138,8 @@ class FastLinear(PackedCache, nn.Linear):
 
     def _packed(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The packed weight (and bias) in `dtype`."""
-        return packed_weight(self, PACKED + "_cache", self.weight, self.bias, dtype)
+        parameters = self._parameters       # without nn.Module's attribute fallback: every call pays it
+        return packed_weight(self, PACKED + "_cache", parameters["weight"], parameters["bias"], dtype)
 
 
 @functools.cache

@@ -23,6 +23,8 @@ from typing import Callable, Hashable
 import torch
 from torch import nn
 
+from earlyexit.models.fast_linear import tensor_state
+
 SESSION = "_inference_session"     # the __dict__ slot of the open session's cache (None: none open)
 
 
@@ -67,11 +69,6 @@ class InferenceSession:
 def model_state(model: nn.Module) -> tuple:
     """What a session's functions depend on: every parameter's and buffer's storage, dtype, device and
     version counter, and every module's train/eval mode and fast-path switch."""
-    tensors = tuple((t.data_ptr(), t.dtype, t.device, _version(t)) for t in (*model.parameters(), *model.buffers()))
+    tensors = tuple((*tensor_state(t), t.dtype, t.device) for t in (*model.parameters(), *model.buffers()))
     modes = tuple((m.training, getattr(m, "fast", None)) for m in model.modules())
     return tensors, modes
-
-
-def _version(tensor: torch.Tensor) -> int | None:
-    # inference tensors (made inside torch.inference_mode) keep no version counter
-    return None if tensor.is_inference() else tensor._version

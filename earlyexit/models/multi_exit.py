@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from earlyexit.dynamic.exit_rules import ExitRule, LayerView
-from earlyexit.models.fast_linear import PACKED, PackedCache, as_fast, fast_linears, packed_weight
+from earlyexit.models.fast_linear import PACKED, PackedCache, as_fast, derived, fast_linears, packed_weight
 from earlyexit.models.inference_session import InferenceSession
 
 
@@ -99,9 +99,9 @@ class PooledHead(nn.Module):
         """The head in eval mode as a plain function (hidden, mask) -> logits over its tensors, for
         inference without autograd; None in training or when its pooler is not tanh(Linear(first
         token)). `rows`: how many rows every call will have, when the caller knows (unused: one
-        function serves any number). After every layer a batch-1 exit pays each module call, attribute lookup and op
-        as if the caches were cold (the layer's weights have just streamed through them), so the
-        function calls the ops alone (issue 18)."""
+        function serves any number). After every layer a batch-1 exit pays each module call,
+        attribute lookup and op as if the caches were cold (the layer's weights have just streamed
+        through them), so the function calls the ops alone (issue 18)."""
         dense = None if self.training else _first_token_tanh(self.pooler)
         if dense is None:
             return None
@@ -227,19 +227,16 @@ class AttentionHead(PackedCache, nn.Module):
     def _folded(self, dtype: torch.dtype, tensors: tuple) -> tuple:
         """`_one_row_head`'s matrices in `dtype`: `fold_one_query`'s four, folded in float64 from
         the current weights, then the output layer's weight and bias. `tensors`: `_tensors()` from
-        the in-projection on. Cached like the packed weights (a `PackedCache` slot), folded again
-        when a weight was replaced or updated in place."""
-        try:
-            versions = tuple(t._version for t in tensors)
-        except RuntimeError:                # inference tensors (made in inference mode) keep none
-            versions = None
-        key = (dtype, tuple(t.data_ptr() for t in tensors), versions)
-        cache = self.__dict__.get(PACKED + "_folded")
-        if cache is None or cache[0] != key:
-            folded = fold_one_query(*(t.detach().double() for t in tensors[:6]), self.heads)
-            cache = (key, tuple(m.to(dtype) for m in (*folded, *tensors[6:])))
-            self.__dict__[PACKED + "_folded"] = cache
-        return cache[1]
+        the in-projection on. Cached like the packed weights (`derived`), folded again when a weight
+        was replaced or updated in place."""
+        return derived(self, PACKED + "_folded", tensors, dtype, _fold, tensors, self.heads, dtype)
+
+
+def _fold(tensors: tuple, heads: int, dtype: torch.dtype) -> tuple:
+    """`AttentionHead._folded`'s value: `fold_one_query` of the weights (in float64), then the output
+    layer's, all in `dtype`."""
+    folded = fold_one_query(*(t.detach().double() for t in tensors[:6]), heads)
+    return tuple(m.to(dtype) for m in (*folded, *tensors[6:]))
 
 
 def _attention_logits(tensors: tuple, heads: int, hidden: torch.Tensor, attention_mask: torch.Tensor,
