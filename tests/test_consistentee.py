@@ -207,6 +207,36 @@ def test_policy_rule_exits_where_the_policies_say_batched_as_one_by_one(padded_b
     assert all(head.pooler is model.pooler for head in model.exits)
 
 
+def test_one_row_policy_takes_its_gelu_and_output_layer_on_the_host_in_float64():
+    """ExitPolicy.host_probabilities on one pooled vector: the hidden layer is the one device op,
+    GELU, output layer and sigmoid run on the host in float64 (within 1e-12 of the policy in float64
+    from the same hidden activations, within 1e-6 of the fp32 module); more rows take the device
+    path. host_gelu_dot on known values: gelu(1) = Phi(1), gelu(-1) = -Phi(-1)."""
+    from earlyexit.models.consistentee import ExitPolicy, host_gelu_dot
+    from tests.test_dynamic_model import _aten_ops
+
+    assert host_gelu_dot([1.0, -1.0, 0.0], [1.0, 1.0, 5.0], 0.25) == pytest.approx(
+        0.25 + 0.8413447460685429 - 0.15865525393145707, rel=1e-15)
+    torch.manual_seed(0)
+    policy = ExitPolicy(24, width=8).eval()
+    with torch.no_grad():
+        policy.out.weight.mul_(4.0)                        # probabilities spread away from 1/2
+        pooled = torch.randn(5, 24)
+        fp32 = policy(pooled).tolist()
+        probabilities = policy.host_probabilities()
+        for row, expected in zip(pooled, fp32):
+            (p,) = probabilities(row)
+            hidden = torch.addmv(policy.hidden.bias, policy.hidden.weight, row).double()
+            in_float64 = torch.sigmoid(policy.out.weight.double() @ torch.nn.functional.gelu(hidden)
+                                       + policy.out.bias.double())
+            assert p == pytest.approx(float(in_float64), rel=1e-12, abs=0)
+            assert p == pytest.approx(expected, abs=1e-6)
+        assert probabilities(pooled) == pytest.approx(fp32, abs=1e-6)
+    row = pooled[0]       # one product; tolist() dispatches the two no-op resolves of any copy to the host
+    assert _aten_ops(lambda: probabilities(row)) == ["aten.addmv", "aten.resolve_conj", "aten.resolve_neg"]
+    assert "aten.gelu" in _aten_ops(lambda: probabilities(pooled))
+
+
 def test_consistentee_policy_stage_trains_only_the_policies(tmp_path):
     """A policy-only step leaves every backbone and head weight as it was (spec 2.4)."""
     from earlyexit.methods import get_method

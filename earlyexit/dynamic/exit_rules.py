@@ -29,7 +29,8 @@ Rules here:
 - `NeverExit`: the full model through the same runner.
 - `ExitAtLayer`: every row leaves at one layer (the exit-overhead benchmark's forced exit).
 Learned rules live with their models (earlyexit/models/berxit.py, consistentee.py) and take their
-exit probabilities' sigmoid on the host (`host_sigmoids`).
+exit probabilities' sigmoid on the host (`host_sigmoids`); ConsistentEE's policy on one row takes
+its GELU and output layer there too (`ExitPolicy.host_probabilities`).
 """
 
 from __future__ import annotations
@@ -100,10 +101,11 @@ def host_sigmoids(scores: torch.Tensor) -> list[float]:
     rounding (about 6e-8 in fp32) of the threshold, and it is the same at every batch size.
     Exp never overflows (the form is chosen by the sign of z); NaN stays NaN, which no comparison
     lets exit."""
-    return [_sigmoid(z) for z in host_scores(scores)]
+    return [host_sigmoid(z) for z in host_scores(scores)]
 
 
-def _sigmoid(z: float) -> float:
+def host_sigmoid(z: float) -> float:
+    """sigmoid(z) of one host float, in float64 (`host_sigmoids`' formula)."""
     if z >= 0.0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)                     # z < 0, or NaN

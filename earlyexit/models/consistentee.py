@@ -9,10 +9,13 @@ Layers are 1-based everywhere (exit layer e in 1..L), as in the run records.
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
 from torch import nn
 
-from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_sigmoids
+from earlyexit.dynamic.exit_rules import ExitRule, LayerView, host_sigmoid, host_sigmoids
 from earlyexit.models.multi_exit import SHARED_POOLER, MultiExitClassifier
 
 # Clamp policy probabilities before logs (the BERT code has no epsilon, spec B7; its LLM code uses 1e-6).
@@ -53,6 +56,39 @@ class ExitPolicy(nn.Module):
                 score = linear(gelu(linear(pooled, w1, b1)), w2, b2)
             return score if logit else torch.sigmoid(score)
         return column
+
+    def host_probabilities(self) -> Callable[[torch.Tensor], list[float]]:
+        """P(exit) of each row of pooled [R, H], or of one pooled vector [H], as host floats (the
+        exit rule's input). One vector: the hidden layer on the device (one matrix-vector product),
+        then its GELU, the output layer and the sigmoid on the host in float64 from the hidden
+        layer's one `tolist()` (`host_gelu_dot`). Why: right after a layer at batch 1 the device's
+        GELU and 1 x width product cost about 40 µs (the GELU kernel's code is cold: the layers run
+        theirs inside the GEMM), against about 5 µs of Python arithmetic on 32 numbers (issue 18).
+        The probability differs from the device's fp32 tail by its rounding (about 1e-7), so a
+        decision can differ from the batched path's only for a probability that close to the
+        threshold. More rows: the score on the device (`lean`), its sigmoid on the host."""
+        score_of = self.lean(logit=True)
+        w1, b1 = self.hidden.weight, self.hidden.bias
+        w2 = self.out.weight.detach().double().view(-1).tolist()   # exact copies of the weights
+        b2 = float(self.out.bias.detach().double().view(-1)[0])
+
+        def probabilities(pooled: torch.Tensor) -> list[float]:
+            if pooled.dim() == 1:
+                return [host_sigmoid(host_gelu_dot(torch.addmv(b1, w1, pooled).tolist(), w2, b2))]
+            return host_sigmoids(score_of(pooled))
+        return probabilities
+
+
+def host_gelu_dot(values: list[float], weights: list[float], bias: float) -> float:
+    """bias + sum_j weights_j * gelu(values_j) in float64 on the host, with the exact (erf) GELU
+    that nn.functional.gelu computes by default."""
+    erf, total = math.erf, bias
+    for weight, value in zip(weights, values):
+        total += weight * (0.5 * value * (1.0 + erf(value * _SQRT_HALF)))
+    return total
+
+
+_SQRT_HALF = math.sqrt(0.5)
 
 
 class LayerPolicies(nn.Module):
@@ -225,10 +261,9 @@ class PolicyRule(ExitRule):
         # plain lists of functions: no module calls or lookups per layer (built once per session)
         self._pooled, self._policies = self.model.session_cached("policy rule", lambda: (
             [head.pooled_of for head in self.model.exits[:-1]],                 # layers 1..L-1 decide
-            [policy.lean(logit=True) for policy in self.model.policies.layers]))
+            [policy.host_probabilities() for policy in self.model.policies.layers]))
 
     def decide(self, view: LayerView) -> list[bool]:
         pooled = self._pooled[view.layer - 1](view.hidden)          # the exit head's, reused
-        score = self._policies[view.layer - 1](pooled)              # [A, 1], or [1] for one row
         threshold = self.threshold
-        return [p > threshold for p in host_sigmoids(score)]        # p = sigmoid(score), in float64
+        return [p > threshold for p in self._policies[view.layer - 1](pooled)]   # host floats
