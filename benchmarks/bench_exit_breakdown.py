@@ -32,6 +32,7 @@ from earlyexit.cost.timing import InferenceRunner  # noqa: E402
 from earlyexit.data.encoded import encode_examples  # noqa: E402
 from earlyexit.dynamic.exit_rules import LayerView  # noqa: E402
 from earlyexit.models.backbones import load_tokenizer  # noqa: E402
+from earlyexit.models.multi_exit import lean_head  # noqa: E402
 from earlyexit.plumbing.files import atomic_write_json  # noqa: E402
 
 PARTS = ("layers", "heads", "rule")
@@ -56,6 +57,18 @@ class Clocked(torch.nn.Module):
         out = self.inner(*args)
         self.spent[self.part] += time.perf_counter() - start
         return out
+
+    def lean(self, rows: int | None = None):
+        """The wrapped head's plain function (`lean_head`: what the runner calls in place of the
+        module), clocked like `forward`."""
+        inner, spent, part = lean_head(self.inner, rows), self.spent, self.part
+
+        def clocked(*args):
+            start = time.perf_counter()
+            out = inner(*args)
+            spent[part] += time.perf_counter() - start
+            return out
+        return clocked
 
 
 def clocked_rule(make_rule, spent: dict):
@@ -147,7 +160,8 @@ def main(argv=None):
                 parts[variant].append([time.perf_counter() - start] + [spent[k] - before[k] for k in PARTS])
             return one
 
-        with torch.inference_mode():
+        # in the model's inference session, as bench_exit_overhead.py and the timing rule run it
+        with torch.inference_mode(), timed.session():
             interleaved_by_batch({v: run(v) for v in parts}, batches, args.repeats)
         model.layers, model.exits, timed.make_rule = layers, exits, make_rule
         row = {"method": name, "batch_size": 1, "instances": len(batches), "threads": torch.get_num_threads()}
