@@ -15,7 +15,8 @@ _SPEC.loader.exec_module(bench_exit_breakdown)
 
 def test_every_method_s_heads_are_clocked_in_place_and_in_its_reference(tmp_path):
     out = tmp_path / "breakdown.json"
-    bench_exit_breakdown.main(["--backbone", "tiny", "--threads", "1", "--instances", "4", "--repeats", "2",
+    # no --threads: the benchmark would set the process-wide thread count for the tests after this one
+    bench_exit_breakdown.main(["--backbone", "tiny", "--instances", "4", "--repeats", "2",
                                "--methods", "fastbert", "consistentee", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
     assert [row["method"] for row in rows] == ["fastbert", "consistentee"]

@@ -62,7 +62,7 @@ class ExitPolicy(nn.Module):
         exit rule's input). One vector: the hidden layer on the device (one matrix-vector product),
         then its GELU, the output layer and the sigmoid on the host in float64 from the hidden
         layer's one `tolist()` (`host_gelu_dot`). Why: right after a layer at batch 1 the device's
-        GELU and 1 x width product cost about 40 µs (the GELU kernel's code is cold: the layers run
+        GELU and 1 x width product cost about 35 µs (the GELU kernel's code is cold: the layers run
         theirs inside the GEMM), against about 5 µs of Python arithmetic on 32 numbers (issue 18).
         The probability differs from the device's fp32 tail by its rounding (about 1e-7), so a
         decision can differ from the batched path's only for a probability that close to the
