@@ -79,6 +79,9 @@ class ExitPolicy(nn.Module):
         return probabilities
 
 
+_SQRT_HALF = math.sqrt(0.5)
+
+
 def host_gelu_dot(values: list[float], weights: list[float], bias: float) -> float:
     """bias + sum_j weights_j * gelu(values_j) in float64 on the host, with the exact (erf) GELU
     that nn.functional.gelu computes by default."""
@@ -86,9 +89,6 @@ def host_gelu_dot(values: list[float], weights: list[float], bias: float) -> flo
     for weight, value in zip(weights, values):
         total += weight * (0.5 * value * (1.0 + erf(value * _SQRT_HALF)))
     return total
-
-
-_SQRT_HALF = math.sqrt(0.5)
 
 
 class LayerPolicies(nn.Module):
