@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -27,11 +28,16 @@ from summarize_runs import sign_test_p  # noqa: E402
 KEY = ("method", "batch_size", "case")
 
 
+def run_order(path: Path) -> list:
+    """Sort key: the file name with its numbers as numbers (run-2 before run-10)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def load_ratios(folder: Path) -> dict:
-    """(method, batch size, case) -> [ratio of each run, in file-name order]; a file without
-    bench_exit_overhead.py's rows is an error naming it."""
+    """(method, batch size, case) -> [ratio of each run, in run order (`run_order`)]; a file
+    without bench_exit_overhead.py's rows is an error naming it."""
     ratios: dict = {}
-    paths = sorted(folder.glob("*.json"))
+    paths = sorted(folder.glob("*.json"), key=run_order)
     if not paths:
         sys.exit(f"{folder}: no run files")
     for path in paths:

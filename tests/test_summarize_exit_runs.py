@@ -33,6 +33,13 @@ def test_five_runs_above_are_met_five_below_missed_and_a_split_undecided(tmp_pat
     assert "0.930 0.860 0.950 0.880 0.910" in rows["deebert"]                     # every run, in order
 
 
+def test_runs_are_listed_by_run_number_not_by_file_name(tmp_path):
+    for run in (10, 2, 1):                      # by name: run-1, run-10, run-2
+        _run(tmp_path, f"run-{run}.json", {("fastbert", "no-exit"): 0.8 + run / 100})
+    lines = summarize_exit_runs.summarize(summarize_exit_runs.load_ratios(tmp_path), 0.9, 0.05)
+    assert "| 0.810 0.820 0.900 |" in lines[2]
+
+
 def test_a_file_that_is_not_a_benchmark_result_is_named(tmp_path):
     (tmp_path / "notes.json").write_text(json.dumps({"runs": []}))
     with pytest.raises(SystemExit, match="notes.json: not a bench_exit_overhead.py result"):
