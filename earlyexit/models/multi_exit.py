@@ -101,20 +101,26 @@ class PooledHead(nn.Module):
         token)). `rows`: how many rows every call will have, when the caller knows (unused: one
         function serves any number). After every layer a batch-1 exit pays each module call,
         attribute lookup and op as if the caches were cold (the layer's weights have just streamed
-        through them), so the function calls the ops alone (issue 18)."""
+        through them), so the function calls the ops alone, and one row in fp32 on the CPU is one
+        compiled loop (`one_row_kernels.pooled_row`; issue 18)."""
         dense = None if self.training else _first_token_tanh(self.pooler)
         if dense is None:
             return None
         w1, b1, w2, b2 = dense.weight, dense.bias, self.classifier.weight, self.classifier.bias
         state = self.__dict__                  # `_last` without nn.Module's __setattr__
+        row = _compiled_pooled_row(w1, b1, w2, b2)
 
         def head(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             if hidden.shape[0] == 1:
-                # one row: matrix-vector products, which read each weight once without the GEMM's
-                # packing; the pooled vector stays [H] (`pooled_of`)
-                pooled = torch.tanh(torch.addmv(b1, w1, hidden[0, 0]))
+                # one row: one compiled loop in fp32 on the CPU, else matrix-vector products (each
+                # weight read once, no GEMM packing); the pooled vector stays [H] (`pooled_of`)
+                if row is not None and hidden.dtype == torch.float32 and not hidden.requires_grad:
+                    logits, pooled = row(hidden)
+                else:
+                    pooled = torch.tanh(torch.addmv(b1, w1, hidden[0, 0]))
+                    logits = torch.addmv(b2, w2, pooled)[None]
                 state["_last"] = (hidden, pooled)
-                return torch.addmv(b2, w2, pooled)[None]
+                return logits
             pooled = torch.tanh(F.linear(hidden[:, 0], w1, b1))
             state["_last"] = (hidden, pooled)
             return F.linear(pooled, w2, b2)
@@ -127,6 +133,21 @@ class PooledHead(nn.Module):
         if last is None or last[0] is not hidden:
             return self.pooler(hidden)
         return last[1]
+
+
+def _compiled_pooled_row(*weights: torch.Tensor) -> Callable | None:
+    """hidden [1, T, H] -> (logits [1, C], pooled [H]): `one_row_kernels.pooled_row` over the
+    pooled head's weights (w1, b1, w2, b2), when they are fp32 on the CPU; else None."""
+    if any(w.dtype != torch.float32 or w.device.type != "cpu" for w in weights):
+        return None
+    from earlyexit.models.one_row_kernels import pooled_row
+
+    arrays = [w.detach().numpy() for w in weights]
+
+    def row(hidden: torch.Tensor) -> tuple:
+        logits, pooled = pooled_row(hidden[0, 0].numpy(), *arrays)
+        return torch.from_numpy(logits), torch.from_numpy(pooled)
+    return row
 
 
 def _first_token_tanh(pooler: nn.Module) -> nn.Linear | None:
@@ -302,11 +323,25 @@ def _one_row_head(packed: tuple, heads: int) -> Callable:
     product over every position (the reduction and its tanh), the attention with the reduced states
     as keys and values (scale 1: folded in), three matrix-vector products. Against the written-out
     one-row path, one product over every position fewer, which right after a layer costs tens of
-    µs a head at batch 1 (issue 18)."""
+    µs a head at batch 1 (issue 18). In fp32 everything after the reduction is one compiled loop
+    (`one_row_kernels.attention_tail`): after a layer each torch op pays for its cold code and
+    state, about 50 µs a head together (docs/benchmarks.md)."""
     dtype, reduce_packed, reduce_bias, _, _, folded = packed
     query_key, query_key_bias, value_out_dense, value_out_dense_bias, out_w, out_b = folded
     width = query_key.shape[1]
     linear = torch.ops.mkldnn._linear_pointwise
+    if dtype == torch.float32:
+        # fp32: everything after the reduction in one compiled loop (`one_row_kernels`)
+        from earlyexit.models.one_row_kernels import attention_tail
+
+        arrays = [m.numpy() for m in folded]
+
+        def compiled_head(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            rows = hidden[0] if hidden.dtype == dtype else hidden[0].to(dtype)
+            x = linear(rows, reduce_packed, reduce_bias, "tanh", [], "")                            # [T, w]
+            mask = attention_mask if attention_mask.dtype == dtype else attention_mask.to(dtype)
+            return torch.from_numpy(attention_tail(x.numpy(), mask.reshape(-1).numpy(), *arrays))
+        return compiled_head
 
     def head(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         rows = hidden[0] if hidden.dtype == dtype else hidden[0].to(dtype)
