@@ -108,12 +108,16 @@ class PooledHead(nn.Module):
             return None
         w1, b1, w2, b2 = dense.weight, dense.bias, self.classifier.weight, self.classifier.bias
         state = self.__dict__                  # `_last` without nn.Module's __setattr__
-        row = _compiled_pooled_row(w1, b1, w2, b2)
+        compiled = []                          # the one-row loop, made at the first one-row call:
+        # `forward` builds this function at every call, almost always for a batch
 
         def head(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             if hidden.shape[0] == 1:
                 # one row: one compiled loop in fp32 on the CPU, else matrix-vector products (each
                 # weight read once, no GEMM packing); the pooled vector stays [H] (`pooled_of`)
+                if not compiled:
+                    compiled.append(_compiled_pooled_row(w1, b1, w2, b2))
+                row = compiled[0]
                 if row is not None and hidden.dtype == torch.float32 and not hidden.requires_grad:
                     logits, pooled = row(hidden)
                 else:
@@ -247,7 +251,8 @@ class AttentionHead(PackedCache, nn.Module):
 
     def _folded(self, dtype: torch.dtype, tensors: tuple) -> tuple:
         """`_one_row_head`'s matrices in `dtype`: `fold_one_query`'s four, folded in float64 from
-        the current weights, then the output layer's weight and bias. `tensors`: `_tensors()` from
+        the current weights, then the output layer's weight and bias, then (fp32) the numpy views
+        of those six, else None. `tensors`: `_tensors()` from
         the in-projection on. Cached like the packed weights (`derived`), folded again when a weight
         was replaced or updated in place."""
         return derived(self, PACKED + "_folded", tensors, dtype, _fold, tensors, self.heads, dtype)
@@ -255,9 +260,11 @@ class AttentionHead(PackedCache, nn.Module):
 
 def _fold(tensors: tuple, heads: int, dtype: torch.dtype) -> tuple:
     """`AttentionHead._folded`'s value: `fold_one_query` of the weights (in float64), then the output
-    layer's, all in `dtype`."""
+    layer's, all in `dtype`; in fp32 their numpy views follow (the compiled one-row loop's inputs,
+    made once here rather than at every call)."""
     folded = fold_one_query(*(t.detach().double() for t in tensors[:6]), heads)
-    return tuple(m.to(dtype) for m in (*folded, *tensors[6:]))
+    matrices = tuple(m.detach().to(dtype) for m in (*folded, *tensors[6:]))
+    return matrices + ((tuple(m.numpy() for m in matrices),) if dtype == torch.float32 else (None,))
 
 
 def _attention_logits(tensors: tuple, heads: int, hidden: torch.Tensor, attention_mask: torch.Tensor,
@@ -327,14 +334,12 @@ def _one_row_head(packed: tuple, heads: int) -> Callable:
     (`one_row_kernels.attention_tail`): after a layer each torch op pays for its cold code and
     state, about 50 µs a head together (docs/benchmarks.md)."""
     dtype, reduce_packed, reduce_bias, _, _, folded = packed
-    query_key, query_key_bias, value_out_dense, value_out_dense_bias, out_w, out_b = folded
+    query_key, query_key_bias, value_out_dense, value_out_dense_bias, out_w, out_b, arrays = folded
     width = query_key.shape[1]
     linear = torch.ops.mkldnn._linear_pointwise
-    if dtype == torch.float32:
+    if arrays is not None:
         # fp32: everything after the reduction in one compiled loop (`one_row_kernels`)
         from earlyexit.models.one_row_kernels import attention_tail
-
-        arrays = [m.numpy() for m in folded]
 
         def compiled_head(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             rows = hidden[0] if hidden.dtype == dtype else hidden[0].to(dtype)
